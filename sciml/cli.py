@@ -1,0 +1,66 @@
+"""``sciml`` command line: parses arguments, calls the Python API, prints. Nothing else lives here.
+
+Errors about the user's input (:class:`sciml.SciMLError`) print one line and exit with status 2;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from . import __version__
+from .errors import SciMLError
+
+
+def _resolutions(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sciml", description="Scientific machine learning on simulation data.")
+    parser.add_argument("--version", action="version", version=f"sciml {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    quick = commands.add_parser(
+        "quickstart", help="generate Navier-Stokes data, train an FNO, evaluate zero-shot super-resolution, report",
+        description="End-to-end run on data from the built-in solver; writes report.md, metrics.json and figures.")
+    quick.add_argument("--out", required=True, help="output directory (created if missing)")
+    quick.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    quick.add_argument("--resolution", type=int, default=64, help="training grid points per side (default 64)")
+    quick.add_argument("--n-train", type=int, default=256, help="training trajectories (default 256)")
+    quick.add_argument("--n-test", type=int, default=32, help="test trajectories (default 32)")
+    quick.add_argument("--train-seconds", type=float, default=150.0, help="training wall-clock budget (default 150)")
+    quick.add_argument("--eval-resolutions", type=_resolutions, default=(32, 64, 128, 256),
+                       help="comma-separated grids for the error-vs-resolution curve (default 32,64,128,256)")
+    quick.add_argument("--seed", type=int, default=0)
+    quick.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "quickstart":
+            from .quickstart import QuickstartConfig, run
+
+            config = QuickstartConfig(resolution=args.resolution, n_train=args.n_train, n_test=args.n_test,
+                                      train_seconds=args.train_seconds, eval_resolutions=args.eval_resolutions,
+                                      seed=args.seed, device=args.device, progress=not args.no_progress)
+            run(args.out, config, command=shlex.join(["sciml", *argv]))
+    except SciMLError as err:
+        print(f"sciml {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sciml {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

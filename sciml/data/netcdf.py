@@ -1,0 +1,130 @@
+"""CF-compliant NetCDF in and out, and the canonical trajectory dataset.
+
+Canonical layout: fields as variables over ``(sample, time, y, x)`` (or ``(sample, time, x)``),
+coordinates with ``units``/``long_name``/``axis``, PDE parameters and provenance as global attributes,
+``Conventions = "CF-1.10"``. Writes are atomic: a temporary file in the target directory is renamed
+over the target only once complete, so an interrupted write never leaves a file that looks finished.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = ["trajectory_dataset", "write_netcdf", "open_netcdf", "VARIABLE_ATTRS"]
+
+# CF attributes of the variables sciml's solvers produce (nondimensional: units "1").
+VARIABLE_ATTRS: dict[str, dict[str, str]] = {
+    "vorticity": {"long_name": "vertical component of vorticity, curl(u) . e_z", "units": "1"},
+}
+
+_COORD_ATTRS: dict[str, dict[str, str]] = {
+    "x": {"long_name": "x coordinate (periodic, nondimensional)", "units": "1", "axis": "X"},
+    "y": {"long_name": "y coordinate (periodic, nondimensional)", "units": "1", "axis": "Y"},
+    "time": {"long_name": "nondimensional simulation time", "units": "1", "axis": "T"},
+    "sample": {"long_name": "sample index (independent initial condition)", "units": "1"},
+}
+
+
+def _numpy(value) -> np.ndarray:
+    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+
+
+def trajectory_dataset(
+    fields: Mapping[str, torch.Tensor | np.ndarray],
+    *,
+    times: Sequence[float],
+    coords: Mapping[str, torch.Tensor | np.ndarray],
+    attrs: Mapping[str, object] | None = None,
+    field_attrs: Mapping[str, Mapping[str, str]] | None = None,
+) -> xr.Dataset:
+    """Wrap ``(sample, time, *space)`` arrays as a CF-annotated dataset.
+
+    Args:
+        fields: variable name -> array of shape ``(sample, time, *space)``.
+        times: the ``time`` coordinate.
+        coords: spatial coordinates in dim order, e.g. ``{"y": ..., "x": ...}``.
+        attrs: global attributes (PDE parameters, provenance).
+        field_attrs: per-variable attributes overriding :data:`VARIABLE_ATTRS`.
+    """
+    import xarray as xr
+
+    space = list(coords)
+    data_vars = {}
+    for name, value in fields.items():
+        array = _numpy(value)
+        expected = (len(times), *(len(_numpy(c)) for c in coords.values()))
+        if array.ndim != 2 + len(space) or array.shape[1:] != expected:
+            raise DataError(f"field {name!r} has shape {array.shape}; expected (sample, {', '.join(map(str, expected))})")
+        var_attrs = {**VARIABLE_ATTRS.get(name, {"long_name": name, "units": "1"}), **(field_attrs or {}).get(name, {})}
+        data_vars[name] = (("sample", "time", *space), array, var_attrs)
+    n_samples = next(iter(data_vars.values()))[1].shape[0]
+    all_coords = {
+        "sample": ("sample", np.arange(n_samples), _COORD_ATTRS["sample"]),
+        "time": ("time", np.asarray(times, dtype=np.float64), _COORD_ATTRS["time"]),
+    }
+    for dim, values in coords.items():
+        all_coords[dim] = (dim, _numpy(values).astype(np.float64), _COORD_ATTRS.get(dim, {"long_name": dim, "units": "1"}))
+    from .. import __version__
+
+    global_attrs = {"Conventions": "CF-1.10", "source": f"sciml {__version__}", **(attrs or {})}
+    return xr.Dataset(data_vars, coords=all_coords, attrs=global_attrs)
+
+
+def _encoding(ds: xr.Dataset) -> dict:
+    """zlib level 4 (fast, ~lossless-typical ratios), chunked one frame per chunk for training access."""
+    encoding = {}
+    for name, var in ds.data_vars.items():
+        if var.dtype.kind != "f":
+            continue
+        chunks = tuple(1 if dim in ("sample", "time") else size for dim, size in zip(var.dims, var.shape))
+        encoding[name] = {"zlib": True, "complevel": 4, "chunksizes": chunks}
+    return encoding
+
+
+def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write ``ds`` as NetCDF4 atomically (temp file in the same directory, then rename).
+
+    Raises :class:`DataError` naming the path when the directory does not exist or is not writable.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise DataError(f"{path}: directory {directory} does not exist; create it or choose another --out")
+    if not os.access(directory, os.W_OK):
+        raise DataError(f"{path}: directory {directory} is not writable; choose another --out")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=_encoding(ds))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def open_netcdf(path: str | os.PathLike) -> xr.Dataset:
+    """Open a NetCDF file lazily; :class:`DataError` when missing or unreadable."""
+    import xarray as xr
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file; check the path or generate the data first")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a NetCDF file")
+    try:
+        return xr.open_dataset(path, engine="netcdf4")
+    except (OSError, ValueError, RuntimeError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(f"{path}: not a readable NetCDF file ({reason}); re-create or re-download it") from None

@@ -1,0 +1,77 @@
+"""From canonical xarray datasets to tensors ``(batch, channel, *space)`` and back."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from ..grids import Grid, GridError
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = ["stack_fields", "grid_of", "time_pairs", "source_name"]
+
+SPATIAL_DIMS = (("y", "x"), ("x",))
+
+
+def source_name(ds: xr.Dataset) -> str:
+    """The file a dataset came from, for error messages ("<in-memory dataset>" otherwise)."""
+    return str(ds.encoding.get("source", "<in-memory dataset>"))
+
+
+def grid_of(ds: xr.Dataset) -> Grid:
+    """The periodic box grid spanned by the dataset's ``y, x`` (or ``x``) coordinates."""
+    for dims in SPATIAL_DIMS:
+        if all(d in ds.dims for d in dims):
+            missing = [d for d in dims if d not in ds.coords]
+            if missing:
+                raise DataError(f"{source_name(ds)}: spatial dims {missing} have no coordinate values; add them")
+            try:
+                return Grid.from_coords({d: ds[d].values for d in dims})
+            except GridError as err:
+                raise DataError(f"{source_name(ds)}: {err}") from None
+    raise DataError(f"{source_name(ds)}: no spatial dims ('y', 'x') or ('x',) found among {tuple(ds.dims)}")
+
+
+def stack_fields(ds: xr.Dataset, variables: Sequence[str], *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Stack ``variables`` into one tensor with the channel axis just before the spatial dims.
+
+    ``(sample, [time,] *space)`` per variable -> ``(sample, [time,] channel, *space)``. Raises
+    :class:`DataError` for a missing variable, mismatched dims, or NaN/Inf (naming the first bad sample).
+    """
+    source = source_name(ds)
+    missing = [v for v in variables if v not in ds.data_vars]
+    if missing:
+        raise DataError(f"{source}: variable(s) {missing} not found; available: {sorted(ds.data_vars)}")
+    dims = ds[variables[0]].dims
+    for name in variables[1:]:
+        if ds[name].dims != dims:
+            raise DataError(f"{source}: variable {name!r} has dims {ds[name].dims}, {variables[0]!r} has {dims}")
+    arrays = []
+    for name in variables:
+        values = np.asarray(ds[name].values)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            where = np.argwhere(bad)[0]
+            at = ", ".join(f"{d}={i}" for d, i in zip(dims, where))
+            raise DataError(f"{source}: variable {name!r} has {int(bad.sum())} NaN/Inf values (first at {at}); clean or drop those samples")
+        arrays.append(values)
+    space_rank = sum(d in ("x", "y") for d in dims)
+    stacked = np.stack(arrays, axis=len(dims) - space_rank)
+    return torch.from_numpy(stacked).to(dtype)
+
+
+def time_pairs(ds: xr.Dataset, variables: Sequence[str], *, lag: int = 1, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """All ``(w(t_i), w(t_{i+lag}))`` pairs of each trajectory: two tensors ``(pairs, channel, *space)``."""
+    trajectories = stack_fields(ds, variables, dtype=dtype)  # (sample, time, channel, *space)
+    if trajectories.ndim < 4 or ds[variables[0]].dims[:2] != ("sample", "time"):
+        raise DataError(f"{source_name(ds)}: expected dims (sample, time, ...), got {ds[variables[0]].dims}")
+    if not 0 < lag < trajectories.shape[1]:
+        raise DataError(f"{source_name(ds)}: lag {lag} needs more than {lag} time steps, file has {trajectories.shape[1]}")
+    inputs = trajectories[:, :-lag].flatten(0, 1)
+    outputs = trajectories[:, lag:].flatten(0, 1)
+    return inputs, outputs

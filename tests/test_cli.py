@@ -1,0 +1,54 @@
+"""The command line and the README's main job, end to end on tiny sizes."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def run_cli(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "sciml", *args], capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def test_import_is_light():
+    code = ("import sys, sciml; heavy = [m for m in ('xarray', 'matplotlib', 'neuralop', 'torch_harmonics', 'pandas') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_quickstart_end_to_end_writes_the_report(tmp_path):
+    out = tmp_path / "qs"
+    result = run_cli("quickstart", "--out", str(out), "--resolution", "16", "--n-train", "24", "--n-test", "4",
+                     "--train-seconds", "4", "--eval-resolutions", "16,32", "--no-progress", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("rel_l2_train_res", "rel_l2_2x_res", "train_resolution", "surrogate_seconds_per_sample",
+                "solver_seconds_per_sample", "device"):
+        assert key in metrics
+    assert metrics["train_resolution"] == 16 and metrics["device"] == "cpu"
+    # A 4-second model is crude but must beat knowing nothing (relative error 1) and be finite.
+    assert 0 < metrics["rel_l2_train_res"] < 0.9 and 0 < metrics["rel_l2_2x_res"] < 0.9
+    assert metrics["solver_seconds_per_sample"] > 0 and metrics["surrogate_seconds_per_sample"] > 0
+    for name in ("report.md", "fields_16.png", "fields_32.png", "error_vs_resolution.png", "ns2d_train.nc",
+                 "surrogate/manifest.json", "surrogate/weights.pt"):
+        assert (out / name).is_file(), name
+    assert "zero-shot" in (out / "report.md").read_text()
+    assert not [p for p in out.rglob(".*") if p.is_file()]  # no temporary files left
+
+
+def test_unwritable_output_is_a_one_line_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = run_cli("quickstart", "--out", str(blocker / "sub"), "--no-progress")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "cannot create the output directory" in result.stderr and str(blocker / "sub") in result.stderr
+
+
+def test_bad_option_is_a_one_line_error(tmp_path):
+    result = run_cli("quickstart", "--out", str(tmp_path), "--resolution", "4", "--no-progress")
+    assert result.returncode == 2 and "resolution must be >= 16" in result.stderr
+    assert result.stderr.strip().count("\n") == 0

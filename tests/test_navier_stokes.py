@@ -1,0 +1,136 @@
+"""Numerical validation of the 2-D Navier-Stokes solver: analytic solutions, measured orders, invariants."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from sciml import Grid, SolverError, gaussian_random_field, rel_l2
+from sciml.solvers.navier_stokes import NavierStokes2D, courant_number, integrate, nonlinear_term, solve
+from sciml.solvers.recipes import LI2021_VORTICITY_GRF
+
+
+def mesh(n):
+    x = torch.arange(n, dtype=torch.float64) / n
+    return torch.meshgrid(x, x, indexing="ij")  # (y, x)
+
+
+def grf(n, count=2, seed=0, dtype=torch.float64):
+    return gaussian_random_field(Grid.box(n, n), count, seed=seed, dtype=dtype, **LI2021_VORTICITY_GRF)
+
+
+def test_taylor_green_decay_is_exact_to_1e_8():
+    # Any combination of modes with the same |k| is a steady Euler flow (u . grad w = 0) that decays as
+    # exp(-nu |k|^2 t). Crank-Nicolson's error here is t (nu |k|^2)^3 dt^2 / 12: 6.4e-9 for these values.
+    y, x = mesh(32)
+    w0 = (torch.sin(2 * math.pi * x) * torch.cos(4 * math.pi * y) + 0.5 * torch.cos(4 * math.pi * x) * torch.sin(2 * math.pi * y))[None]
+    nu, k2, t = 1e-2, 4 * math.pi**2 * 5, 1.0
+    out = integrate(NavierStokes2D(viscosity=nu, forcing="none"), w0, [t], dt=1e-4)
+    exact = w0 * math.exp(-nu * k2 * t)
+    assert float((out[:, 0] - exact).abs().max() / exact.abs().max()) < 1e-8
+
+
+def test_crank_nicolson_decay_converges_at_second_order():
+    y, x = mesh(16)
+    w0 = torch.sin(2 * math.pi * x)[None] * torch.sin(2 * math.pi * y)[None]
+    nu = 0.05
+    exact = w0 * math.exp(-nu * 8 * math.pi**2)
+    errors = [float((integrate(NavierStokes2D(viscosity=nu, forcing="none"), w0, [1.0], dt=dt)[:, 0] - exact).abs().max())
+              for dt in (0.04, 0.02, 0.01)]
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert orders == pytest.approx([2.0, 2.0], abs=0.05)
+
+
+def test_nonlinear_term_matches_the_analytic_jacobian():
+    # psi = sin(2 pi x) + sin(4 pi y): u . grad w = -96 pi^4 cos(2 pi x) cos(4 pi y)
+    y, x = mesh(32)
+    w = 4 * math.pi**2 * torch.sin(2 * math.pi * x) + 16 * math.pi**2 * torch.sin(4 * math.pi * y)
+    term = torch.fft.irfft2(nonlinear_term(NavierStokes2D(viscosity=0.0, forcing="none"), torch.fft.rfft2(w[None])), s=(32, 32))[0]
+    expected = 96 * math.pi**4 * torch.cos(2 * math.pi * x) * torch.cos(4 * math.pi * y)
+    assert float((term - expected).abs().max()) < 1e-9 * float(expected.abs().max())
+
+
+def test_forcing_enters_with_the_right_sign_and_size():
+    # From rest, w(t) = f (1 - exp(-nu |k|^2 t)) / (nu |k|^2) for the single-|k| Li forcing (a steady Euler flow).
+    n, nu, t = 32, 1e-2, 0.5
+    eq = NavierStokes2D(viscosity=nu)
+    out = integrate(eq, torch.zeros(1, n, n, dtype=torch.float64), [t], dt=1e-3)
+    rate = nu * 8 * math.pi**2
+    exact = eq.forcing_field(n) * (1 - math.exp(-rate * t)) / rate
+    assert float((out[0, 0] - exact).abs().max()) < 1e-6 * float(exact.abs().max())
+
+
+def test_temporal_convergence_order_on_a_turbulent_forced_flow():
+    eq = NavierStokes2D(viscosity=1e-3)
+    w0 = grf(48)
+    times = [1.0]
+    reference = integrate(eq, w0, times, dt=1e-3)
+    errors = [float(rel_l2(integrate(eq, w0, times, dt=dt), reference).max()) for dt in (0.1, 0.05, 0.025)]
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all((orders > 1.8) & (orders < 2.3)), (errors, orders)
+
+
+def test_spatial_convergence_is_spectral():
+    eq = NavierStokes2D(viscosity=1e-3)
+    from sciml.spectral import spectral_resample
+
+    reference = integrate(eq, grf(128), [1.0], dt=0.01)
+    errors = {n: float(rel_l2(integrate(eq, grf(n), [1.0], dt=0.01), spectral_resample(reference, (n, n))).max()) for n in (16, 32, 64)}
+    assert errors[16] > 10 * errors[32] > 100 * errors[64] / 10  # super-algebraic decay
+    assert errors[64] < 1e-8
+
+
+def test_inviscid_unforced_flow_conserves_energy_and_enstrophy():
+    eq = NavierStokes2D(viscosity=0.0, forcing="none")
+    w0 = grf(64)
+    w1 = integrate(eq, w0, [0.5], dt=2.5e-3)[:, 0]
+
+    def energy(w):  # (1/2) |u|^2 = (1/2) sum |w_hat|^2 / |k|^2
+        from sciml.solvers.navier_stokes import velocity
+
+        return (velocity(eq, w) ** 2).sum(dim=(1, 2, 3)) / 2
+
+    def enstrophy(w):
+        return (w**2).sum(dim=(1, 2)) / 2
+
+    assert torch.allclose(energy(w1), energy(w0), rtol=1e-6)
+    assert torch.allclose(enstrophy(w1), enstrophy(w0), rtol=1e-5)
+
+
+def test_batch_members_are_independent_and_float32_agrees_with_float64():
+    eq = NavierStokes2D(viscosity=1e-3)
+    w0 = grf(32, count=3)
+    batch = integrate(eq, w0, [1.0], dt=0.02)
+    single = integrate(eq, w0[1:2], [1.0], dt=0.02)
+    torch.testing.assert_close(batch[1:2], single, atol=1e-13, rtol=0)
+    low = integrate(eq, w0.float(), [1.0], dt=0.02)
+    assert float(rel_l2(low.double(), batch).max()) < 1e-5
+
+
+def test_solve_records_initial_condition_and_parameters():
+    eq = NavierStokes2D(viscosity=1e-3)
+    w0 = grf(16)
+    ds = solve(eq, w0, [0.0, 0.5, 1.0], dt=0.05, progress=False)
+    assert ds["vorticity"].dims == ("sample", "time", "y", "x")
+    np.testing.assert_array_equal(ds["vorticity"].values[:, 0], w0.numpy())
+    assert ds.attrs["viscosity"] == 1e-3 and ds.attrs["forcing"] == "li2021"
+    assert ds["x"].attrs["axis"] == "X" and ds["vorticity"].attrs["units"] == "1"
+
+
+def test_bad_input_names_the_parameter():
+    with pytest.raises(SolverError, match="viscosity must be finite and >= 0"):
+        NavierStokes2D(viscosity=-1e-3)
+    with pytest.raises(SolverError, match="forcing must be one of"):
+        NavierStokes2D(viscosity=1e-3, forcing="kolmogorov-typo")
+    eq = NavierStokes2D(viscosity=1e-3)
+    w0 = grf(32)
+    assert courant_number(eq, w0, 1.0) > 1
+    with pytest.raises(SolverError, match=r"dt=1 violates the CFL bound .* use dt <= "):
+        integrate(eq, w0, [1.0], dt=1.0)
+    bad = w0.clone()
+    bad[0, 3, 4] = float("nan")
+    with pytest.raises(SolverError, match="NaN or Inf"):
+        integrate(eq, bad, [1.0], dt=0.01)
+    with pytest.raises(SolverError, match="strictly increasing"):
+        integrate(eq, w0, [1.0, 0.5], dt=0.01)
