@@ -152,7 +152,8 @@ def run(out_dir: str | os.PathLike, config: QuickstartConfig = QuickstartConfig(
     for r in config.resolutions:
         w0 = ns2d_initial_condition(config.n_test, r, seed=config.seed, first_sample=config.n_train, device=device)
         # The solver is timed on exactly the surrogate's task: integrate these initial conditions to lead_time.
-        solution, seconds = timed(lambda: integrate(eq, w0, times, dt=ns2d_time_step(eq, w0)), device=device)
+        solution, seconds = timed(lambda: integrate(eq, w0, times, dt=ns2d_time_step(eq, w0), progress=config.progress),
+                                  device=device)
         solver_seconds[r] = seconds / config.n_test
         if r == config.resolution:  # evaluate against what was written to and read back from NetCDF
             truths[r] = torch.from_numpy(test["vorticity"].values[:, 1:2])

@@ -30,6 +30,7 @@ import torch
 
 from ..spectral import wavenumbers
 from ..errors import SolverError
+from ._stepping import check_dt, check_finite, check_times, run_to_times
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -195,37 +196,17 @@ def integrate(
     """
     if w0.ndim != 3 or w0.shape[-1] != w0.shape[-2]:
         raise SolverError(f"w0 must be (batch, n, n), got shape {tuple(w0.shape)}")
-    if not bool(torch.isfinite(w0).all()):
-        raise SolverError("the initial vorticity w0 contains NaN or Inf")
-    times = [float(t) for t in times]
-    if not times or times[0] < 0 or any(b <= a for a, b in zip(times, times[1:])):
-        raise SolverError(f"times must be non-empty, >= 0 and strictly increasing, got {times}")
-    dt = stable_dt(eq, w0) if dt is None else float(dt)
-    if not (dt > 0 and math.isfinite(dt)):
-        raise SolverError(f"dt must be positive, got {dt}")
+    check_finite(w0, "vorticity w0")
+    times = check_times(times)
+    dt = check_dt(stable_dt(eq, w0) if dt is None else dt)
     _check_state(eq, w0, dt, 0.0, max_courant)
-
     n = w0.shape[-1]
-    starts = [0.0, *times[:-1]]
-    counts = [max(1, math.ceil((b - a) / dt - 1e-9)) if b > a else 0 for a, b in zip(starts, times)]
-    frames = []
-    w_hat = torch.fft.rfft2(w0)
-    from tqdm.auto import tqdm
-
-    with tqdm(total=sum(counts), desc="navier-stokes", unit="step", disable=not progress, leave=False) as bar:
-        for start, stop, count in zip(starts, times, counts):
-            if count:
-                h = (stop - start) / count
-                for _ in range(count):
-                    w_hat = step(eq, w_hat, h)
-                bar.update(count)
-            if count == 0:  # t = 0: record the initial condition exactly, not its FFT round trip
-                frames.append(w0)
-                continue
-            w = torch.fft.irfft2(w_hat, s=(n, n))
-            _check_state(eq, w, h, stop, max_courant)
-            frames.append(w)
-    return torch.stack(frames, dim=1)
+    return run_to_times(
+        initial=w0, state=torch.fft.rfft2(w0), times=times, dt=dt, progress=progress, desc="navier-stokes",
+        step=lambda w_hat, h: step(eq, w_hat, h),
+        observe=lambda w_hat: torch.fft.irfft2(w_hat, s=(n, n)),
+        check=lambda w, h, t: _check_state(eq, w, h, t, max_courant),
+    )
 
 
 def solve(
