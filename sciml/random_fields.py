@@ -51,6 +51,7 @@ def gaussian_random_field(
     tau: float = 7.0,
     sigma: float | None = None,
     mean_zero: bool = True,
+    band_limit: int | None = None,
     first_sample: int = 0,
     dtype: torch.dtype = torch.float64,
     device: torch.device | str | None = None,
@@ -65,6 +66,9 @@ def gaussian_random_field(
         tau: inverse length scale.
         sigma: amplitude; default ``tau ** (alpha - d / 2)`` as in Li et al. (2021).
         mean_zero: drop the ``k = 0`` mode (required for vorticity on a periodic domain).
+        band_limit: keep modes with ``max_i |k_i| <= band_limit`` whatever the grid, so the field is one
+            fixed continuous function sampled at the grid points (a coarse grid sees it aliased, as a
+            point sampling should). Default: everything below the grid's Nyquist frequency.
         first_sample: index of the first sample, so a dataset can be drawn in chunks.
 
     Returns:
@@ -81,7 +85,15 @@ def gaussian_random_field(
         raise ValueError(f"tau must be positive, got {tau}")
     sigma = tau ** (alpha - d / 2) if sigma is None else sigma
 
-    limits = np.array([(n - 1) // 2 for n in grid.shape])  # largest |k_i| below Nyquist
+    if band_limit is None:
+        limits = np.array([(n - 1) // 2 for n in grid.shape])  # largest |k_i| below Nyquist
+        eval_shape = grid.shape
+    else:
+        if band_limit < 0:
+            raise ValueError(f"band_limit must be >= 0, got {band_limit}")
+        limits = np.full(d, int(band_limit))
+        # Evaluate on a grid fine enough to hold every mode, whose points include the requested ones.
+        eval_shape = tuple(n * math.ceil((2 * band_limit + 1) / n) for n in grid.shape)
     lengths = np.array(grid.lengths)
     shells = [_shell_modes(m, d) for m in range(int(limits.max()) + 1)]
     modes = np.concatenate(shells)  # (n_modes, d) in draw order
@@ -99,9 +111,10 @@ def gaussian_random_field(
         draws = draws[inside]
         coeffs[i] = (draws[:, 0] + 1j * draws[:, 1]) * std
 
-    spectrum = np.zeros((n_samples, *grid.shape), dtype=np.complex128)
-    index = tuple(kept[:, j] % grid.shape[j] for j in range(d))
+    spectrum = np.zeros((n_samples, *eval_shape), dtype=np.complex128)
+    index = tuple(kept[:, j] % eval_shape[j] for j in range(d))
     spectrum[(slice(None), *index)] = coeffs
     axes = tuple(range(1, d + 1))
-    field = np.real(np.fft.ifftn(spectrum, axes=axes)) * np.prod(grid.shape)
-    return torch.from_numpy(field).to(dtype=dtype, device=device)
+    field = np.real(np.fft.ifftn(spectrum, axes=axes)) * np.prod(eval_shape)
+    stride = tuple(slice(None, None, m // n) for m, n in zip(eval_shape, grid.shape))
+    return torch.from_numpy(np.ascontiguousarray(field[(slice(None), *stride)])).to(dtype=dtype, device=device)

@@ -26,11 +26,14 @@ __all__ = ["trajectory_dataset", "write_netcdf", "open_netcdf", "VARIABLE_ATTRS"
 # CF attributes of the variables sciml's solvers produce (nondimensional: units "1").
 VARIABLE_ATTRS: dict[str, dict[str, str]] = {
     "vorticity": {"long_name": "vertical component of vorticity, curl(u) . e_z", "units": "1"},
+    "u": {"long_name": "velocity", "units": "1"},
+    "a": {"long_name": "diffusion coefficient (permeability)", "units": "1"},
+    "pressure": {"long_name": "pressure head, solution of -div(a grad p) = f", "units": "1"},
 }
 
 _COORD_ATTRS: dict[str, dict[str, str]] = {
-    "x": {"long_name": "x coordinate (periodic, nondimensional)", "units": "1", "axis": "X"},
-    "y": {"long_name": "y coordinate (periodic, nondimensional)", "units": "1", "axis": "Y"},
+    "x": {"long_name": "x coordinate (nondimensional)", "units": "1", "axis": "X"},
+    "y": {"long_name": "y coordinate (nondimensional)", "units": "1", "axis": "Y"},
     "time": {"long_name": "nondimensional simulation time", "units": "1", "axis": "T"},
     "sample": {"long_name": "sample index (independent initial condition)", "units": "1"},
 }
@@ -43,16 +46,16 @@ def _numpy(value) -> np.ndarray:
 def trajectory_dataset(
     fields: Mapping[str, torch.Tensor | np.ndarray],
     *,
-    times: Sequence[float],
+    times: Sequence[float] | None,
     coords: Mapping[str, torch.Tensor | np.ndarray],
     attrs: Mapping[str, object] | None = None,
     field_attrs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> xr.Dataset:
-    """Wrap ``(sample, time, *space)`` arrays as a CF-annotated dataset.
+    """Wrap ``(sample, time, *space)`` (or, with ``times=None``, ``(sample, *space)``) arrays as a CF dataset.
 
     Args:
-        fields: variable name -> array of shape ``(sample, time, *space)``.
-        times: the ``time`` coordinate.
+        fields: variable name -> array of shape ``(sample, time, *space)`` or ``(sample, *space)``.
+        times: the ``time`` coordinate, or ``None`` for time-independent fields.
         coords: spatial coordinates in dim order, e.g. ``{"y": ..., "x": ...}``.
         attrs: global attributes (PDE parameters, provenance).
         field_attrs: per-variable attributes overriding :data:`VARIABLE_ATTRS`.
@@ -60,19 +63,19 @@ def trajectory_dataset(
     import xarray as xr
 
     space = list(coords)
+    lead = ("sample",) if times is None else ("sample", "time")
+    expected = (*([] if times is None else [len(times)]), *(len(_numpy(c)) for c in coords.values()))
     data_vars = {}
     for name, value in fields.items():
         array = _numpy(value)
-        expected = (len(times), *(len(_numpy(c)) for c in coords.values()))
-        if array.ndim != 2 + len(space) or array.shape[1:] != expected:
+        if array.ndim != 1 + len(expected) or array.shape[1:] != expected:
             raise DataError(f"field {name!r} has shape {array.shape}; expected (sample, {', '.join(map(str, expected))})")
         var_attrs = {**VARIABLE_ATTRS.get(name, {"long_name": name, "units": "1"}), **(field_attrs or {}).get(name, {})}
-        data_vars[name] = (("sample", "time", *space), array, var_attrs)
+        data_vars[name] = ((*lead, *space), array, var_attrs)
     n_samples = next(iter(data_vars.values()))[1].shape[0]
-    all_coords = {
-        "sample": ("sample", np.arange(n_samples), _COORD_ATTRS["sample"]),
-        "time": ("time", np.asarray(times, dtype=np.float64), _COORD_ATTRS["time"]),
-    }
+    all_coords = {"sample": ("sample", np.arange(n_samples), _COORD_ATTRS["sample"])}
+    if times is not None:
+        all_coords["time"] = ("time", np.asarray(times, dtype=np.float64), _COORD_ATTRS["time"])
     for dim, values in coords.items():
         all_coords[dim] = (dim, _numpy(values).astype(np.float64), _COORD_ATTRS.get(dim, {"long_name": dim, "units": "1"}))
     from .. import __version__
