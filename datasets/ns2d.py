@@ -1,38 +1,72 @@
-"""Recipe `ns2d`: 2-D Navier-Stokes, nu = 1e-3, Li et al. (2021) forcing and initial conditions.
+"""``ns2d``: 2-D Navier-Stokes, nu = 1e-3, forcing and initial vorticity of Li et al. (2021).
 
-    python datasets/ns2d.py --n 1000 --resolution 64 --seed 0 --out ns2d.nc
-
-Resolution-consistent: the same --seed at --resolution 128 gives the fine-grid solutions of the same
-initial conditions. The solver code is `sciml.solvers.recipes.ns2d`; this file only fixes the setting.
+Initial vorticity ~ GRF(alpha 2.5, tau 7) on the periodic unit square; forcing
+``0.1 (sin 2 pi (x + y) + cos 2 pi (x + y))``; Crank-Nicolson/Heun time stepping as in their generator;
+records ``vorticity(sample, time, y, x)`` at ``times`` (default 0, 1, ..., 50).
 """
 
 from __future__ import annotations
 
-import argparse
-import shlex
-import sys
+import math
+from typing import TYPE_CHECKING, Sequence
 
-from sciml.data import write_netcdf
-from sciml.solvers.recipes import ns2d
+import torch
 
+from sciml.grids import Grid
+from sciml.random_fields import gaussian_random_field
+from sciml.solvers.navier_stokes import NavierStokes2D, integrate, stable_dt
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, required=True, help="number of trajectories")
-    parser.add_argument("--resolution", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--first-sample", type=int, default=0)
-    parser.add_argument("--viscosity", type=float, default=1e-3)
-    parser.add_argument("--times", type=float, nargs="+", default=[float(t) for t in range(0, 51)],
-                        help="output times (default 0, 1, ..., 50 as in Li et al. 2021)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-    command = shlex.join(["python", "datasets/ns2d.py", *(sys.argv[1:] if argv is None else argv)])
-    ds = ns2d(args.n, args.resolution, seed=args.seed, first_sample=args.first_sample, times=args.times,
-              viscosity=args.viscosity, device=args.device, command=command)
-    write_netcdf(ds, args.out)
+from ._common import chunked, periodic_dataset
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+# Initial vorticity of Li et al. (2021): alpha = 2.5, tau = 7, and their generator's amplitude
+# sqrt(2) tau^(alpha - 1) (their code draws real and imaginary parts with the full eigenvalue).
+LI2021_VORTICITY_GRF = {"alpha": 2.5, "tau": 7.0, "sigma": math.sqrt(2) * 7.0**1.5}
+DEFAULT_TIMES = tuple(float(t) for t in range(51))
 
 
-if __name__ == "__main__":
-    main()
+def initial_condition(n_samples: int, resolution: int, *, seed: int, first_sample: int = 0,
+                      device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Initial vorticity ``(n_samples, resolution, resolution)``, resolution-consistent."""
+    return gaussian_random_field(Grid.box(resolution, resolution), n_samples, seed=seed, first_sample=first_sample,
+                                 dtype=dtype, device=device, **LI2021_VORTICITY_GRF)
+
+
+def time_step(eq: NavierStokes2D, w0: torch.Tensor) -> float:
+    """The CFL-based :func:`stable_dt`, capped at 0.01."""
+    return min(0.01, stable_dt(eq, w0))
+
+
+def generate(
+    n_samples: int,
+    resolution: int,
+    *,
+    seed: int,
+    times: Sequence[float] = DEFAULT_TIMES,
+    first_sample: int = 0,
+    viscosity: float = 1e-3,
+    solve_resolution: int | None = None,
+    dt: float | None = None,
+    chunk: int = 64,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    progress: bool = True,
+    command: str | None = None,
+) -> xr.Dataset:
+    """Trajectories numbered ``first_sample, ...``; solved at ``solve_resolution`` (default: the
+    output resolution) and spectrally truncated to ``resolution``. ``dt=None`` uses :func:`time_step`."""
+    eq = NavierStokes2D(viscosity=viscosity, forcing="li2021")
+    solve_at = solve_resolution or resolution
+
+    def run(start: int, count: int) -> tuple[torch.Tensor, float]:
+        w0 = initial_condition(count, solve_at, seed=seed, first_sample=first_sample + start, device=device, dtype=dtype)
+        step = dt or time_step(eq, w0)
+        return integrate(eq, w0, times, dt=step), step
+
+    trajectory, used_dt = chunked(run, n_samples, chunk, desc=f"ns2d {solve_at}x{solve_at}", progress=progress)
+    attrs = {**eq.attributes(), "scheme": "cn-heun", "dt": used_dt, "solve_resolution": solve_at,
+             **{f"ic_{k}": v for k, v in LI2021_VORTICITY_GRF.items()}}
+    return periodic_dataset("vorticity", trajectory, resolution, times=times, seed=seed, first_sample=first_sample,
+                            attrs=attrs, command=command)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import DataError, GridError, SciMLError, SolverError
+from .errors import ConfigError, DataError, GridError, SciMLError, SolverError
 from .grids import Grid
 from .metrics import max_error, nrmse, rel_l2
 from .random_fields import gaussian_random_field
 
 __all__ = [
     "__version__", "Grid", "gaussian_random_field", "rel_l2", "nrmse", "max_error",
-    "SciMLError", "DataError", "GridError", "SolverError", "Surrogate",
+    "SciMLError", "ConfigError", "DataError", "GridError", "SolverError", "Surrogate",
 ]
 
 

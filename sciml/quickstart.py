@@ -30,7 +30,7 @@ from .data import open_netcdf, write_netcdf
 from .errors import ConfigError, DataError
 from .metrics import rel_l2
 from .solvers.navier_stokes import NavierStokes2D, integrate
-from .solvers.recipes import ns2d, ns2d_initial_condition, ns2d_time_step
+from .datasets import ns2d
 from .spectral import spectral_resample
 from .surrogate import fit_surrogate
 from .timing import time_call, timed
@@ -125,8 +125,8 @@ def run(out_dir: str | os.PathLike, config: QuickstartConfig = QuickstartConfig(
          f"trajectories at {config.resolution}x{config.resolution} on {device}")
     t0 = time.perf_counter()
     train_path, test_path = out / "ns2d_train.nc", out / "ns2d_test.nc"
-    write_netcdf(ns2d(config.n_train, config.resolution, **common), train_path)
-    write_netcdf(ns2d(config.n_test, config.resolution, first_sample=config.n_train, **common), test_path)
+    write_netcdf(ns2d.generate(config.n_train, config.resolution, **common), train_path)
+    write_netcdf(ns2d.generate(config.n_test, config.resolution, first_sample=config.n_train, **common), test_path)
     data_seconds = time.perf_counter() - t0
     train_all, test = open_netcdf(train_path).load(), open_netcdf(test_path).load()
     n_val = max(1, config.n_train // 10)
@@ -150,9 +150,9 @@ def run(out_dir: str | os.PathLike, config: QuickstartConfig = QuickstartConfig(
     eq = NavierStokes2D(viscosity=config.viscosity)
     truths, predictions, inputs, solver_seconds, surrogate_seconds = {}, {}, {}, {}, {}
     for r in config.resolutions:
-        w0 = ns2d_initial_condition(config.n_test, r, seed=config.seed, first_sample=config.n_train, device=device)
+        w0 = ns2d.initial_condition(config.n_test, r, seed=config.seed, first_sample=config.n_train, device=device)
         # The solver is timed on exactly the surrogate's task: integrate these initial conditions to lead_time.
-        solution, seconds = timed(lambda: integrate(eq, w0, times, dt=ns2d_time_step(eq, w0), progress=config.progress),
+        solution, seconds = timed(lambda: integrate(eq, w0, times, dt=ns2d.time_step(eq, w0), progress=config.progress),
                                   device=device)
         solver_seconds[r] = seconds / config.n_test
         if r == config.resolution:  # evaluate against what was written to and read back from NetCDF

@@ -8,7 +8,7 @@ import torch
 
 from sciml import Grid, SolverError, gaussian_random_field, rel_l2
 from sciml.solvers.navier_stokes import NavierStokes2D, courant_number, integrate, nonlinear_term, solve
-from sciml.solvers.recipes import LI2021_VORTICITY_GRF
+from sciml.datasets.ns2d import LI2021_VORTICITY_GRF
 
 
 def mesh(n):
@@ -134,3 +134,29 @@ def test_bad_input_names_the_parameter():
         integrate(eq, bad, [1.0], dt=0.01)
     with pytest.raises(SolverError, match="strictly increasing"):
         integrate(eq, w0, [1.0, 0.5], dt=0.01)
+
+
+def test_kolmogorov_forcing_with_drag_matches_the_laminar_transient():
+    # From rest the shear flow stays a single mode: w(t) = f (1 - exp(-r t)) / r, r = nu k_f^2 + alpha.
+    n, nu, alpha, t = 32, 1e-2, 0.1, 0.5
+    eq = NavierStokes2D(viscosity=nu, forcing="kolmogorov", drag=alpha, forcing_wavenumber=2)
+    rate = nu * (4 * math.pi) ** 2 + alpha
+    exact = eq.forcing_field(n) * (1 - math.exp(-rate * t)) / rate
+    for scheme, dt, tol in (("cn-heun", 1e-3, 1e-5), ("etdrk4", 0.05, 1e-12)):
+        out = integrate(eq, torch.zeros(1, n, n, dtype=torch.float64), [t], dt=dt, scheme=scheme)
+        assert float((out[0, 0] - exact).abs().max()) < tol * float(exact.abs().max()), scheme
+
+
+def test_etdrk4_is_exact_on_taylor_green_and_fourth_order_on_turbulence():
+    y, x = mesh(32)
+    w0 = (torch.sin(2 * math.pi * x) * torch.cos(4 * math.pi * y))[None]
+    nu = 1e-2
+    out = integrate(NavierStokes2D(viscosity=nu, forcing="none"), w0, [1.0], dt=0.1, scheme="etdrk4")
+    assert float((out[:, 0] - w0 * math.exp(-nu * 20 * math.pi**2)).abs().max()) < 1e-12
+
+    eq = NavierStokes2D(viscosity=1e-3, drag=0.05)
+    w0 = grf(48)
+    reference = integrate(eq, w0, [1.0], dt=1e-2, scheme="etdrk4")
+    errors = [float(rel_l2(integrate(eq, w0, [1.0], dt=dt, scheme="etdrk4"), reference).max()) for dt in (0.2, 0.1, 0.05)]
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all((orders > 3.6) & (orders < 4.4)), (errors, orders)

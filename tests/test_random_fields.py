@@ -45,3 +45,13 @@ def test_mean_zero_removes_the_constant_mode_and_bad_parameters_fail():
     assert float(fields.mean(dim=(1, 2)).abs().max()) < 1e-14
     with pytest.raises(ValueError, match="alpha must exceed"):
         gaussian_random_field(Grid.box(16, 16), 1, seed=0, alpha=1.0)
+
+
+def test_band_limited_field_is_one_function_sampled_at_any_grid():
+    # With a fixed band limit the field is the same continuous function everywhere: a 12-point grid
+    # sees exactly every fourth value of a 48-point grid, even though it cannot resolve all modes.
+    coarse = gaussian_random_field(Grid.box(12, 12), 2, seed=5, band_limit=10)
+    fine = gaussian_random_field(Grid.box(48, 48), 2, seed=5, band_limit=10)
+    torch.testing.assert_close(coarse, fine[:, ::4, ::4], atol=1e-13, rtol=0)
+    unlimited = gaussian_random_field(Grid.box(48, 48), 2, seed=5)
+    assert float((unlimited - fine).abs().max()) > 1e-4  # the band limit really removed modes

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from sciml import DataError, Surrogate, rel_l2
-from sciml.solvers.recipes import ns2d
+from sciml.datasets.ns2d import generate as ns2d
 from sciml.surrogate import fit_surrogate
 from sciml.train import TrainConfig
 

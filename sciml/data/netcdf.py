@@ -21,7 +21,7 @@ from ..errors import DataError
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["trajectory_dataset", "write_netcdf", "open_netcdf", "VARIABLE_ATTRS"]
+__all__ = ["trajectory_dataset", "write_netcdf", "open_netcdf", "check_writable", "VARIABLE_ATTRS"]
 
 # CF attributes of the variables sciml's solvers produce (nondimensional: units "1").
 VARIABLE_ATTRS: dict[str, dict[str, str]] = {
@@ -95,17 +95,26 @@ def _encoding(ds: xr.Dataset) -> dict:
     return encoding
 
 
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail early, before hours of work, when ``path`` cannot be written: :class:`DataError` naming it."""
+    path = Path(path)
+    directory = path.parent
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; give a file name such as {path / 'data.nc'}")
+    if not directory.is_dir():
+        raise DataError(f"{path}: directory {directory} does not exist; create it or choose another --out")
+    if not os.access(directory, os.W_OK):
+        raise DataError(f"{path}: directory {directory} is not writable; choose another --out")
+    return path
+
+
 def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """Write ``ds`` as NetCDF4 atomically (temp file in the same directory, then rename).
 
     Raises :class:`DataError` naming the path when the directory does not exist or is not writable.
     """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise DataError(f"{path}: directory {directory} does not exist; create it or choose another --out")
-    if not os.access(directory, os.W_OK):
-        raise DataError(f"{path}: directory {directory} is not writable; choose another --out")
+    path = check_writable(path)
+    directory = path.parent
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     os.close(fd)
     try:

@@ -16,12 +16,13 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 
 from ..errors import SolverError
 from ..spectral import wavenumbers
+from ._etd import etdrk4_coefficients, etdrk4_step
 from ._stepping import check_dt, check_finite, check_times, run_to_times
 
 if TYPE_CHECKING:
@@ -64,61 +65,29 @@ class Burgers1D:
                 "dealiasing": "2/3"}
 
 
-class _Coefficients(NamedTuple):
-    ik_half: torch.Tensor  # (k,) -i k / 2, 2/3-dealiased
-    E: torch.Tensor  # (batch, k) exp(h L)
-    E2: torch.Tensor  # exp(h L / 2)
-    Q: torch.Tensor
-    f1: torch.Tensor
-    f2: torch.Tensor
-    f3: torch.Tensor
-
-
 @functools.lru_cache(maxsize=32)
-def _coefficients(eq: Burgers1D, n: int, batch: int, h: float, dtype: torch.dtype, device: torch.device,
-                  contour_points: int = 32) -> _Coefficients:
-    real = torch.float64  # compute in float64, cast at the end
-    k = wavenumbers(n, eq.length, real=True, dtype=real, device=device)
-    k_int = torch.fft.rfftfreq(n, d=1.0 / n, dtype=real).to(device)
-    dealias = (k_int <= n / 3).to(real)  # also removes the Nyquist mode
-    nu = torch.tensor(eq.viscosities(batch), dtype=real, device=device)[:, None]
-    linear = -nu * k**2  # (batch, k)
-    hl = h * linear
-    roots = torch.exp(1j * math.pi * (torch.arange(1, contour_points + 1, dtype=real, device=device) - 0.5) / contour_points)
-    z = hl[..., None] + roots  # (batch, k, M) points on circles around each h L
-    ez = torch.exp(z)
-
-    def mean(values: torch.Tensor) -> torch.Tensor:
-        return values.mean(dim=-1).real
-
-    Q = h * mean((torch.exp(z / 2) - 1) / z)
-    f1 = h * mean((-4 - z + ez * (4 - 3 * z + z**2)) / z**3)
-    f2 = h * mean((2 + z + ez * (z - 2)) / z**3)
-    f3 = h * mean((-4 - 3 * z - z**2 + ez * (4 - z)) / z**3)
+def _operators(eq: Burgers1D, n: int, batch: int, h: float, dtype: torch.dtype, device: torch.device):
+    """``(-i k / 2 dealiased, ETDRK4 coefficients of L = -nu k^2)`` for one step size."""
+    k = wavenumbers(n, eq.length, real=True, dtype=torch.float64, device=device)
+    k_int = torch.fft.rfftfreq(n, d=1.0 / n, dtype=torch.float64).to(device)
+    dealias = (k_int <= n / 3).to(torch.float64)  # also removes the Nyquist mode
+    nu = torch.tensor(eq.viscosities(batch), dtype=torch.float64, device=device)[:, None]
     complex_dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
-    cast = functools.partial(torch.Tensor.to, dtype=dtype)
-    return _Coefficients((-0.5j * k * dealias).to(complex_dtype), cast(torch.exp(hl)), cast(torch.exp(hl / 2)),
-                         cast(Q), cast(f1), cast(f2), cast(f3))
-
-
-def _nonlinear(u_hat: torch.Tensor, c: _Coefficients, n: int) -> torch.Tensor:
-    u = torch.fft.irfft(u_hat, n=n)
-    return c.ik_half * torch.fft.rfft(u * u)
+    ik_half = (-0.5j * k * dealias).to(complex_dtype)
+    return ik_half, etdrk4_coefficients(-nu * k**2, h, dtype=dtype)
 
 
 def step(eq: Burgers1D, u_hat: torch.Tensor, dt: float) -> torch.Tensor:
     """One ETDRK4 step of the spectrum ``u_hat = rfft(u)``; shape ``(batch, n // 2 + 1)``."""
     n = 2 * (u_hat.shape[-1] - 1)
     real = torch.float64 if u_hat.dtype == torch.complex128 else torch.float32
-    c = _coefficients(eq, n, u_hat.shape[0], float(dt), real, u_hat.device)
-    nv = _nonlinear(u_hat, c, n)
-    a = c.E2 * u_hat + c.Q * nv
-    na = _nonlinear(a, c, n)
-    b = c.E2 * u_hat + c.Q * na
-    nb = _nonlinear(b, c, n)
-    cc = c.E2 * a + c.Q * (2 * nb - nv)
-    nc = _nonlinear(cc, c, n)
-    return c.E * u_hat + nv * c.f1 + 2 * (na + nb) * c.f2 + nc * c.f3
+    ik_half, coefficients = _operators(eq, n, u_hat.shape[0], float(dt), real, u_hat.device)
+
+    def nonlinear(v: torch.Tensor) -> torch.Tensor:
+        u = torch.fft.irfft(v, n=n)
+        return ik_half * torch.fft.rfft(u * u)
+
+    return etdrk4_step(u_hat, nonlinear, coefficients)
 
 
 def stable_dt(eq: Burgers1D, u0: torch.Tensor, *, courant: float = 0.5) -> float:

@@ -12,7 +12,7 @@ which is exact for layered media and second order for smooth ``a`` (e.g. Eymard,
 * ``"cg"``: batched, matrix-free Jacobi-preconditioned conjugate gradients in torch (any device).
 
 Coefficients in the style of Li et al. (2021) (a Gaussian random field thresholded to 12 / 3) and
-log-normal ones live in :func:`sciml.solvers.recipes.darcy`.
+log-normal ones live in the ``darcy`` dataset recipe (``sciml.datasets.darcy``).
 """
 
 from __future__ import annotations

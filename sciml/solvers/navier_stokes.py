@@ -2,21 +2,25 @@
 
 Equation (Li et al. 2021, "Fourier Neural Operator for Parametric PDEs", sec. 5.3):
 
-    d_t w + u . grad w = nu Laplacian w + f,    u = (d_y psi, -d_x psi),    -Laplacian psi = w,
+    d_t w + u . grad w = nu Laplacian w - alpha w + f,    u = (d_y psi, -d_x psi),    -Laplacian psi = w,
 
 on ``[0, L)^2`` with periodic boundaries. The state is the vorticity spectrum ``w_hat = rfft2(w)``
 (laid out ``(batch, y, k_x)``); the Jacobian ``u . grad w`` is evaluated in physical space and
 dealiased with the 2/3 rule (Orszag 1971).
 
-Time stepping (``scheme="cn-heun"``): Crank-Nicolson for viscosity, Heun (explicit trapezoid) for
-advection and forcing, second order overall, unconditionally stable for the viscous term and bounded
-by a CFL condition for advection. With ``L = -nu |k|^2`` and ``N`` the dealiased nonlinear term plus
-forcing:
+with optional linear drag ``alpha``. Time stepping, both unconditionally stable for the linear
+(viscous + drag) part and bounded by a CFL condition for advection:
+
+* ``scheme="cn-heun"`` (default): Crank-Nicolson for the linear part, Heun (explicit trapezoid) for
+  advection and forcing, second order. With ``L = -nu |k|^2 - alpha`` and ``N`` the dealiased
+  nonlinear term plus forcing:
 
     w* = [(1 + dt L / 2) w_n + dt N(w_n)] / (1 - dt L / 2)
     w_{n+1} = [(1 + dt L / 2) w_n + dt (N(w_n) + N(w*)) / 2] / (1 - dt L / 2)
 
-This is the scheme of the data generator published with Li et al. (2021), so datasets are comparable.
+  This is the scheme of the data generator published with Li et al. (2021), so datasets are comparable.
+* ``scheme="etdrk4"``: exponential time differencing RK4 (Cox & Matthews 2002), fourth order, the
+  linear part integrated exactly.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import torch
 
 from ..spectral import wavenumbers
 from ..errors import SolverError
+from ._etd import ETDRK4Coefficients, etdrk4_coefficients, etdrk4_step
 from ._stepping import check_dt, check_finite, check_times, run_to_times
 
 if TYPE_CHECKING:
@@ -37,7 +42,8 @@ if TYPE_CHECKING:
 
 __all__ = ["NavierStokes2D", "step", "integrate", "solve", "velocity", "courant_number", "nonlinear_term"]
 
-FORCINGS = ("li2021", "none")
+FORCINGS = ("li2021", "kolmogorov", "none")
+SCHEMES = ("cn-heun", "etdrk4")
 
 
 @dataclass(frozen=True)
@@ -47,13 +53,19 @@ class NavierStokes2D:
     Attributes:
         viscosity: kinematic viscosity ``nu`` (>= 0), in units of length^2 / time.
         forcing: ``"li2021"`` for ``f = 0.1 (sin 2 pi (x + y) + cos 2 pi (x + y))`` (Li et al. 2021,
-            defined for ``length = 1``) or ``"none"``.
+            defined for ``length = 1``); ``"kolmogorov"`` for the curl of the body force
+            ``(sin(k_f y), 0)``, i.e. ``f = -k_f cos(k_f y)`` with ``k_f = 2 pi n_f / length``
+            (Kolmogorov flow, cf. Kochkov et al. 2021); or ``"none"``.
         length: side of the periodic square.
+        drag: linear drag coefficient ``alpha >= 0`` (Rayleigh friction).
+        forcing_wavenumber: ``n_f`` of the Kolmogorov forcing.
     """
 
     viscosity: float
     forcing: str = "li2021"
     length: float = 1.0
+    drag: float = 0.0
+    forcing_wavenumber: int = 4
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.viscosity) and self.viscosity >= 0):
@@ -62,17 +74,27 @@ class NavierStokes2D:
             raise SolverError(f"forcing must be one of {FORCINGS}, got {self.forcing!r}")
         if not (math.isfinite(self.length) and self.length > 0):
             raise SolverError(f"length must be positive, got {self.length}")
+        if not (math.isfinite(self.drag) and self.drag >= 0):
+            raise SolverError(f"drag must be finite and >= 0, got {self.drag}")
+        if self.forcing_wavenumber < 1:
+            raise SolverError(f"forcing_wavenumber must be >= 1, got {self.forcing_wavenumber}")
 
     def attributes(self) -> dict:
         """The equation and its discretisation as NetCDF attributes."""
-        return {"equation": "navier_stokes_2d_vorticity", "viscosity": self.viscosity, "forcing": self.forcing,
-                "domain_length": self.length, "scheme": "cn-heun", "dealiasing": "2/3"}
+        attrs = {"equation": "navier_stokes_2d_vorticity", "viscosity": self.viscosity, "forcing": self.forcing,
+                 "domain_length": self.length, "drag": self.drag, "dealiasing": "2/3"}
+        if self.forcing == "kolmogorov":
+            attrs["forcing_wavenumber"] = self.forcing_wavenumber
+        return attrs
 
     def forcing_field(self, n: int, *, dtype=torch.float64, device=None) -> torch.Tensor:
         """The forcing on the ``n x n`` grid, shape ``(y, x)``."""
         x = torch.arange(n, dtype=dtype, device=device) * (self.length / n)
         if self.forcing == "none":
             return torch.zeros(n, n, dtype=dtype, device=device)
+        if self.forcing == "kolmogorov":
+            k_f = 2 * math.pi * self.forcing_wavenumber / self.length
+            return (-k_f * torch.cos(k_f * x))[:, None].expand(n, n).clone()  # (y, x)
         phase = 2 * math.pi * (x[None, :] + x[:, None])  # (y, x)
         return 0.1 * (torch.sin(phase) + torch.cos(phase))
 
@@ -80,7 +102,7 @@ class NavierStokes2D:
 class _Operators(NamedTuple):
     ikx: torch.Tensor  # (1, k_x) i k_x, zero at Nyquist
     iky: torch.Tensor  # (k_y, 1) i k_y, zero at Nyquist
-    laplacian: torch.Tensor  # (k_y, k_x) -|k|^2
+    linear: torch.Tensor  # (k_y, k_x) -nu |k|^2 - alpha
     inv_neg_laplacian: torch.Tensor  # (k_y, k_x) 1/|k|^2, zero at k = 0
     dealias: torch.Tensor  # (k_y, k_x) 2/3-rule mask
     forcing_hat: torch.Tensor  # (k_y, k_x)
@@ -88,7 +110,7 @@ class _Operators(NamedTuple):
 
 @functools.lru_cache(maxsize=16)
 def _operators(eq: NavierStokes2D, n: int, dtype: torch.dtype, device: torch.device) -> _Operators:
-    real = torch.float64 if dtype in (torch.float64, torch.complex128) else torch.float32
+    real = _real(dtype)
     kx = wavenumbers(n, eq.length, real=True, dtype=real, device=device)[None, :]
     ky = wavenumbers(n, eq.length, dtype=real, device=device)[:, None]
     k_int_x = torch.fft.rfftfreq(n, d=1.0 / n).to(device)[None, :].abs()
@@ -101,7 +123,7 @@ def _operators(eq: NavierStokes2D, n: int, dtype: torch.dtype, device: torch.dev
     inv = torch.where(k2 > 0, 1.0 / torch.where(k2 > 0, k2, 1.0), 0.0)
     dealias = ((k_int_x <= n / 3) & (k_int_y <= n / 3)).to(real)
     forcing_hat = torch.fft.rfft2(eq.forcing_field(n, dtype=real, device=device))
-    return _Operators(ikx, iky, -k2, inv, dealias, forcing_hat)
+    return _Operators(ikx, iky, -eq.viscosity * k2 - eq.drag, inv, dealias, forcing_hat)
 
 
 def _ops_for(eq: NavierStokes2D, w_hat: torch.Tensor) -> _Operators:
@@ -127,10 +149,24 @@ def nonlinear_term(eq: NavierStokes2D, w_hat: torch.Tensor) -> torch.Tensor:
     return ops.dealias * (ops.forcing_hat - advection_hat)
 
 
-def step(eq: NavierStokes2D, w_hat: torch.Tensor, dt: float) -> torch.Tensor:
-    """Advance the vorticity spectrum by ``dt`` with Crank-Nicolson/Heun; shape ``(batch, k_y, k_x)``."""
+@functools.lru_cache(maxsize=16)
+def _etdrk4(eq: NavierStokes2D, n: int, h: float, dtype: torch.dtype, device: torch.device) -> ETDRK4Coefficients:
+    return etdrk4_coefficients(_operators(eq, n, dtype, device).linear, h, dtype=_real(dtype))
+
+
+def _real(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype in (torch.float64, torch.complex128) else torch.float32
+
+
+def step(eq: NavierStokes2D, w_hat: torch.Tensor, dt: float, *, scheme: str = "cn-heun") -> torch.Tensor:
+    """Advance the vorticity spectrum by ``dt``; shape ``(batch, k_y, k_x)``. See the module doc for schemes."""
     ops = _ops_for(eq, w_hat)
-    half = 0.5 * dt * eq.viscosity * ops.laplacian
+    if scheme == "etdrk4":
+        coefficients = _etdrk4(eq, w_hat.shape[-2], float(dt), w_hat.dtype, w_hat.device)
+        return etdrk4_step(w_hat, lambda v: nonlinear_term(eq, v), coefficients)
+    if scheme != "cn-heun":
+        raise SolverError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    half = 0.5 * dt * ops.linear
     explicit = (1 + half) * w_hat
     implicit = 1.0 / (1 - half)
     n0 = nonlinear_term(eq, w_hat)
@@ -177,6 +213,7 @@ def integrate(
     times: Sequence[float],
     *,
     dt: float | None = None,
+    scheme: str = "cn-heun",
     max_courant: float = 1.0,
     progress: bool = False,
 ) -> torch.Tensor:
@@ -188,6 +225,7 @@ def integrate(
         times: increasing output times ``>= 0``; a time of 0 records ``w0``.
         dt: largest time step; each output interval is split into equal steps no larger than it.
             ``None`` picks :func:`stable_dt`.
+        scheme: ``"cn-heun"`` or ``"etdrk4"`` (see the module doc).
         max_courant: raise :class:`SolverError` when the Courant number exceeds this at an output time.
         progress: show a progress bar over steps.
 
@@ -196,6 +234,8 @@ def integrate(
     """
     if w0.ndim != 3 or w0.shape[-1] != w0.shape[-2]:
         raise SolverError(f"w0 must be (batch, n, n), got shape {tuple(w0.shape)}")
+    if scheme not in SCHEMES:
+        raise SolverError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
     check_finite(w0, "vorticity w0")
     times = check_times(times)
     dt = check_dt(stable_dt(eq, w0) if dt is None else dt)
@@ -203,7 +243,7 @@ def integrate(
     n = w0.shape[-1]
     return run_to_times(
         initial=w0, state=torch.fft.rfft2(w0), times=times, dt=dt, progress=progress, desc="navier-stokes",
-        step=lambda w_hat, h: step(eq, w_hat, h),
+        step=lambda w_hat, h: step(eq, w_hat, h, scheme=scheme),
         observe=lambda w_hat: torch.fft.irfft2(w_hat, s=(n, n)),
         check=lambda w, h, t: _check_state(eq, w, h, t, max_courant),
     )
@@ -215,6 +255,7 @@ def solve(
     times: Sequence[float],
     *,
     dt: float | None = None,
+    scheme: str = "cn-heun",
     progress: bool = True,
     attrs: dict | None = None,
 ) -> xr.Dataset:
@@ -226,8 +267,8 @@ def solve(
     from ..data.netcdf import trajectory_dataset
 
     dt = stable_dt(eq, w0) if dt is None else dt
-    trajectory = integrate(eq, w0, times, dt=dt, progress=progress)
+    trajectory = integrate(eq, w0, times, dt=dt, scheme=scheme, progress=progress)
     n = w0.shape[-1]
     coord = torch.arange(n, dtype=torch.float64) * (eq.length / n)
     return trajectory_dataset({"vorticity": trajectory}, times=times, coords={"y": coord, "x": coord},
-                              attrs={**eq.attributes(), "dt": dt, **(attrs or {})})
+                              attrs={**eq.attributes(), "scheme": scheme, "dt": dt, **(attrs or {})})

@@ -1,0 +1,41 @@
+"""Named dataset recipes (this folder is installed as ``sciml.datasets``).
+
+One small module per dataset fixes a physical setting and calls a solver in ``sciml.solvers``; none
+downloads anything. Each has ``generate(n_samples, resolution, *, seed, ...) -> xr.Dataset``,
+deterministic by seed and resolution-consistent (the same seed at a finer resolution gives the
+fine-grid solutions of the same continuous initial conditions or coefficients).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import TYPE_CHECKING
+
+from sciml.errors import ConfigError, SciMLError
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+RECIPES = {"ns2d": "ns2d", "ns2d-kolmogorov": "ns2d_kolmogorov", "burgers": "burgers", "darcy": "darcy"}
+
+__all__ = ["RECIPES", "generate"]
+
+
+def generate(name: str, n_samples: int, resolution: int, *, seed: int, **options) -> xr.Dataset:
+    """Run recipe ``name``; unknown names or options raise :class:`sciml.ConfigError`."""
+    if name not in RECIPES:
+        raise ConfigError(f"unknown dataset {name!r}; available: {', '.join(RECIPES)}")
+    if n_samples < 1 or resolution < 4:
+        raise ConfigError(f"need n >= 1 and resolution >= 4, got n={n_samples}, resolution={resolution}")
+    module = importlib.import_module(f"{__name__}.{RECIPES[name]}")
+    accepted = inspect.signature(module.generate).parameters
+    unknown = sorted(k for k in options if k not in accepted)
+    if unknown:
+        raise ConfigError(f"dataset {name!r} does not take {', '.join('--' + k.replace('_', '-') for k in unknown)}")
+    try:
+        return module.generate(n_samples, resolution, seed=seed, **options)
+    except SciMLError:
+        raise
+    except ValueError as err:  # a recipe's own option check
+        raise ConfigError(f"dataset {name!r}: {err}") from None
