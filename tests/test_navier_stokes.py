@@ -160,3 +160,16 @@ def test_etdrk4_is_exact_on_taylor_green_and_fourth_order_on_turbulence():
     errors = [float(rel_l2(integrate(eq, w0, [1.0], dt=dt, scheme="etdrk4"), reference).max()) for dt in (0.2, 0.1, 0.05)]
     orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
     assert np.all((orders > 3.6) & (orders < 4.4)), (errors, orders)
+
+
+def test_instability_mid_run_reports_the_step_and_keeps_finished_frames():
+    from sciml.solvers import SolverDiverged
+
+    eq = NavierStokes2D(viscosity=0.0, forcing="kolmogorov", forcing_wavenumber=1)  # accelerates without bound
+    w0 = grf(32)
+    with pytest.raises(SolverDiverged, match=r"became non-finite by t=20.*detected after step 1000") as info:
+        integrate(eq, w0, [0.0, 0.5, 1.0, 20.0], dt=0.02)
+    assert info.value.times == [0.0, 0.5, 1.0]
+    assert info.value.frames.shape == (2, 3, 32, 32)
+    torch.testing.assert_close(info.value.frames[:, 0], w0, rtol=0, atol=0)
+    torch.testing.assert_close(info.value.frames, integrate(eq, w0, [0.0, 0.5, 1.0], dt=0.02), rtol=0, atol=0)

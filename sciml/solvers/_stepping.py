@@ -12,6 +12,16 @@ from ..errors import SolverError
 State = TypeVar("State")
 
 
+class SolverDiverged(SolverError):
+    """The state became unstable mid-run. ``frames`` holds the output frames completed before it,
+    ``(batch, k, *space)``, and ``times`` their times, so a caller can keep them."""
+
+    def __init__(self, message: str, frames: torch.Tensor | None, times: list[float]) -> None:
+        super().__init__(message)
+        self.frames = frames
+        self.times = times
+
+
 def check_times(times: Sequence[float]) -> list[float]:
     times = [float(t) for t in times]
     if not times or times[0] < 0 or any(b <= a for a, b in zip(times, times[1:])):
@@ -54,6 +64,7 @@ def run_to_times(
     starts = [0.0, *times[:-1]]
     counts = [max(1, math.ceil((b - a) / dt - 1e-9)) if b > a else 0 for a, b in zip(starts, times)]
     frames = []
+    steps_done = 0
     with tqdm(total=sum(counts), desc=desc, unit="step", disable=not progress, leave=False) as bar:
         for start, stop, count in zip(starts, times, counts):
             if count == 0:
@@ -62,8 +73,14 @@ def run_to_times(
             h = (stop - start) / count
             for _ in range(count):
                 state = step(state, h)
+            steps_done += count
             bar.update(count)
             field = observe(state)
-            check(field, h, stop)
+            try:
+                check(field, h, stop)
+            except SolverError as err:
+                kept = torch.stack(frames, dim=1) if frames else None
+                raise SolverDiverged(f"{err} (detected after step {steps_done}; the {len(frames)} frame(s) "
+                                     f"before t={stop:.6g} are kept in .frames)", kept, times[:len(frames)]) from None
             frames.append(field)
     return torch.stack(frames, dim=1)

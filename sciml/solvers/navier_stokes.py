@@ -100,12 +100,10 @@ class NavierStokes2D:
 
 
 class _Operators(NamedTuple):
-    ikx: torch.Tensor  # (1, k_x) i k_x, zero at Nyquist
-    iky: torch.Tensor  # (k_y, 1) i k_y, zero at Nyquist
+    gradients: torch.Tensor  # (4, 1, k_y, k_x) maps w_hat to the spectra of (u, v, d_x w, d_y w)
     linear: torch.Tensor  # (k_y, k_x) -nu |k|^2 - alpha
-    inv_neg_laplacian: torch.Tensor  # (k_y, k_x) 1/|k|^2, zero at k = 0
     dealias: torch.Tensor  # (k_y, k_x) 2/3-rule mask
-    forcing_hat: torch.Tensor  # (k_y, k_x)
+    forcing_hat: torch.Tensor  # (k_y, k_x) dealiased forcing spectrum
 
 
 @functools.lru_cache(maxsize=16)
@@ -122,8 +120,10 @@ def _operators(eq: NavierStokes2D, n: int, dtype: torch.dtype, device: torch.dev
     k2 = kx**2 + ky**2
     inv = torch.where(k2 > 0, 1.0 / torch.where(k2 > 0, k2, 1.0), 0.0)
     dealias = ((k_int_x <= n / 3) & (k_int_y <= n / 3)).to(real)
-    forcing_hat = torch.fft.rfft2(eq.forcing_field(n, dtype=real, device=device))
-    return _Operators(ikx, iky, -eq.viscosity * k2 - eq.drag, inv, dealias, forcing_hat)
+    forcing_hat = dealias * torch.fft.rfft2(eq.forcing_field(n, dtype=real, device=device))
+    # u = d_y psi, v = -d_x psi with psi_hat = w_hat / |k|^2; derivatives vanish at the Nyquist modes.
+    gradients = torch.stack(torch.broadcast_tensors(iky * inv, -ikx * inv, ikx, iky))[:, None]
+    return _Operators(gradients, -eq.viscosity * k2 - eq.drag, dealias, forcing_hat)
 
 
 def _ops_for(eq: NavierStokes2D, w_hat: torch.Tensor) -> _Operators:
@@ -133,20 +133,16 @@ def _ops_for(eq: NavierStokes2D, w_hat: torch.Tensor) -> _Operators:
     return _operators(eq, n, w_hat.dtype, w_hat.device)
 
 
-def _velocity_hat(w_hat: torch.Tensor, ops: _Operators) -> tuple[torch.Tensor, torch.Tensor]:
-    psi_hat = w_hat * ops.inv_neg_laplacian
-    return ops.iky * psi_hat, -ops.ikx * psi_hat
-
-
 def nonlinear_term(eq: NavierStokes2D, w_hat: torch.Tensor) -> torch.Tensor:
-    """Dealiased ``-u . grad w + f`` in spectral space; ``(batch, k_y, k_x) -> (batch, k_y, k_x)``."""
+    """Dealiased ``-u . grad w + f`` in spectral space; ``(batch, k_y, k_x) -> (batch, k_y, k_x)``.
+
+    Costs one batched inverse FFT of four fields and one forward FFT: the floor of a pseudo-spectral step.
+    """
     ops = _ops_for(eq, w_hat)
     n = w_hat.shape[-2]
-    u_hat, v_hat = _velocity_hat(w_hat, ops)
-    stacked = torch.stack([u_hat, v_hat, ops.ikx * w_hat, ops.iky * w_hat])  # (4, batch, k_y, k_x)
-    u, v, w_x, w_y = torch.fft.irfft2(stacked, s=(n, n))  # each (batch, y, x)
-    advection_hat = torch.fft.rfft2(u * w_x + v * w_y)
-    return ops.dealias * (ops.forcing_hat - advection_hat)
+    u, v, w_x, w_y = torch.fft.irfft2(ops.gradients * w_hat, s=(n, n))  # each (batch, y, x)
+    advection = torch.addcmul(u * w_x, v, w_y)
+    return torch.addcmul(ops.forcing_hat, ops.dealias, torch.fft.rfft2(advection), value=-1)
 
 
 @functools.lru_cache(maxsize=16)
@@ -160,25 +156,31 @@ def _real(dtype: torch.dtype) -> torch.dtype:
 
 def step(eq: NavierStokes2D, w_hat: torch.Tensor, dt: float, *, scheme: str = "cn-heun") -> torch.Tensor:
     """Advance the vorticity spectrum by ``dt``; shape ``(batch, k_y, k_x)``. See the module doc for schemes."""
-    ops = _ops_for(eq, w_hat)
+    _ops_for(eq, w_hat)  # checks the shape
     if scheme == "etdrk4":
         coefficients = _etdrk4(eq, w_hat.shape[-2], float(dt), w_hat.dtype, w_hat.device)
         return etdrk4_step(w_hat, lambda v: nonlinear_term(eq, v), coefficients)
     if scheme != "cn-heun":
         raise SolverError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
-    half = 0.5 * dt * ops.linear
-    explicit = (1 + half) * w_hat
-    implicit = 1.0 / (1 - half)
+    gain, source = _crank_nicolson(eq, w_hat.shape[-2], float(dt), w_hat.dtype, w_hat.device)
     n0 = nonlinear_term(eq, w_hat)
-    predicted = (explicit + dt * n0) * implicit
-    return (explicit + 0.5 * dt * (n0 + nonlinear_term(eq, predicted))) * implicit
+    propagated = gain * w_hat
+    predicted = propagated + source * n0
+    return propagated + (0.5 * source) * (n0 + nonlinear_term(eq, predicted))
+
+
+@functools.lru_cache(maxsize=16)
+def _crank_nicolson(eq: NavierStokes2D, n: int, h: float, dtype: torch.dtype, device: torch.device):
+    """``((1 + h L / 2) / (1 - h L / 2), h / (1 - h L / 2))``, each ``(k_y, k_x)``."""
+    half = 0.5 * h * _operators(eq, n, dtype, device).linear
+    return (1 + half) / (1 - half), h / (1 - half)
 
 
 def velocity(eq: NavierStokes2D, w: torch.Tensor) -> torch.Tensor:
     """Velocity ``(u, v)`` from vorticity: ``(batch, y, x) -> (batch, 2, y, x)``."""
     w_hat = torch.fft.rfft2(w)
-    u_hat, v_hat = _velocity_hat(w_hat, _ops_for(eq, w_hat))
-    return torch.fft.irfft2(torch.stack([u_hat, v_hat], dim=1), s=w.shape[-2:])
+    uv_hat = _ops_for(eq, w_hat).gradients[:2] * w_hat  # (2, batch, k_y, k_x)
+    return torch.fft.irfft2(uv_hat, s=w.shape[-2:]).transpose(0, 1)
 
 
 def courant_number(eq: NavierStokes2D, w: torch.Tensor, dt: float) -> float:
