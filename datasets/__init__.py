@@ -17,7 +17,8 @@ from sciml.errors import ConfigError, SciMLError
 if TYPE_CHECKING:
     import xarray as xr
 
-RECIPES = {"ns2d": "ns2d", "ns2d-kolmogorov": "ns2d_kolmogorov", "burgers": "burgers", "darcy": "darcy"}
+RECIPES = {"ns2d": "ns2d", "ns2d-kolmogorov": "ns2d_kolmogorov", "burgers": "burgers", "darcy": "darcy",
+           "swe-sphere": "swe_sphere"}
 
 __all__ = ["RECIPES", "generate"]
 

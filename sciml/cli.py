@@ -44,14 +44,15 @@ def _parser() -> argparse.ArgumentParser:
         "generate", help="solve a named dataset recipe and write it as CF NetCDF",
         description="Deterministic by seed and resolution-consistent: the same --seed at 2x --resolution gives "
                     "the fine-grid solutions of the same continuous initial conditions/coefficients.")
-    gen.add_argument("name", help="ns2d, ns2d-kolmogorov, burgers or darcy")
+    gen.add_argument("name", help="ns2d, ns2d-kolmogorov, burgers, darcy or swe-sphere")
     gen.add_argument("--n", type=int, required=True, help="number of samples")
     gen.add_argument("--resolution", type=int, required=True, help="grid points (nodes for darcy) per side")
     gen.add_argument("--seed", type=int, required=True)
     gen.add_argument("--out", required=True, help="output NetCDF file")
     gen.add_argument("--first-sample", type=int, help="index of the first sample (to generate in parts)")
     gen.add_argument("--device", help="cpu (default), cuda, cuda:N")
-    gen.add_argument("--times", type=float, nargs="+", help="output times (time-dependent recipes)")
+    gen.add_argument("--times", type=float, nargs="+", help="output times (time-dependent recipes; hours for swe-sphere)")
+    gen.add_argument("--initial-condition", choices=("galewsky", "random"), help="swe-sphere")
     gen.add_argument("--viscosity", type=float)
     gen.add_argument("--viscosity-range", type=float, nargs=2, metavar=("LOW", "HIGH"),
                      help="burgers: one log-uniform viscosity per sample")
@@ -69,7 +70,7 @@ def _generate(args: argparse.Namespace, command: str) -> None:
 
     out = check_writable(args.out)
     options = {key: getattr(args, key) for key in ("first_sample", "device", "times", "viscosity", "viscosity_range",
-                                                   "drag", "coefficient_kind", "solve_resolution")
+                                                   "drag", "coefficient_kind", "solve_resolution", "initial_condition")
                if getattr(args, key) is not None}
     if "viscosity_range" in options:
         options["viscosity_range"] = tuple(options["viscosity_range"])

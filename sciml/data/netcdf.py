@@ -29,12 +29,17 @@ VARIABLE_ATTRS: dict[str, dict[str, str]] = {
     "u": {"long_name": "velocity", "units": "1"},
     "a": {"long_name": "diffusion coefficient (permeability)", "units": "1"},
     "pressure": {"long_name": "pressure head, solution of -div(a grad p) = f", "units": "1"},
+    "height": {"long_name": "fluid layer thickness", "units": "m"},
+    "eastward_velocity": {"standard_name": "eastward_wind", "long_name": "eastward velocity", "units": "m s-1"},
+    "northward_velocity": {"standard_name": "northward_wind", "long_name": "northward velocity", "units": "m s-1"},
 }
 
 _COORD_ATTRS: dict[str, dict[str, str]] = {
     "x": {"long_name": "x coordinate (nondimensional)", "units": "1", "axis": "X"},
     "y": {"long_name": "y coordinate (nondimensional)", "units": "1", "axis": "Y"},
     "time": {"long_name": "nondimensional simulation time", "units": "1", "axis": "T"},
+    "lat": {"standard_name": "latitude", "long_name": "latitude", "units": "degrees_north", "axis": "Y"},
+    "lon": {"standard_name": "longitude", "long_name": "longitude", "units": "degrees_east", "axis": "X"},
     "sample": {"long_name": "sample index (independent initial condition)", "units": "1"},
 }
 
