@@ -41,6 +41,17 @@ def check_finite(field: torch.Tensor, name: str) -> None:
         raise SolverError(f"the initial {name} contains NaN or Inf")
 
 
+def check_state(field: torch.Tensor, courant: Callable[[torch.Tensor], float], *, dt: float, t: float,
+                max_courant: float, dx: float) -> None:
+    """Raise :class:`SolverError` if ``field`` is non-finite or its Courant number exceeds ``max_courant``."""
+    if not bool(torch.isfinite(field).all()):
+        raise SolverError(f"the solution became non-finite by t={t:.6g}; reduce dt (now {dt:.3g})")
+    number = courant(field)
+    if number > max_courant:
+        raise SolverError(f"dt={dt:.3g} violates the CFL bound at t={t:.6g}: Courant number {number:.3g} > "
+                          f"{max_courant}; use dt <= {dt * max_courant / number * 0.5:.3g} (dx={dx:.3g})")
+
+
 def run_to_times(
     *,
     initial: torch.Tensor,

@@ -23,7 +23,7 @@ import torch
 from ..errors import SolverError
 from ..spectral import wavenumbers
 from ._etd import etdrk4_coefficients, etdrk4_step
-from ._stepping import check_dt, check_finite, check_times, run_to_times
+from ._stepping import check_dt, check_finite, check_state, check_times, run_to_times
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -98,13 +98,8 @@ def stable_dt(eq: Burgers1D, u0: torch.Tensor, *, courant: float = 0.5) -> float
 
 
 def _check_state(eq: Burgers1D, u: torch.Tensor, dt: float, t: float, max_courant: float) -> None:
-    if not bool(torch.isfinite(u).all()):
-        raise SolverError(f"the solution became non-finite by t={t:.6g}; reduce dt (now {dt:.3g})")
     dx = eq.length / u.shape[-1]
-    courant = float(u.abs().max()) * dt / dx
-    if courant > max_courant:
-        raise SolverError(f"dt={dt:.3g} violates the CFL bound at t={t:.6g}: Courant number {courant:.3g} > "
-                          f"{max_courant}; use dt <= {dt * max_courant / courant * 0.5:.3g} (dx={dx:.3g})")
+    check_state(u, lambda field: float(field.abs().max()) * dt / dx, dt=dt, t=t, max_courant=max_courant, dx=dx)
 
 
 def integrate(eq: Burgers1D, u0: torch.Tensor, times: Sequence[float], *, dt: float | None = None,

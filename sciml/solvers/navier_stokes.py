@@ -35,7 +35,7 @@ import torch
 from ..spectral import wavenumbers
 from ..errors import SolverError
 from ._etd import ETDRK4Coefficients, etdrk4_coefficients, etdrk4_step
-from ._stepping import check_dt, check_finite, check_times, run_to_times
+from ._stepping import check_dt, check_finite, check_state, check_times, run_to_times
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -191,15 +191,8 @@ def courant_number(eq: NavierStokes2D, w: torch.Tensor, dt: float) -> float:
 
 
 def _check_state(eq: NavierStokes2D, w: torch.Tensor, dt: float, t: float, max_courant: float) -> None:
-    if not bool(torch.isfinite(w).all()):
-        raise SolverError(f"the solution became non-finite by t={t:.6g}; reduce dt (now {dt:.3g})")
-    courant = courant_number(eq, w, dt)
-    if courant > max_courant:
-        dx = eq.length / w.shape[-1]
-        raise SolverError(
-            f"dt={dt:.3g} violates the CFL bound at t={t:.6g}: Courant number {courant:.3g} > {max_courant}; "
-            f"use dt <= {dt * max_courant / courant * 0.5:.3g} (dx={dx:.3g})"
-        )
+    check_state(w, lambda field: courant_number(eq, field, dt), dt=dt, t=t, max_courant=max_courant,
+                dx=eq.length / w.shape[-1])
 
 
 def stable_dt(eq: NavierStokes2D, w0: torch.Tensor, *, courant: float = 0.5, max_speed_factor: float = 1.5) -> float:
