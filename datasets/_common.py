@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 
-from sciml.data.netcdf import trajectory_dataset
+from sciml.data.cf import trajectory_dataset
 from sciml.grids import Grid
 from sciml.spectral import spectral_resample
 

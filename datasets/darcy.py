@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from sciml.data.netcdf import trajectory_dataset
+from sciml.data.cf import trajectory_dataset
 from sciml.grids import Grid
 from sciml.random_fields import gaussian_random_field
 from sciml.solvers.darcy import solve_pressure

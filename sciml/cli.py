@@ -64,8 +64,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _generate(args: argparse.Namespace, command: str) -> None:
-    from .data import write_netcdf
-    from .data.netcdf import check_writable
+    from .data import write
+    from .data.cf import check_writable
     from .datasets import generate
 
     out = check_writable(args.out)
@@ -76,7 +76,7 @@ def _generate(args: argparse.Namespace, command: str) -> None:
         options["viscosity_range"] = tuple(options["viscosity_range"])
     ds = generate(args.name, args.n, args.resolution, seed=args.seed, progress=not args.no_progress,
                   command=command, **options)
-    write_netcdf(ds, out)
+    write(ds, out)
     print(f"wrote {out}: {dict(ds.sizes)}", file=sys.stderr)
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from .data import open_netcdf, write_netcdf
+from . import data
 from .errors import ConfigError, DataError
 from .metrics import rel_l2
 from .solvers.navier_stokes import NavierStokes2D, integrate
@@ -125,10 +125,10 @@ def run(out_dir: str | os.PathLike, config: QuickstartConfig = QuickstartConfig(
          f"trajectories at {config.resolution}x{config.resolution} on {device}")
     t0 = time.perf_counter()
     train_path, test_path = out / "ns2d_train.nc", out / "ns2d_test.nc"
-    write_netcdf(ns2d.generate(config.n_train, config.resolution, **common), train_path)
-    write_netcdf(ns2d.generate(config.n_test, config.resolution, first_sample=config.n_train, **common), test_path)
+    data.write(ns2d.generate(config.n_train, config.resolution, **common), train_path)
+    data.write(ns2d.generate(config.n_test, config.resolution, first_sample=config.n_train, **common), test_path)
     data_seconds = time.perf_counter() - t0
-    train_all, test = open_netcdf(train_path).load(), open_netcdf(test_path).load()
+    train_all, test = data.open(train_path).load(), data.open(test_path).load()
     n_val = max(1, config.n_train // 10)
     train, val = train_all.isel(sample=slice(n_val, None)), train_all.isel(sample=slice(0, n_val))
 

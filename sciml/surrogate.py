@@ -53,10 +53,16 @@ class ChannelNormalizer(nn.Module):
     def fit(self, data: torch.Tensor) -> ChannelNormalizer:
         """Set the statistics from ``(batch, channel, *space)`` data (float64 accumulation)."""
         values = data.transpose(0, 1).reshape(data.shape[1], -1).to(torch.float64)
-        self.mean.copy_(values.mean(dim=1))
-        std = values.std(dim=1)
+        return self.set(values.mean(dim=1), values.std(dim=1, correction=0))
+
+    @torch.no_grad()
+    def set(self, mean, std) -> ChannelNormalizer:
+        """Set per-channel ``mean`` and ``std`` (sequences or tensors of length ``channel``)."""
+        mean = torch.as_tensor(mean, dtype=torch.float64)
+        std = torch.as_tensor(std, dtype=torch.float64)
         if bool((std == 0).any()):
             raise DataError(f"channels {torch.nonzero(std == 0).flatten().tolist()} are constant; cannot normalise")
+        self.mean.copy_(mean)
         self.std.copy_(std)
         return self
 
@@ -237,6 +243,7 @@ def fit_surrogate(
 
     Returns the surrogate and the training history.
     """
+    from .data.statistics import channel_statistics
     from .data.tensors import time_pairs
 
     inputs, outputs = list(inputs), list(outputs)
@@ -264,8 +271,11 @@ def fit_surrogate(
     options = {"in_channels": len(inputs), "out_channels": len(outputs), **(model_options or {})}
     options.setdefault("n_modes", tuple(min(16, n // 2) for n in grid.shape))
     module = NormalizedOperator(build(model, **options), len(inputs), len(outputs))
-    module.input_norm.fit(x)
-    module.output_norm.fit(y)
+    # Statistics over the whole training file in one streaming pass, stored with the model.
+    input_stats = channel_statistics(train, inputs)
+    output_stats = channel_statistics(train, outputs)
+    module.input_norm.set(input_stats.mean, input_stats.std)
+    module.output_norm.set(output_stats.mean, output_stats.std)
 
     def loss(net: nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
         return relative_l2_loss(net(batch[0]), batch[1])
@@ -277,6 +287,7 @@ def fit_surrogate(
     provenance = {"data_source": source_name(train), "n_train_pairs": int(x.shape[0]),
                   "train_config": asdict(config), "train_seconds": time.perf_counter() - start,
                   "epochs_run": len(history), "torch_version": torch.__version__, "sciml_version": __version__,
-                  "final_train_loss": history[-1]["train_loss"] if history else math.nan}
+                  "final_train_loss": history[-1]["train_loss"] if history else math.nan,
+                  "normalisation": {**input_stats.as_dict(), **output_stats.as_dict()}}
     return Surrogate(module=module.cpu(), inputs=inputs, outputs=outputs, grid=grid, units=units,
                      lead_time=lead_time, provenance=provenance), history

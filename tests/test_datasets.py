@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sciml import ConfigError, rel_l2
-from sciml.data import open_netcdf
+from sciml import data
 from sciml.datasets import generate
 from sciml.spectral import spectral_resample
 
@@ -22,7 +22,7 @@ def test_same_seed_same_bytes(tmp_path):
                "--times", "0", "0.5", "--out", "data.nc", "--no-progress"]
         subprocess.run(cmd, check=True, capture_output=True, cwd=run_dir)
         paths.append(run_dir / "data.nc")
-    a, b = (open_netcdf(p).load() for p in paths)
+    a, b = (data.open(p).load() for p in paths)
     assert a.identical(b)
     assert paths[0].read_bytes() == paths[1].read_bytes()
 

@@ -128,7 +128,7 @@ def integrate(eq: Burgers1D, u0: torch.Tensor, times: Sequence[float], *, dt: fl
 def solve(eq: Burgers1D, u0: torch.Tensor, times: Sequence[float], *, dt: float | None = None,
           progress: bool = True, attrs: dict | None = None) -> xr.Dataset:
     """:func:`integrate` wrapped as ``u(sample, time, x)`` with the viscosity as a ``sample`` coordinate."""
-    from ..data.netcdf import trajectory_dataset
+    from ..data.cf import trajectory_dataset
 
     dt = stable_dt(eq, u0) if dt is None else dt
     trajectory = integrate(eq, u0, times, dt=dt, progress=progress)

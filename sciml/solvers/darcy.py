@@ -151,7 +151,7 @@ def solve_pressure(a: torch.Tensor, f: torch.Tensor | float = 1.0, *, method: st
 
 def solve(a: torch.Tensor, f: float = 1.0, *, method: str = "auto", attrs: dict | None = None) -> xr.Dataset:
     """:func:`solve_pressure` wrapped as ``a(sample, y, x)`` and ``pressure(sample, y, x)`` on the nodes."""
-    from ..data.netcdf import trajectory_dataset
+    from ..data.cf import trajectory_dataset
 
     p = solve_pressure(a, f, method=method)
     nodes = torch.linspace(0.0, 1.0, a.shape[-1], dtype=torch.float64)

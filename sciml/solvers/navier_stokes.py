@@ -259,7 +259,7 @@ def solve(
     Returns a dataset with ``vorticity(sample, time, y, x)`` and the equation's parameters as
     attributes (plus ``attrs``).
     """
-    from ..data.netcdf import trajectory_dataset
+    from ..data.cf import trajectory_dataset
 
     dt = stable_dt(eq, w0) if dt is None else dt
     trajectory = integrate(eq, w0, times, dt=dt, scheme=scheme, progress=progress)

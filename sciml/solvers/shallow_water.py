@@ -67,7 +67,7 @@ def solve(
     """
     from tqdm.auto import tqdm
 
-    from ..data.netcdf import trajectory_dataset
+    from ..data.cf import trajectory_dataset
 
     if initial_condition not in INITIAL_CONDITIONS:
         raise SolverError(f"initial_condition must be one of {INITIAL_CONDITIONS}, got {initial_condition!r}")

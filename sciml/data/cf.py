@@ -1,15 +1,13 @@
-"""CF-compliant NetCDF in and out, and the canonical trajectory dataset.
+"""CF attributes of sciml's fields and coordinates, and the canonical trajectory dataset solvers return.
 
 Canonical layout: fields as variables over ``(sample, time, y, x)`` (or ``(sample, time, x)``),
 coordinates with ``units``/``long_name``/``axis``, PDE parameters and provenance as global attributes,
-``Conventions = "CF-1.10"``. Writes are atomic: a temporary file in the target directory is renamed
-over the target only once complete, so an interrupted write never leaves a file that looks finished.
+``Conventions = "CF-1.10"``. Reading and writing files is :mod:`sciml.data.io`.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
@@ -21,7 +19,7 @@ from ..errors import DataError
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["trajectory_dataset", "write_netcdf", "open_netcdf", "check_writable", "VARIABLE_ATTRS"]
+__all__ = ["trajectory_dataset", "check_writable", "VARIABLE_ATTRS"]
 
 # CF attributes of the variables sciml's solvers produce (nondimensional: units "1").
 VARIABLE_ATTRS: dict[str, dict[str, str]] = {
@@ -89,17 +87,6 @@ def trajectory_dataset(
     return xr.Dataset(data_vars, coords=all_coords, attrs=global_attrs)
 
 
-def _encoding(ds: xr.Dataset) -> dict:
-    """zlib level 4 (fast, ~lossless-typical ratios), chunked one frame per chunk for training access."""
-    encoding = {}
-    for name, var in ds.data_vars.items():
-        if var.dtype.kind != "f":
-            continue
-        chunks = tuple(1 if dim in ("sample", "time") else size for dim, size in zip(var.dims, var.shape))
-        encoding[name] = {"zlib": True, "complevel": 4, "chunksizes": chunks}
-    return encoding
-
-
 def check_writable(path: str | os.PathLike) -> Path:
     """Fail early, before hours of work, when ``path`` cannot be written: :class:`DataError` naming it."""
     path = Path(path)
@@ -111,37 +98,3 @@ def check_writable(path: str | os.PathLike) -> Path:
     if not os.access(directory, os.W_OK):
         raise DataError(f"{path}: directory {directory} is not writable; choose another --out")
     return path
-
-
-def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write ``ds`` as NetCDF4 atomically (temp file in the same directory, then rename).
-
-    Raises :class:`DataError` naming the path when the directory does not exist or is not writable.
-    """
-    path = check_writable(path)
-    directory = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=_encoding(ds))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def open_netcdf(path: str | os.PathLike) -> xr.Dataset:
-    """Open a NetCDF file lazily; :class:`DataError` when missing or unreadable."""
-    import xarray as xr
-
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file; check the path or generate the data first")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, expected a NetCDF file")
-    try:
-        return xr.open_dataset(path, engine="netcdf4")
-    except (OSError, ValueError, RuntimeError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DataError(f"{path}: not a readable NetCDF file ({reason}); re-create or re-download it") from None

@@ -1,0 +1,54 @@
+"""The canonical in-memory layout every reader produces, and the helpers readers share.
+
+Canonical layout (``../docs/architecture.md``, "Data model"):
+
+- dims: ``sample`` (independent trajectories or coefficient draws), ``time`` (absent for static
+  problems such as Darcy), optional extra dims such as ``level``, then space: ``z``, ``y``, ``x`` for
+  boxes (``x`` fastest) or ``lat``, ``lon`` on the sphere (latitude ascending);
+- fields are data variables; spatial and time coordinates are 1-D, strictly increasing;
+- PDE parameters are attributes (one value per file) or coordinates along ``sample`` (one per sample);
+- CF attributes (``units``, ``standard_name``, ``long_name``) are preserved;
+- whatever a reader changed relative to the file (renamed, flipped, transposed, added a dim) is listed
+  in ``ds.attrs["sciml_normalisation"]`` (a ``"; "``-joined string) so nothing happens silently, and
+  ``ds.attrs["sciml_format"]`` names the layout detected.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = ["SPACE_ORDER", "LEAD_ORDER", "record", "canonical_order", "read_values"]
+
+LEAD_ORDER = ("sample", "time")
+SPACE_ORDER = ("z", "y", "x", "lat", "lon")
+
+
+def record(ds: xr.Dataset, change: str) -> xr.Dataset:
+    """Append ``change`` to ``ds.attrs["sciml_normalisation"]`` (in place; returns ``ds``)."""
+    previous = ds.attrs.get("sciml_normalisation", "")
+    ds.attrs["sciml_normalisation"] = f"{previous}; {change}" if previous else change
+    return ds
+
+
+def canonical_order(dims: tuple[str, ...]) -> tuple[str, ...]:
+    """``dims`` reordered as ``(sample, time, <other dims in file order>, z, y, x | lat, lon)``."""
+    lead = [d for d in LEAD_ORDER if d in dims]
+    space = [d for d in SPACE_ORDER if d in dims]
+    other = [d for d in dims if d not in lead and d not in space]
+    return (*lead, *other, *space)
+
+
+def read_values(variable: xr.Variable) -> np.ndarray:
+    """The values of a (lazily indexed or dask-backed) variable as numpy.
+
+    Dask arrays are computed with the synchronous scheduler: each read is one small block, and a dask
+    thread pool inherited by a forked ``DataLoader`` worker can deadlock.
+    """
+    if variable.chunks is not None:  # dask-backed (asking .data of a lazy array would read it)
+        return np.asarray(variable.data.compute(scheduler="synchronous"))
+    return np.asarray(variable.values)

@@ -1,0 +1,375 @@
+"""``sciml.data.open`` and ``sciml.data.write``: every supported format into the canonical layout and back.
+
+Formats are detected from content, not from file names: NetCDF3 (``CDF`` magic), HDF5 (``\\x89HDF``
+magic) which is then NetCDF4, PDEBench (:mod:`.pdebench`) or The Well (:mod:`.the_well`) by its
+structure, and zarr stores (a directory with ``.zgroup``/``.zmetadata``/``zarr.json``). CF decoding
+(``scale_factor``/``add_offset`` packing, ``_FillValue``/``missing_value`` masks, time units and
+calendars) is xarray's; ERA5 names are mapped and a descending latitude is flipped, each change written
+to ``ds.attrs["sciml_normalisation"]``. The detected format is ``ds.encoding["sciml_format"]``.
+
+Data stay lazy: a single file opens with lazily indexed arrays (nothing is read until values are
+asked for, and only those values are read); several files open dask-backed and are concatenated.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import DataError
+from ._layout import SPACE_ORDER, canonical_order, record
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = ["open", "write", "detect_format", "KNOWN_CALENDARS"]
+
+KNOWN_CALENDARS = frozenset(
+    {"standard", "gregorian", "proleptic_gregorian", "noleap", "365_day", "all_leap", "366_day", "360_day", "julian", "none"}
+)
+# ERA5 (new CDS) and other common long names -> canonical names.
+_ERA5_NAMES = {"latitude": "lat", "longitude": "lon", "valid_time": "time", "pressure_level": "level"}
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_CHECKED_COORDS = ("time", *SPACE_ORDER)
+_CHUNK_TARGET_BYTES = 1 << 16  # >= 64 KiB per chunk: below that, per-chunk overhead dominates reads
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _expand(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """Paths from one path, a glob pattern, or a sequence of paths; :class:`DataError` when none exist."""
+    if isinstance(source, (str, os.PathLike)):
+        text = os.fspath(source)
+        if any(c in text for c in "*?[") and not Path(text).exists():
+            paths = sorted(Path(p) for p in glob.glob(text))
+            if not paths:
+                raise DataError(f"{text}: the pattern matches no file; check the path")
+            return paths
+        paths = [Path(text)]
+    else:
+        paths = [Path(p) for p in source]
+        if not paths:
+            raise DataError("no files given; pass a path, a glob pattern or a list of paths")
+    for path in paths:
+        if not path.exists():
+            raise DataError(f"{path}: no such file; check the path or generate the data first")
+    return paths
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """``"netcdf3"``, ``"netcdf4"``, ``"pdebench"``, ``"the_well"`` or ``"zarr"``, from the content of ``path``."""
+    path = Path(path)
+    if path.is_dir():
+        if any((path / name).exists() for name in (".zgroup", ".zmetadata", "zarr.json", ".zarray")):
+            return "zarr"
+        raise DataError(f"{path}: is a directory but not a zarr store (no .zgroup, .zmetadata or zarr.json); give a file or a zarr store")
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if not head:
+        raise DataError(f"{path}: file is empty; re-create or re-download it")
+    if head[:3] == b"CDF" and head[3:4] in (b"\x01", b"\x02", b"\x05"):
+        return "netcdf3"
+    if head != _HDF5_MAGIC:
+        raise DataError(f"{path}: not a NetCDF, HDF5 or zarr file (starts with bytes {head!r}); check the path")
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            if "_NCProperties" in f.attrs or _has_dimension_scales(f):
+                return "netcdf4"
+            from . import pdebench, the_well
+
+            if the_well.matches(f):
+                return "the_well"
+            if pdebench.matches(f):
+                return "pdebench"
+            entries = sorted(f.keys())[:8]
+    except OSError as err:
+        raise DataError(f"{path}: truncated or corrupt HDF5 file ({_one_line(err)}); re-create or re-download it") from None
+    raise DataError(
+        f"{path}: HDF5 file matches no known layout (NetCDF4, PDEBench, The Well); top-level entries {entries}; "
+        "convert it to NetCDF with named dimensions"
+    )
+
+
+def _has_dimension_scales(f) -> bool:
+    """True when any root dataset is an HDF5 dimension scale (netCDF-4 without ``_NCProperties``)."""
+    for item in f.values():
+        if getattr(item, "attrs", None) is not None and item.attrs.get("CLASS") == b"DIMENSION_SCALE":
+            return True
+    return False
+
+
+def _open_netcdf(path: Path, kind: str, chunks) -> xr.Dataset:
+    import xarray as xr
+
+    engine = "netcdf4"
+    try:
+        return xr.open_dataset(path, engine=engine, chunks=chunks, cache=False)
+    except ValueError as err:
+        if "unable to decode time" in str(err):
+            raise _calendar_error(path, engine) from None
+        raise DataError(f"{path}: cannot decode the file ({_one_line(err)}); fix the offending attributes") from None
+    except (OSError, RuntimeError, TypeError) as err:
+        raise DataError(f"{path}: truncated or corrupt file ({_one_line(err)}); re-create or re-download it") from None
+
+
+def _calendar_error(path: Path, engine: str) -> DataError:
+    import xarray as xr
+
+    with xr.open_dataset(path, engine=engine, decode_times=False) as raw:
+        for name, var in raw.variables.items():
+            calendar = str(var.attrs.get("calendar", "standard")).lower()
+            if "since" in str(var.attrs.get("units", "")) and calendar not in KNOWN_CALENDARS:
+                return DataError(
+                    f"{path}: variable {name!r} has unknown calendar {calendar!r}; "
+                    f"use one of {sorted(KNOWN_CALENDARS)} or open with decode_times=False"
+                )
+    return DataError(f"{path}: cannot decode the time units; check the units/calendar attributes")
+
+
+def _zarr_consolidated(path: Path) -> bool:
+    """Whether the store carries consolidated metadata (v2 ``.zmetadata`` or v3 ``consolidated_metadata``)."""
+    if (path / ".zmetadata").exists():
+        return True
+    root = path / "zarr.json"
+    if root.exists():
+        import json
+
+        return bool(json.loads(root.read_text()).get("consolidated_metadata"))
+    return False
+
+
+def _open_one(path: Path, *, chunks) -> xr.Dataset:
+    kind = detect_format(path)
+    if kind in ("netcdf3", "netcdf4"):
+        ds = _open_netcdf(path, kind, chunks)
+    elif kind == "zarr":
+        import xarray as xr
+
+        try:
+            ds = xr.open_dataset(path, engine="zarr", chunks=chunks, consolidated=_zarr_consolidated(path))
+        except (OSError, ValueError, KeyError) as err:
+            raise DataError(f"{path}: unreadable zarr store ({_one_line(err)}); re-create it") from None
+    else:
+        from . import pdebench, the_well
+
+        reader = pdebench if kind == "pdebench" else the_well
+        ds = reader.read(path)
+        if chunks is not None:
+            ds = ds.chunk(chunks)
+    ds.attrs.pop("sciml_format", None)
+    ds.encoding["sciml_format"] = kind
+    ds.encoding["source"] = str(path)
+    return ds
+
+
+def _normalise(ds: xr.Dataset, path: Path, dims: Mapping[str, str] | None) -> xr.Dataset:
+    """Rename to canonical names, flip descending latitude, add ``sample``, transpose; record each change."""
+    attrs = dict(ds.attrs)
+    if dims:
+        unknown = [name for name in dims if name not in ds.dims and name not in ds.variables]
+        if unknown:
+            raise DataError(f"{path}: dims= names {unknown} not in the file; its dims are {sorted(map(str, ds.dims))}")
+        ds = ds.rename(dict(dims))
+        changes = [f"renamed {old}->{new}" for old, new in dims.items() if old != new]
+    else:
+        changes = []
+    era5 = {old: new for old, new in _ERA5_NAMES.items() if old in ds.variables or old in ds.dims}
+    clashes = [new for new in era5.values() if new in ds.variables or new in ds.dims]
+    if clashes:
+        raise DataError(f"{path}: both {sorted(era5)} and {clashes} are present; pass dims= to say which is which")
+    if era5:
+        ds = ds.rename(era5)
+        changes += [f"renamed {old}->{new}" for old, new in era5.items()]
+    ds.attrs = attrs
+    for change in changes:
+        record(ds, change)
+    if "lat" in ds.dims and "lat" in ds.coords and ds.sizes["lat"] > 1:
+        lat = np.asarray(ds["lat"].values)
+        if np.all(np.diff(lat) < 0):
+            ds = ds.isel(lat=slice(None, None, -1))
+            record(ds, f"flipped lat to ascending (file order {lat[0]:g}..{lat[-1]:g})")
+    if "sample" not in ds.dims:
+        fields = [name for name, var in ds.data_vars.items() if set(var.dims) & set(SPACE_ORDER)]
+        ds = ds.assign({name: ds[name].expand_dims("sample") for name in fields})
+        ds = ds.assign_coords(sample=np.arange(1))
+        record(ds, "added a sample dim of length 1")
+    transposed = False
+    for name, var in ds.data_vars.items():
+        order = canonical_order(tuple(map(str, var.dims)))
+        if order != var.dims:
+            ds[name] = var.transpose(*order)
+            transposed = True
+    if transposed:
+        record(ds, "transposed fields to (sample, time, ..., y, x)")
+    _check_coordinates(ds, path)
+    return ds
+
+
+def _check_coordinates(ds: xr.Dataset, path: Path) -> None:
+    """Time and space coordinates must be 1-D and strictly increasing (no duplicates, no reordering)."""
+    for name in _CHECKED_COORDS:
+        if name not in ds.coords or ds[name].ndim != 1 or ds.sizes.get(name, 0) < 2:
+            continue
+        values = np.asarray(ds[name].values)
+        steps = np.diff(values)
+        zero = np.flatnonzero(steps == steps.dtype.type(0))
+        if zero.size:
+            i = int(zero[0])
+            raise DataError(
+                f"{path}: coordinate {name!r} has duplicate value {values[i]} at indices {i} and {i + 1}; "
+                f"drop duplicates with ds.drop_duplicates({name!r}) or fix the file"
+            )
+        back = np.flatnonzero(steps < steps.dtype.type(0))
+        if back.size:
+            i = int(back[0])
+            raise DataError(
+                f"{path}: coordinate {name!r} is not increasing ({name}[{i + 1}]={values[i + 1]} after {name}[{i}]={values[i]}); "
+                f"sort it with ds.sortby({name!r}) or fix the file"
+            )
+
+
+def _check_consistent(datasets: list[xr.Dataset], paths: list[Path], concat_dim: str) -> None:
+    first, first_path = datasets[0], paths[0]
+    for ds, path in zip(datasets[1:], paths[1:]):
+        missing = sorted(set(first.data_vars) ^ set(ds.data_vars))
+        if missing:
+            raise DataError(f"{path}: variables differ from {first_path} ({missing}); open the files separately or select variables")
+        for name, var in ds.data_vars.items():
+            shape = {d: n for d, n in var.sizes.items() if d != concat_dim}
+            expected = {d: n for d, n in first[name].sizes.items() if d != concat_dim}
+            if shape != expected:
+                raise DataError(
+                    f"{path}: variable {name!r} has shape {shape}, {first_path} has {expected}; "
+                    f"files must agree in every dim but {concat_dim!r}"
+                )
+
+
+def open(
+    source: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    dims: Mapping[str, str] | None = None,
+    variables: Sequence[str] | None = None,
+    concat_dim: str = "sample",
+    chunks: Mapping[str, int] | None = None,
+) -> xr.Dataset:
+    """Open simulation output in any supported format into the canonical layout.
+
+    Args:
+        source: a file, a zarr store, a glob pattern (``"runs/*.nc"``) or a list of paths.
+        dims: explicit renames applied first, e.g. ``{"nx": "x", "run": "sample"}``.
+        variables: keep only these fields (:class:`DataError` naming any that are missing).
+        concat_dim: the dim along which several files are joined (``"sample"`` or ``"time"``).
+        chunks: dask chunks (e.g. ``{"sample": 1}``); ``None`` gives lazily indexed arrays for one file.
+
+    Returns:
+        ``xr.Dataset`` with dims ``(sample, [time,] ..., y, x)`` or ``(..., lat, lon)``, fields as
+        variables, CF attributes kept, and what was changed in ``attrs["sciml_normalisation"]``.
+
+    Raises:
+        DataError: one line naming the file, the variable or coordinate, the problem and the fix.
+    """
+    import xarray as xr
+
+    paths = _expand(source)
+    if len(paths) > 1 and chunks is None:
+        chunks = {}
+    datasets = []
+    for path in paths:
+        ds = _normalise(_open_one(path, chunks=chunks), path, dims)
+        if variables is not None:
+            missing = [v for v in variables if v not in ds.data_vars]
+            if missing:
+                raise DataError(f"{path}: variable(s) {missing} not found; available: {sorted(map(str, ds.data_vars))}")
+            ds = ds[list(variables)]
+        datasets.append(ds)
+    if len(datasets) == 1:
+        return datasets[0]
+    _check_consistent(datasets, paths, concat_dim)
+    if concat_dim == "sample":
+        offsets = np.cumsum([0] + [d.sizes["sample"] for d in datasets[:-1]])
+        datasets = [d.assign_coords(sample=d["sample"].values + off) if "sample" in d.coords else d for d, off in zip(datasets, offsets)]
+    joined = xr.concat(datasets, dim=concat_dim, data_vars="minimal", coords="minimal", compat="override", join="exact",
+                       combine_attrs="override")
+    joined.encoding.update(sciml_format=datasets[0].encoding["sciml_format"], source=f"{paths[0]} (+{len(paths) - 1} files)")
+    record(joined, f"concatenated {len(paths)} files along {concat_dim}")
+    _check_coordinates(joined, paths[0])
+    return joined
+
+
+def _chunk_sizes(var: xr.Variable) -> tuple[int, ...] | None:
+    """One frame per chunk (whole space), grown along the last leading dim until the chunk is >= 64 KiB."""
+    if var.ndim == 0 or var.dtype.kind not in "biuf" or 0 in var.shape:
+        return None
+    space = [i for i, d in enumerate(var.dims) if d in SPACE_ORDER]
+    chunks = [n if i in space else 1 for i, n in enumerate(var.shape)]
+    lead = [i for i in range(var.ndim) if i not in space]
+    if lead:
+        frame = int(np.prod([var.shape[i] for i in space], dtype=np.int64)) * var.dtype.itemsize
+        last = lead[-1]
+        chunks[last] = int(min(var.shape[last], max(1, -(-_CHUNK_TARGET_BYTES // max(frame, 1)))))
+    return tuple(chunks)
+
+
+def _check_attrs(owner: str, attrs: Mapping[str, object], path: Path) -> None:
+    """NetCDF attributes are strings, numbers or 1-D numeric arrays; anything else is refused up front."""
+    for key, value in attrs.items():
+        if isinstance(value, (bool, np.bool_)):
+            raise DataError(f"{path}: attribute {key!r} of {owner} is a bool, which NetCDF cannot store; store 0/1 or a string")
+        if isinstance(value, (str, int, float, np.number)):
+            continue
+        array = np.asarray(value) if isinstance(value, (list, tuple, np.ndarray)) else None
+        if array is None or array.ndim != 1 or array.size == 0 or array.dtype.kind not in "iuf":
+            raise DataError(
+                f"{path}: attribute {key!r} of {owner} is a {type(value).__name__}, which NetCDF cannot store; "
+                "use a string, a number or a non-empty 1-D list of numbers"
+            )
+
+
+def write(ds: xr.Dataset, path: str | os.PathLike, *, compression: int = 4) -> Path:
+    """Write ``ds`` as CF NetCDF4, compressed and chunked for training access, atomically.
+
+    Chunks hold whole spatial frames (a training read touches one chunk per frame) and at least
+    64 KiB; zlib at ``compression`` (0 = none, 1-9). Values, dtypes, coordinates and attributes round
+    trip exactly through :func:`open`, with one exception NetCDF imposes: a one-element list attribute
+    reads back as its element. ``Conventions = "CF-1.10"`` is added when absent. The file is
+    written to a temporary name in the target directory and renamed when complete.
+
+    Raises:
+        DataError: unwritable target, or an attribute NetCDF cannot represent (named).
+    """
+    from .cf import check_writable
+
+    path = check_writable(path)
+    if not 0 <= compression <= 9:
+        raise DataError(f"{path}: compression={compression}; use 0 (none) to 9 (smallest)")
+    ds = ds.copy(deep=False)
+    _check_attrs("the dataset", ds.attrs, path)
+    encoding = {}
+    for name, var in ds.variables.items():
+        _check_attrs(f"variable {name!r}", var.attrs, path)
+        var.encoding = {}
+        chunks = _chunk_sizes(var)
+        if chunks is not None and name in ds.data_vars:
+            encoding[name] = {"chunksizes": chunks, "zlib": compression > 0}
+            if compression:
+                encoding[name]["complevel"] = compression
+    ds.attrs.setdefault("Conventions", "CF-1.10")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
