@@ -130,7 +130,8 @@ def run(out_dir: str | os.PathLike, config: QuickstartConfig = QuickstartConfig(
     data_seconds = time.perf_counter() - t0
     train_all, test = data.open(train_path).load(), data.open(test_path).load()
     n_val = max(1, config.n_train // 10)
-    train, val = train_all.isel(sample=slice(n_val, None)), train_all.isel(sample=slice(0, n_val))
+    fraction = n_val / config.n_train
+    train, val = data.split_by_trajectory(train_all, {"train": 1 - fraction, "val": fraction}, seed=config.seed).values()
 
     # 2. training ----------------------------------------------------------------------------
     _log(f"2/4 training an FNO for {config.train_seconds:g} s on {device} "

@@ -312,3 +312,17 @@ def test_unreadable_file_is_a_data_error(tmp_path: Path) -> None:
     path.write_bytes(b"\x89HDF\r\n\x1a\n but truncated")
     with pytest.raises(DataError, match=re.escape(f"{path}: not a readable HDF5 file (")):
         the_well.read(path)
+
+
+def test_open_dispatches_to_the_well_and_transposes_to_canonical_order(well: tuple[Path, dict]) -> None:
+    from sciml import data
+
+    path, written = well
+    assert data.detect_format(path) == "the_well"
+    ds = data.open(path)
+    assert ds.encoding["sciml_format"] == "the_well"
+    assert ds["density"].dims == ("sample", "time", "y", "x")  # the file stores (..., x, y)
+    np.testing.assert_array_equal(ds["density"].values, written["t0_fields/density"].transpose(0, 1, 3, 2))
+    np.testing.assert_array_equal(ds["velocity_y"].values, written["t1_fields/velocity"][..., 1].transpose(0, 1, 3, 2))
+    assert ds["forcing"].dims == ("time", "y", "x")  # not sample-varying: no sample dim is invented
+    assert ds.attrs["sciml_normalisation"].endswith("transposed fields to (sample, time, ..., y, x)")

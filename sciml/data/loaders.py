@@ -50,7 +50,7 @@ def split_by_trajectory(
     if any(f < 0 for f in fractions.values()) or not math.isclose(sum(fractions.values()), 1.0, abs_tol=1e-9):
         raise ConfigError(f"split fractions must be non-negative and sum to 1, got {dict(fractions)}")
     n = ds.sizes["sample"]
-    counts = np.floor(np.array(list(fractions.values())) * n).astype(int)
+    counts = np.floor(np.array(list(fractions.values())) * n + 1e-9).astype(int)  # 2/24 * 24 is 1.999...9
     counts[np.argmax(list(fractions.values()))] += n - counts.sum()  # remainder to the largest split
     empty = [name for name, c, f in zip(fractions, counts, fractions.values()) if c == 0 and f > 0]
     if empty:
