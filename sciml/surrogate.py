@@ -8,6 +8,7 @@ weights file loaded with ``weights_only=True``: no pickled objects.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -24,7 +25,7 @@ from torch import nn
 
 from . import __version__
 from .data.tensors import grid_of, source_name, stack_fields
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .grids import Grid
 from .models import build, config_of
 from .train import TrainConfig, fit, relative_l2_loss, resolve_device, seed_everything
@@ -35,6 +36,18 @@ if TYPE_CHECKING:
 __all__ = ["Surrogate", "ChannelNormalizer", "NormalizedOperator", "fit_surrogate"]
 
 FORMAT_VERSION = 1
+
+
+@contextlib.contextmanager
+def _plain_einsum():
+    """Use tensorly's default einsum while tracing; neuraloperator switches it to opt_einsum on import."""
+    import tensorly.plugins as plugins
+
+    plugins.use_default_einsum()
+    try:
+        yield
+    finally:
+        plugins.use_opt_einsum("optimal")
 
 
 class ChannelNormalizer(nn.Module):
@@ -136,43 +149,119 @@ class Surrogate:
         return grid
 
     @torch.no_grad()
-    def predict_tensor(self, fields: torch.Tensor, *, batch_size: int = 32, device: str | torch.device = "auto") -> torch.Tensor:
-        """Apply the operator to ``(batch, c_in, *space)`` physical fields in chunks of ``batch_size``."""
+    def predict_tensor(self, fields: torch.Tensor, *, steps: int | None = None, batch_size: int = 32,
+                       device: str | torch.device = "auto") -> torch.Tensor:
+        """Apply the operator to ``(batch, c_in, *space)`` physical fields in chunks of ``batch_size``.
+
+        With ``steps=k`` (time-stepping surrogates) the operator is applied ``k`` times
+        autoregressively and the result is ``(batch, k, c_out, *space)``.
+        """
         device = resolve_device(device)
         self.module.to(device).eval()
         dtype = next(self.module.parameters()).dtype
-        chunks = [self.module(chunk.to(device=device, dtype=dtype)).cpu() for chunk in fields.split(batch_size)]
+        chunks = []
+        for chunk in fields.split(batch_size):
+            state = chunk.to(device=device, dtype=dtype)
+            if steps is None:
+                chunks.append(self.module(state).cpu())
+                continue
+            trajectory = []
+            for _ in range(steps):
+                state = self.module(state)
+                trajectory.append(state.cpu())
+            chunks.append(torch.stack(trajectory, dim=1))
         return torch.cat(chunks)
 
-    def predict(self, ds: xr.Dataset, *, batch_size: int = 32, device: str | torch.device = "auto") -> xr.Dataset:
+    def predict(self, ds: xr.Dataset, *, steps: int | None = None, batch_size: int = 32,
+                device: str | torch.device = "auto") -> xr.Dataset:
         """Predict the output fields for every ``(sample[, time])`` frame of ``ds``.
 
         ``ds`` holds the input variables over ``(..., *space)`` on any uniform grid of the training
-        domain (zero-shot super-resolution on finer grids). The result has the output variables over
-        the same dims and coordinates; a ``time`` coordinate is shifted by ``lead_time``.
+        domain (zero-shot super-resolution on finer grids); it may be lazy: inputs are read
+        ``batch_size`` frames at a time, so memory holds one chunk of inputs plus the outputs.
+
+        Args:
+            ds: canonical dataset with the input variables.
+            steps: for time-stepping surrogates, roll out this many steps autoregressively; the
+                result gains a ``lead_time`` dim (``lead_time * 1..steps``) before the spatial dims.
+                ``None``: one application, with a ``time`` coordinate shifted by ``lead_time``.
+            batch_size: frames per forward pass.
+            device: where to run the model.
+
+        Returns:
+            The output variables with the input's coordinates and attributes (``history`` appended).
         """
         import xarray as xr
 
         grid = self._check_input(ds)
-        stacked = stack_fields(ds, self.inputs)  # (*lead, channel, *space)
-        lead_shape = stacked.shape[: stacked.ndim - 1 - grid.ndim]
-        flat = stacked.reshape(-1, *stacked.shape[len(lead_shape):])  # (frames, channel, *space)
-        pred = self.predict_tensor(flat, batch_size=batch_size, device=device)
-        pred = pred.reshape(*lead_shape, *pred.shape[1:]).numpy()
+        source = source_name(ds)
+        missing = [v for v in self.inputs if v not in ds.data_vars]
+        if missing:
+            raise DataError(f"{source}: variable(s) {missing} not found; the surrogate needs {self.inputs}")
+        if steps is not None:
+            if self.lead_time is None:
+                raise ConfigError("steps= needs a time-stepping surrogate (trained with lag=); this one maps fields to fields")
+            if int(steps) != steps or steps < 1:
+                raise ConfigError(f"steps must be a positive integer, got {steps!r}")
         dims = ds[self.inputs[0]].dims
-        channel_axis = len(lead_shape)
+        lead_dims = dims[: len(dims) - grid.ndim]
+        lead_shape = tuple(ds.sizes[d] for d in lead_dims)
+        frames_per_sample = int(np.prod(lead_shape[1:], dtype=np.int64)) if lead_dims else 1
+        n_blocks_dim = lead_shape[0] if lead_dims else 1
+        per_read = max(1, batch_size // max(frames_per_sample, 1))
+        out_lead = (*lead_shape, *((steps,) if steps is not None else ()))
+        outputs = {name: np.empty((*out_lead, *grid.shape), dtype=np.float32) for name in self.outputs}
+        for start in range(0, n_blocks_dim, per_read):
+            stop = min(start + per_read, n_blocks_dim)
+            block = ds.isel({lead_dims[0]: slice(start, stop)}) if lead_dims else ds
+            stacked = stack_fields(block, self.inputs)  # (*lead, channel, *space), finite-checked
+            flat = stacked.reshape(-1, *stacked.shape[len(lead_dims):])  # (frames, channel, *space)
+            pred = self.predict_tensor(flat, steps=steps, batch_size=batch_size, device=device)
+            pred = pred.reshape(stop - start, *out_lead[1:], *pred.shape[1 + (steps is not None):]).numpy()
+            for i, name in enumerate(self.outputs):
+                outputs[name][start:stop] = np.take(pred, i, axis=len(out_lead))
         coords = {d: ds[d] for d in dims if d in ds.coords}
-        if self.lead_time is not None and "time" in coords:
+        out_dims = (*lead_dims, *(("lead_time",) if steps is not None else ()), *dims[len(lead_dims):])
+        if steps is not None:
+            coords["lead_time"] = ("lead_time", self.lead_time * np.arange(1, steps + 1),
+                                   {"long_name": "time after the initial condition", "units": ds["time"].attrs.get("units", "1") if "time" in ds else "1"})
+        elif self.lead_time is not None and "time" in coords:
             coords["time"] = (ds["time"] + self.lead_time).assign_attrs(ds["time"].attrs)
         data_vars = {}
-        for i, name in enumerate(self.outputs):
+        for name in self.outputs:
             attrs = {"units": self.units.get(name, "1"), "long_name": ds[name].attrs.get("long_name", name) if name in ds else name}
-            data_vars[name] = (dims, np.take(pred, i, axis=channel_axis), attrs)
+            data_vars[name] = (out_dims, outputs[name], attrs)
         history = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}: predicted by sciml {__version__} surrogate"
         attrs = {**ds.attrs, "history": "\n".join(filter(None, [ds.attrs.get("history"), history]))}
         if self.lead_time is not None:
             attrs["lead_time"] = self.lead_time
         return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+    def export(self, path: str | os.PathLike) -> Path:
+        """Save the operator as a ``torch.export`` program that runs with torch alone (no sciml).
+
+        The program maps physical ``(batch, c_in, *space)`` float32 fields to ``(batch, c_out, *space)``
+        for any batch size and any grid size the network supports (dynamic shapes). Load it with
+        ``torch.export.load(path).module()``. Written atomically.
+        """
+        from torch.export import Dim, export
+
+        path = Path(path)
+        if not path.parent.is_dir():
+            raise DataError(f"{path}: directory {path.parent} does not exist; create it first")
+        module = self.module.cpu().eval()
+        example = torch.randn(2, len(self.inputs), *self.grid.shape)
+        with _plain_einsum():  # neuraloperator's opt_einsum path fixes the batch size while tracing
+            program = export(module, (example,), dynamic_shapes=({i: Dim.AUTO for i in [0, *range(2, example.ndim)]},))
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        try:
+            torch.export.save(program, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
 
     # ------------------------------------------------------------------ persistence
     def manifest(self) -> dict:

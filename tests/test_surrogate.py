@@ -1,10 +1,13 @@
 """The FNO surrogate learns solver data to a stated bound and transfers zero-shot to a finer grid."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
 
-from sciml import DataError, Surrogate, rel_l2
+from sciml import ConfigError, DataError, Surrogate, rel_l2
 from sciml.datasets.ns2d import generate as ns2d
 from sciml.surrogate import fit_surrogate
 from sciml.train import TrainConfig
@@ -79,3 +82,39 @@ def test_predict_rejects_bad_input(trained):
     with_nan["vorticity"][0, 0, 1, 1] = np.nan
     with pytest.raises(DataError, match="NaN/Inf"):
         surrogate.predict(with_nan)
+
+
+def test_rollout_applies_the_map_repeatedly_and_chunking_changes_nothing(trained):
+    surrogate, _ = trained
+    ds = ns2d(5, 32, seed=0, first_sample=300, times=[0.0], progress=False)
+    rollout = surrogate.predict(ds, steps=3, batch_size=2)
+    assert rollout["vorticity"].dims == ("sample", "time", "lead_time", "y", "x")
+    np.testing.assert_allclose(rollout["lead_time"].values, [1.0, 2.0, 3.0])
+    fields = torch.from_numpy(ds["vorticity"].values[:, 0:1]).float()  # (sample, channel, y, x)
+    state = fields
+    for k in range(3):  # the rollout is the one-step map applied k + 1 times
+        state = surrogate.predict_tensor(state, device="cpu")
+        np.testing.assert_allclose(rollout["vorticity"].values[:, 0, k], state[:, 0].numpy(), rtol=0, atol=1e-5)  # |w| ~ 1
+    one = surrogate.predict(ds, batch_size=1)
+    # Chunk size only changes float32 rounding in batched FFTs.
+    np.testing.assert_allclose(one["vorticity"].values, surrogate.predict(ds, batch_size=64)["vorticity"].values, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(one["vorticity"].values[:, 0], rollout["vorticity"].values[:, 0, 0], rtol=0, atol=1e-5)
+    with pytest.raises(ConfigError, match="steps must be a positive integer, got 0"):
+        surrogate.predict(ds, steps=0)
+
+
+def test_export_runs_with_torch_alone_at_any_grid(trained, tmp_path):
+    surrogate, _ = trained
+    path = surrogate.export(tmp_path / "ns.pt2")
+    fields = torch.randn(3, 1, 48, 40)
+    expected = surrogate.predict_tensor(fields, device="cpu")
+    torch.save(fields, tmp_path / "fields.pt")
+    script = (
+        "import sys, torch\n"
+        "sys.modules['sciml'] = None; sys.modules['neuralop'] = None  # neither may be needed\n"
+        f"program = torch.export.load({str(path)!r}).module()\n"
+        f"fields = torch.load({str(tmp_path / 'fields.pt')!r})\n"
+        f"torch.save(program(fields), {str(tmp_path / 'out.pt')!r})\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
+    torch.testing.assert_close(torch.load(tmp_path / "out.pt"), expected, rtol=1e-5, atol=1e-6)
