@@ -7,6 +7,7 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 
@@ -19,6 +20,17 @@ def _resolutions(text: str) -> tuple[int, ...]:
         return tuple(int(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with VALUE parsed as JSON when it is JSON (``n_modes=[12,12]``), else kept as text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +72,46 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--coefficient", dest="coefficient_kind", choices=("threshold", "lognormal"), help="darcy")
     gen.add_argument("--solve-resolution", type=int, help="solve on this finer grid, then downsample")
     gen.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    train = commands.add_parser(
+        "train", help="train a neural-operator surrogate on a dataset and save it to a run directory",
+        description="Opens --data with sciml.data.open, holds out --val-fraction of the trajectories, trains "
+                    "with a relative-L2 loss and saves manifest.json + weights.pt + history.jsonl to --out.")
+    train.add_argument("--data", required=True, nargs="+", help="file(s), glob or zarr store")
+    train.add_argument("--inputs", required=True, nargs="+", help="input variables (channels)")
+    train.add_argument("--outputs", required=True, nargs="+", help="output variables")
+    train.add_argument("--model", default="fno", help="registered model name (default fno)")
+    train.add_argument("--option", dest="options", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                       help="model option, repeatable, e.g. --option n_modes=[12,12] --option hidden_channels=32")
+    train.add_argument("--lag", type=int, help="time-stepping map state(t) -> state(t + lag steps); inputs == outputs")
+    train.add_argument("--epochs", type=int, default=50)
+    train.add_argument("--max-time", type=float, help="wall-clock budget in seconds (the LR schedule spans it)")
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--val-fraction", type=float, default=0.1, help="trajectories held out for validation")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    train.add_argument("--out", required=True, help="run directory (must not exist or be empty)")
+    train.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    evaluate = commands.add_parser(
+        "evaluate", help="relative L2 error of a trained surrogate on a dataset, with plots",
+        description="Predicts every frame of --data on its own grid (any resolution) and compares with the file's "
+                    "outputs; also on 2x and 4x coarser spectral copies of periodic data.")
+    evaluate.add_argument("run", help="run directory written by `sciml train`")
+    evaluate.add_argument("--data", required=True, nargs="+", help="file(s), glob or zarr store with inputs and outputs")
+    evaluate.add_argument("--json", help="also write the metrics to this JSON file")
+    evaluate.add_argument("--figures", help="directory for the plots (default RUN/evaluation-<data name>)")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--batch-size", type=int, default=32)
+
+    predict = commands.add_parser("predict", help="apply a trained surrogate to a dataset and write CF NetCDF")
+    predict.add_argument("run", help="run directory written by `sciml train`")
+    predict.add_argument("--data", required=True, nargs="+", help="file(s), glob or zarr store with the inputs")
+    predict.add_argument("--out", required=True, help="output NetCDF file")
+    predict.add_argument("--steps", type=int, help="autoregressive steps (time-stepping surrogates)")
+    predict.add_argument("--device", default="auto")
+    predict.add_argument("--batch-size", type=int, default=32)
     return parser
 
 
@@ -80,6 +132,70 @@ def _generate(args: argparse.Namespace, command: str) -> None:
     print(f"wrote {out}: {dict(ds.sizes)}", file=sys.stderr)
 
 
+def _data(paths: list[str]):
+    from .data import open as open_data
+
+    return open_data(paths[0] if len(paths) == 1 else paths)
+
+
+def _train(args: argparse.Namespace, command: str) -> None:
+    from pathlib import Path
+
+    from .data import split_by_trajectory
+    from .errors import ConfigError
+    from .surrogate import fit_surrogate
+    from .train import TrainConfig
+
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new run directory")
+    if not 0 <= args.val_fraction < 1:
+        raise ConfigError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
+    ds = _data(args.data)
+    train, validation = ds, None
+    if args.val_fraction > 0:
+        parts = split_by_trajectory(ds, {"train": 1 - args.val_fraction, "val": args.val_fraction}, seed=args.seed)
+        train, validation = parts["train"].load(), parts["val"].load()
+    config = TrainConfig(epochs=args.epochs, max_time=args.max_time, batch_size=args.batch_size, lr=args.lr,
+                         seed=args.seed, device=args.device, progress=not args.no_progress)
+    surrogate, history = fit_surrogate(train.load(), inputs=args.inputs, outputs=args.outputs, lag=args.lag,
+                                       validation=validation, model=args.model, model_options=dict(args.options),
+                                       config=config)
+    surrogate.provenance["command"] = command
+    surrogate.save(out)
+    (out / "history.jsonl").write_text("".join(json.dumps(record) + "\n" for record in history))
+    last = history[-1] if history else {}
+    print(f"saved {out}: {len(history)} epochs, train loss {last.get('train_loss', float('nan')):.4g}"
+          + (f", validation loss {last['val_loss']:.4g}" if "val_loss" in last else ""), file=sys.stderr)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .evaluation import evaluate
+    from .surrogate import Surrogate
+
+    surrogate = Surrogate.load(args.run)
+    figures = Path(args.figures) if args.figures else Path(args.run) / f"evaluation-{Path(args.data[0]).stem}"
+    result = evaluate(surrogate, _data(args.data), out_dir=figures, batch_size=args.batch_size, device=args.device)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    errors = ", ".join(f"{name} {value:.4g}" for name, value in result["rel_l2"].items())
+    print(f"relative L2 at {'x'.join(map(str, result['resolution']))}: {errors}; figures in {figures}")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from .data import write
+    from .data.cf import check_writable
+    from .surrogate import Surrogate
+
+    out = check_writable(args.out)
+    surrogate = Surrogate.load(args.run)
+    prediction = surrogate.predict(_data(args.data), steps=args.steps, batch_size=args.batch_size, device=args.device)
+    write(prediction, out)
+    print(f"wrote {out}: {dict(prediction.sizes)}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
@@ -94,6 +210,12 @@ def main(argv: list[str] | None = None) -> int:
             run(args.out, config, command=command)
         elif args.command == "generate":
             _generate(args, command)
+        elif args.command == "train":
+            _train(args, command)
+        elif args.command == "evaluate":
+            _evaluate(args)
+        elif args.command == "predict":
+            _predict(args)
     except SciMLError as err:
         print(f"sciml {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -332,6 +332,7 @@ def fit_surrogate(
 
     Returns the surrogate and the training history.
     """
+    from .data.io import file_sha256
     from .data.statistics import channel_statistics
     from .data.tensors import time_pairs
 
@@ -373,7 +374,9 @@ def fit_surrogate(
     start = time.perf_counter()
     history = fit(module, loss, (x, y), val_data=val, config=config, log_path=log_path)
     units = {name: train[name].attrs.get("units", "1") for name in dict.fromkeys(inputs + outputs)}
-    provenance = {"data_source": source_name(train), "n_train_pairs": int(x.shape[0]),
+    source = Path(source_name(train))
+    data_sha256 = file_sha256(source) if source.is_file() else None
+    provenance = {"data_source": source_name(train), "data_sha256": data_sha256, "n_train_pairs": int(x.shape[0]),
                   "train_config": asdict(config), "train_seconds": time.perf_counter() - start,
                   "epochs_run": len(history), "torch_version": torch.__version__, "sciml_version": __version__,
                   "final_train_loss": history[-1]["train_loss"] if history else math.nan,

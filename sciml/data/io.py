@@ -27,7 +27,7 @@ from ._layout import SPACE_ORDER, canonical_order, record
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["open", "write", "detect_format", "KNOWN_CALENDARS"]
+__all__ = ["open", "write", "detect_format", "file_sha256", "KNOWN_CALENDARS"]
 
 KNOWN_CALENDARS = frozenset(
     {"standard", "gregorian", "proleptic_gregorian", "noleap", "365_day", "all_leap", "366_day", "360_day", "julian", "none"}
@@ -62,6 +62,17 @@ def _expand(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Pat
         if not path.exists():
             raise DataError(f"{path}: no such file; check the path or generate the data first")
     return paths
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (read in 1 MiB blocks), for provenance records."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def detect_format(path: str | os.PathLike) -> str:
