@@ -27,7 +27,7 @@ from . import __version__
 from .data.tensors import grid_of, source_name, stack_fields
 from .errors import ConfigError, DataError
 from .grids import Grid
-from .models import build, config_of
+from .models import build, config_of, option_names
 from .train import TrainConfig, fit, relative_l2_loss, resolve_device, seed_everything
 
 if TYPE_CHECKING:
@@ -359,7 +359,8 @@ def fit_surrogate(
 
     seed_everything(config.seed)
     options = {"in_channels": len(inputs), "out_channels": len(outputs), **(model_options or {})}
-    options.setdefault("n_modes", tuple(min(16, n // 2) for n in grid.shape))
+    if "n_modes" in option_names(model):  # box models: as many modes as the grid resolves, up to 16
+        options.setdefault("n_modes", tuple(min(16, n // 2) for n in grid.shape))
     module = NormalizedOperator(build(model, **options), len(inputs), len(outputs))
     # Statistics over the whole training file in one streaming pass, stored with the model.
     input_stats = channel_statistics(train, inputs)

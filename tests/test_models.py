@@ -1,0 +1,212 @@
+"""The model registry: every model maps (batch, c_in, *space) -> (batch, c_out, *space) at any resolution,
+round-trips through config_of/state_dict exactly, rejects bad options with one-line messages, and learns."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from sciml import ConfigError, Grid, gaussian_random_field
+from sciml.models import FNOConfig, SphereFeatures, available, build, config_of
+from sciml.models.uno import UNOConfig, uno_layers
+from sciml.spectral import wavenumbers
+from sciml.train.losses import relative_l2_loss
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # These models are tiny: on a busy 2-core machine two intra-op threads mostly wait on each other
+    # (measured 9 ms vs 1.9 s per training step).
+    torch.set_num_threads(1)
+
+
+# name: (options, training shape, twice that resolution)
+CASES = {
+    "fno": (dict(in_channels=2, out_channels=1, n_modes=(6, 6), hidden_channels=8, n_layers=2), (16, 16), (32, 32)),
+    "tfno": (dict(in_channels=1, out_channels=2, n_modes=(8,), hidden_channels=8, n_layers=2, rank=0.5), (32,), (64,)),
+    "uno": (dict(in_channels=1, out_channels=1, n_modes=(6, 6), hidden_channels=4, n_layers=4), (17, 16), (34, 32)),
+    "sfno": (dict(in_channels=2, out_channels=1, lmax=6, hidden_channels=8, n_layers=2), (16, 32), (32, 64)),
+}
+
+
+def _input(name: str, shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
+    options = CASES[name][0]
+    return torch.randn(2, options["in_channels"], *shape, generator=torch.Generator().manual_seed(seed))
+
+
+def test_every_registered_model_is_tested():
+    assert available() == sorted(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_shapes_at_training_and_double_resolution(name):
+    options, shape, fine = CASES[name]
+    model = build(name, **options)
+    for space in (shape, fine):
+        out = model(_input(name, space))
+        assert out.shape == (2, options["out_channels"], *space)
+        assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_gradients_reach_every_parameter_and_the_input(name):
+    options, shape, _ = CASES[name]
+    model = build(name, **options)
+    field = _input(name, shape).requires_grad_()
+    model(field).square().mean().backward()
+    for param_name, param in model.named_parameters():
+        assert param.grad is not None and torch.isfinite(param.grad).all(), param_name
+        assert param.grad.abs().sum() > 0, param_name
+    assert field.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_config_and_tensor_state_rebuild_the_same_model(name):
+    options, shape, fine = CASES[name]
+    model = build(name, **options)
+    model(_input(name, shape))  # populate any lazily built caches (SFNO's transforms) before saving
+    state = model.state_dict()
+    assert state and all(isinstance(value, torch.Tensor) for value in state.values())
+    saved_name, saved = config_of(model)
+    assert saved_name == name
+    assert json.loads(json.dumps(saved)) == saved  # JSON-ready as returned: lists, not tuples
+    clone = build(saved_name, **json.loads(json.dumps(saved)))  # as the surrogate's manifest restores it
+    clone.load_state_dict(state)
+    assert config_of(clone) == config_of(model)
+    with torch.no_grad():
+        for space in (shape, fine):
+            field = _input(name, space, seed=1)
+            assert torch.equal(clone(field), model(field))
+
+
+def test_fno_defaults_and_checkpoint_keys_are_unchanged():
+    model = build("fno", in_channels=1, out_channels=1)
+    assert config_of(model) == ("fno", {"in_channels": 1, "out_channels": 1, "n_modes": [16, 16], "hidden_channels": 32, "n_layers": 4})
+    assert model.config == FNOConfig(in_channels=1, out_channels=1)
+    assert all(key.startswith("operator.") for key in model.state_dict())
+
+
+def test_tfno_holds_about_rank_times_the_dense_spectral_weights():
+    def spectral(model):
+        return sum(p.numel() for key, p in model.named_parameters() if ".convs." in key and ".weight" in key)
+
+    options = dict(in_channels=1, out_channels=1, n_modes=(16, 16), hidden_channels=32)
+    ratio = spectral(build("tfno", **options, rank=0.1)) / spectral(build("fno", **options))
+    assert 0.05 < ratio < 0.15, ratio  # measured 0.108 (Tucker ranks are rounded per mode)
+
+
+def test_uno_derives_a_u_shaped_schedule():
+    four = uno_layers(UNOConfig(in_channels=1, out_channels=1, n_modes=(16, 12), hidden_channels=8, n_layers=4))
+    assert four == {
+        "uno_out_channels": [8, 16, 8, 8],
+        "uno_n_modes": [[16, 12], [8, 6], [8, 6], [16, 12]],
+        "uno_scalings": [[1.0, 1.0], [0.5, 0.5], [2.0, 2.0], [1.0, 1.0]],
+    }
+    six = uno_layers(UNOConfig(in_channels=1, out_channels=1, n_modes=(16,), hidden_channels=8, n_layers=6))
+    assert six["uno_scalings"] == [[1.0], [0.5], [0.5], [2.0], [2.0], [1.0]]
+    assert six["uno_out_channels"] == [8, 16, 32, 16, 8, 8]
+    assert six["uno_n_modes"] == [[16], [8], [4], [4], [8], [16]]
+
+
+def test_sfno_without_position_features_commutes_with_rotations_about_the_axis_and_the_reflection():
+    model = build("sfno", **{**CASES["sfno"][0], "position_features": False})
+    field = _input("sfno", (16, 32))
+    with torch.no_grad():
+        out = model(field)
+        rotated = model(torch.roll(field, 5, dims=-1))
+        reflected = model(torch.flip(field, dims=[-2]))
+    scale = out.abs().max()
+    assert (rotated - torch.roll(out, 5, dims=-1)).abs().max() < 1e-5 * scale  # measured 2e-7
+    assert (reflected - torch.flip(out, dims=[-2])).abs().max() < 1e-5 * scale
+
+
+def test_sphere_features_are_unit_vectors_single_valued_at_the_poles_at_every_resolution():
+    for nlat, nlon in ((16, 32), (33, 64)):
+        grid = Grid.latlon(nlat, nlon)
+        xyz = SphereFeatures()(torch.zeros(1, 0, nlat, nlon, dtype=torch.float64))[0]
+        torch.testing.assert_close(xyz.square().sum(0), torch.ones(nlat, nlon, dtype=torch.float64))
+        for pole, z in ((0, -1.0), (-1, 1.0)):
+            torch.testing.assert_close(xyz[:, pole], torch.tensor([0.0, 0.0, z], dtype=torch.float64)[:, None].expand(3, nlon), atol=1e-15, rtol=0)
+        lat = torch.deg2rad(torch.from_numpy(grid.coords()["lat"]))
+        lon = torch.deg2rad(torch.from_numpy(grid.coords()["lon"]))
+        torch.testing.assert_close(xyz[0], torch.cos(lat)[:, None] * torch.cos(lon)[None, :])
+        torch.testing.assert_close(xyz[2], torch.sin(lat)[:, None].expand(nlat, nlon))
+
+
+BAD_OPTIONS = [
+    ("fno", dict(in_channels=0, out_channels=1), "in_channels must be a positive integer, got 0"),
+    ("fno", dict(in_channels=1, out_channels=1, n_modes=(16, 0)), "n_modes must be a non-empty list of positive integers (one per spatial dim), got (16, 0)"),
+    ("fno", dict(in_channels=1, out_channels=1, n_modes=[]), "n_modes must be a non-empty list of positive integers (one per spatial dim), got []"),
+    ("fno", dict(in_channels=1, out_channels=1, hidden_channels=2.5), "hidden_channels must be a positive integer, got 2.5"),
+    ("tfno", dict(in_channels=1, out_channels=1, rank=0), "rank must be a number in (0, 1], got 0"),
+    ("tfno", dict(in_channels=1, out_channels=1, rank=1.5), "rank must be a number in (0, 1], got 1.5"),
+    ("uno", dict(in_channels=1, out_channels=1, n_layers=True), "n_layers must be a positive integer, got True"),
+    ("sfno", dict(in_channels=1, out_channels=1, lmax=-3), "lmax must be a positive integer, got -3"),
+    ("sfno", dict(in_channels=1, out_channels=1, position_features="yes"), "position_features must be true or false, got 'yes'"),
+    ("unet", dict(in_channels=1), "unknown model 'unet'; available: fno, sfno, tfno, uno"),
+    ("fno", dict(in_channels=1, out_channels=1, modes=8), "unknown option 'modes' for model 'fno'; valid options: in_channels, out_channels, n_modes, hidden_channels, n_layers"),
+    ("sfno", dict(in_channels=1, out_channels=1, n_modes=(8, 16), width=3), "unknown options 'n_modes', 'width' for model 'sfno'; valid options: in_channels, out_channels, lmax, hidden_channels, n_layers, position_features"),
+    ("tfno", dict(in_channels=1), "model 'tfno' needs option out_channels"),
+    ("uno", dict(), "model 'uno' needs options in_channels, out_channels"),
+]
+
+
+@pytest.mark.parametrize(("name", "options", "message"), BAD_OPTIONS)
+def test_bad_options_raise_one_line_config_errors(name, options, message):
+    with pytest.raises(ConfigError) as err:
+        build(name, **options)
+    assert str(err.value) == message
+
+
+def test_bad_inputs_raise_config_errors_naming_the_expected_shape():
+    fno = build("fno", **CASES["fno"][0])
+    with pytest.raises(ConfigError) as err:
+        fno(torch.zeros(2, 1, 16, 16))
+    assert str(err.value) == "FNO expects (batch, 2, *space) with 2 spatial dims, got (2, 1, 16, 16)"
+    sfno = build("sfno", **CASES["sfno"][0])
+    with pytest.raises(ConfigError) as err:
+        sfno(torch.zeros(2, 2, 8, 16))
+    assert str(err.value) == (
+        "SFNO with lmax=6 needs at least 11 latitudes and longitudes, got a 8 x 16 grid; use a finer grid or a smaller lmax"
+    )
+    with pytest.raises(ConfigError, match="is not a registered sciml model"):
+        config_of(torch.nn.Linear(1, 1))
+
+
+def test_importing_the_registry_does_not_import_neuraloperator():
+    code = "import sys, sciml.models; assert 'neuralop' not in sys.modules and 'torch_harmonics' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_tfno_learns_the_derivative_and_applies_it_on_a_finer_grid():
+    # d/dx on the 2 pi-periodic box acting on band-limited random fields: (d/dx u)_k = i k u_k.
+    def pairs(n, count, first):
+        grid = Grid.box(n, lengths=2 * math.pi)
+        u = gaussian_random_field(grid, count, seed=0, band_limit=8, first_sample=first)[:, None]
+        u = u / u.flatten(1).std(dim=1)[:, None, None]
+        k = wavenumbers(n, 2 * math.pi, real=True)
+        du = torch.fft.irfft(1j * k * torch.fft.rfft(u), n=n)
+        return u.float(), du.float()
+
+    torch.manual_seed(0)
+    u, du = pairs(64, 256, first=0)
+    model = build("tfno", in_channels=1, out_channels=1, n_modes=(24,), hidden_channels=16, n_layers=2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    steps = 150
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    batches = torch.randint(0, 256, (steps, 32), generator=torch.Generator().manual_seed(0))
+    for batch in batches:
+        loss = relative_l2_loss(model(u[batch]), du[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    with torch.no_grad():
+        for n in (64, 128):
+            test_u, test_du = pairs(n, 64, first=256)  # unseen samples; 128 points: zero-shot
+            error = float(relative_l2_loss(model(test_u), test_du))
+            # Measured 0.010-0.016 over four torch seeds at both resolutions; predicting 0 scores 1.
+            assert error < 0.05, (n, error)
