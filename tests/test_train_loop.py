@@ -1,0 +1,276 @@
+"""The training loop: exact resume after a crash or SIGKILL, DDP equals single-process, checkpoints, options."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from sciml import ConfigError, DataError
+from sciml.train import TrainConfig, fit, read_checkpoint
+from sciml.train.loop import _GlobalBatches
+
+import _train_script
+
+SCRIPT = Path(__file__).with_name("_train_script.py")
+
+
+def _data(n: int = 37, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.randn(n, 4, generator=torch.Generator().manual_seed(seed))
+    return x, torch.sin(x[:, :2]).sum(dim=1, keepdim=True)
+
+
+def _model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Dropout(0.1), nn.Linear(16, 1))
+
+
+def _noisy_mse(net: nn.Module, batch) -> torch.Tensor:
+    x, y = batch
+    return (net(x + 0.01 * torch.randn_like(x)) - y).pow(2).mean()  # draws from the global RNG, as diffusion does
+
+
+def _config(**options) -> TrainConfig:
+    return TrainConfig(**{"epochs": 3, "batch_size": 8, "lr": 1e-2, "device": "cpu", "progress": False, **options})
+
+
+def _without_times(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in record.items() if k != "elapsed_s"} for record in history]
+
+
+def _assert_same_params(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_global_batches_are_split_across_ranks_and_depend_only_on_seed_and_epoch():
+    single = _GlobalBatches(10, 4, seed=3)
+    ranks = [_GlobalBatches(10, 4, seed=3, rank=r, world_size=2) for r in range(2)]
+    for epoch in (0, 5):
+        for sampler in (single, *ranks):
+            sampler.set_epoch(epoch)
+        batches = list(single)
+        assert sorted(i for b in batches for i in b) == list(range(10))
+        assert [len(b) for b in batches] == [4, 4, 2]
+        shares = [list(r) for r in ranks]
+        for k, batch in enumerate(batches):  # rank r takes items r, r + 2, ... of each global batch
+            assert shares[0][k] == batch[0::2] and shares[1][k] == batch[1::2]
+    single.set_epoch(1)
+    first = list(single)
+    single.set_epoch(1, start=1)  # resuming mid-epoch skips the batches already done
+    assert list(single) == first[1:]
+    assert first != batches  # a new order each epoch
+    odd = _GlobalBatches(5, 4, seed=0, rank=1, world_size=2)
+    odd.set_epoch(0)
+    whole = _GlobalBatches(5, 4, seed=0)
+    whole.set_epoch(0)
+    assert list(odd)[1] == list(whole)[1][:1]  # empty share of a 1-item last batch: a stand-in item (weight 0)
+
+
+@pytest.mark.parametrize("crash_step", [7, 12])  # mid-epoch (after the step-6 checkpoint), and just after epoch 1 ended
+def test_crashed_run_resumes_to_identical_parameters_and_history(tmp_path, crash_step):
+    x, y = _data()
+    val = _data(9, seed=2)
+    reference = _model()
+    expected = fit(reference, _noisy_mse, (x, y), val_data=val, config=_config(checkpoint_every=3))
+
+    steps = 0
+
+    def crashing(net, batch):
+        nonlocal steps
+        steps += 1
+        if steps == crash_step:
+            raise KeyboardInterrupt
+        return _noisy_mse(net, batch)
+
+    config = _config(checkpoint_every=3)
+    with pytest.raises(KeyboardInterrupt):
+        fit(_model(), crashing, (x, y), val_data=val, config=config, checkpoint_dir=tmp_path, log_path=tmp_path / "log.jsonl")
+    torch.manual_seed(123)  # the resumed run must not depend on the RNG state it finds
+    resumed = _model()
+    history = fit(resumed, _noisy_mse, (x, y), val_data=val, config=config, checkpoint_dir=tmp_path,
+                  resume=True, log_path=tmp_path / "log.jsonl")
+    assert _without_times(history) == _without_times(expected)
+    _assert_same_params(resumed.state_dict(), reference.state_dict())
+    logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert _without_times(logged) == _without_times(expected)  # each epoch once, though one was logged before the crash
+
+
+def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path):
+    def run(*extra: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, str(SCRIPT), "--out", str(tmp_path / "out"), "--stochastic",
+                                 "--checkpoint-dir", str(tmp_path / "ckpt"), "--checkpoint-every", "3",
+                                 "--log", str(tmp_path / "log.jsonl"), *extra],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    victim = run("--step-delay", "0.05")
+    # The uninterrupted reference (no checkpoints) runs here, with the script's code, while the victim starts.
+    _, reference, expected = _train_script.run(["--out", str(tmp_path / "unused"), "--stochastic"])
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "ckpt" / "checkpoint.json").exists():
+        assert victim.poll() is None and time.monotonic() < deadline, victim.communicate()[0]
+        time.sleep(0.01)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert read_checkpoint(tmp_path / "ckpt")[0]["step"] < 30, "the run finished before it was killed"
+    resumed = run("--resume")
+    output = resumed.communicate(timeout=120)[0]
+    assert resumed.returncode == 0, output
+    _assert_same_params(torch.load(tmp_path / "out" / "params.pt", weights_only=True), reference.state_dict())
+    history = json.loads((tmp_path / "out" / "history.json").read_text())
+    assert history == expected
+    assert _without_times([json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]) == history
+
+
+def test_torchrun_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
+    # 37 items in global batches of 4: the last batch has 1 item, so rank 1's share of it is empty.
+    common = ["--out", str(tmp_path / "ddp"), "--epochs", "2", "--batch-size", "4"]
+    ddp = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+                            str(SCRIPT), *common, "--checkpoint-dir", str(tmp_path / "ckpt")],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _, single, h_single = _train_script.run(common)  # one process, here, while torchrun starts
+    output = ddp.communicate(timeout=180)[0]
+    assert ddp.returncode == 0, output
+    h_ddp = json.loads((tmp_path / "ddp" / "history.json").read_text())
+    assert len(h_ddp) == len(h_single) == 2
+    for a, b in zip(h_ddp, h_single):
+        assert a["lr"] == b["lr"]
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)  # reduced over both ranks' halves
+    p_ddp = torch.load(tmp_path / "ddp" / "params.pt", weights_only=True)
+    for key, value in single.state_dict().items():
+        torch.testing.assert_close(p_ddp[key], value, rtol=1e-4, atol=1e-6)
+    manifest, tensors = read_checkpoint(tmp_path / "ckpt")  # written by rank 0, with both ranks' RNG states
+    assert manifest["world_size"] == 2 and {"rng/cpu/0", "rng/cpu/1"} <= tensors.keys()
+
+
+def test_checkpoint_is_tensors_and_json_and_a_finished_run_is_not_retrained(tmp_path):
+    x, y = _data()
+    model = _model()
+    history = fit(model, _noisy_mse, (x, y), val_data=_data(9, seed=2), config=_config(), checkpoint_dir=tmp_path)
+    manifest = json.loads((tmp_path / "checkpoint.json").read_text())
+    assert manifest["done"] and manifest["epoch"] == 3 and manifest["step"] == 15
+    assert _without_times(manifest["history"]) == _without_times(history)
+    assert manifest["config"]["batch_size"] == 8 and manifest["optimizer"]["param_groups"][0]["betas"] == [0.9, 0.999]
+    tensors = torch.load(tmp_path / manifest["tensors"], weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in tensors.values())
+    assert {"model/0.weight", "best/0.weight", "optimizer/0/exp_avg_sq", "rng/cpu/0", "loop/sums"} <= tensors.keys()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.json", manifest["tensors"]]  # old states removed
+    again = _model()
+    assert fit(again, _noisy_mse, (x, y), config=_config(), val_data=_data(9, seed=2), checkpoint_dir=tmp_path,
+               resume=True) == history
+    _assert_same_params(again.state_dict(), model.state_dict())  # the best state, restored without training
+    with pytest.raises(DataError, match="holds a checkpoint .* pass resume=True"):
+        fit(_model(), _noisy_mse, (x, y), config=_config(), checkpoint_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"lr=0.01 \(now 0.02\)"):
+        fit(_model(), _noisy_mse, (x, y), config=_config(lr=2e-2), checkpoint_dir=tmp_path, resume=True)
+
+
+def test_resume_without_a_checkpoint_starts_afresh(tmp_path):
+    x, y = _data()
+    fresh, resumed = _model(), _model()
+    expected = fit(fresh, _noisy_mse, (x, y), config=_config())
+    _model()  # same global RNG state at the start of both runs
+    history = fit(resumed, _noisy_mse, (x, y), config=_config(), checkpoint_dir=tmp_path / "new", resume=True)
+    assert _without_times(history) == _without_times(expected)
+    _assert_same_params(resumed.state_dict(), fresh.state_dict())
+
+
+def test_corrupt_or_mismatched_checkpoints_raise_data_errors(tmp_path):
+    x, y = _data()
+    fit(_model(), _noisy_mse, (x, y), config=_config(epochs=1), checkpoint_dir=tmp_path)
+    manifest_path = tmp_path / "checkpoint.json"
+    manifest = json.loads(manifest_path.read_text())
+    tensors_path = tmp_path / manifest["tensors"]
+
+    def resume(model=None):
+        fit(model or _model(), _noisy_mse, (x, y), config=_config(epochs=1), checkpoint_dir=tmp_path, resume=True)
+
+    wider = nn.Sequential(nn.Linear(4, 32), nn.Tanh(), nn.Dropout(0.1), nn.Linear(32, 1))
+    with pytest.raises(DataError, match="different model"):
+        resume(wider)
+    tensors_path.write_bytes(tensors_path.read_bytes()[:300])  # truncated
+    with pytest.raises(DataError, match="unreadable checkpoint tensors"):
+        resume()
+    tensors_path.unlink()
+    with pytest.raises(DataError, match="missing, but named by"):
+        resume()
+    manifest_path.write_text(json.dumps({**manifest, "format_version": 99}))
+    with pytest.raises(DataError, match="format 99 is not supported"):
+        resume()
+    manifest_path.write_text('{"epoch": 1, "ste')
+    with pytest.raises(DataError, match="unreadable checkpoint manifest"):
+        resume()
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    x, y = _data()
+    val = (x[:9], -y[:9])  # fitting y makes the loss on -y worse: validation gets worse after the first epochs
+    model = _model()
+    history = fit(model, _noisy_mse, (x, y), val_data=val, config=_config(epochs=30, patience=2, lr=3e-2))
+    losses = [r["val_loss"] for r in history]
+    best = losses.index(min(losses))
+    assert len(history) == best + 3 < 30  # stopped after 2 epochs without improvement
+    with pytest.raises(ConfigError, match="patience .* needs val_data"):
+        fit(_model(), _noisy_mse, (x, y), config=_config(patience=2))
+
+
+def test_bf16_autocast_on_cpu_learns():
+    x, y = _data(64)
+    model = _model()
+    history = fit(model, _noisy_mse, (x, y), config=_config(epochs=8, precision="bf16"))
+    assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
+
+
+def test_non_finite_loss_is_reported_with_its_epoch_and_no_per_step_host_sync(monkeypatch):
+    x, y = _data()
+    syncs = []
+    for name in ("__float__", "__bool__", "item", "tolist"):
+        original = getattr(torch.Tensor, name)
+
+        def counting(self, *args, _original=original, **kwargs):
+            if "sciml/train" in sys._getframe(1).f_code.co_filename:
+                syncs.append(sys._getframe(1).f_lineno)
+            return _original(self, *args, **kwargs)
+        monkeypatch.setattr(torch.Tensor, name, counting)
+    fit(_model(), _noisy_mse, (x, y), val_data=_data(9, seed=2), config=_config(epochs=4))
+    assert len(syncs) == 2 * 4  # the epoch's loss sum and the validation sum: 2 per epoch for 20 steps
+    monkeypatch.undo()
+
+    steps = 0
+
+    def exploding(net, batch):
+        nonlocal steps
+        steps += 1
+        return _noisy_mse(net, batch) * (float("nan") if steps == 11 else 1.0)  # 5 steps per epoch: in epoch 2
+    with pytest.raises(FloatingPointError, match="training loss became nan in epoch 2"):
+        fit(_model(), exploding, (x, y), config=_config())
+
+
+def test_options_are_validated(monkeypatch):
+    for options, message in [({"precision": "fp8"}, "precision must be one of"),
+                             ({"precision": "fp16"}, "'fp16' needs CUDA"),
+                             ({"compile": "yes"}, "compile must be True or False"),
+                             ({"patience": 0}, "patience must be None or an integer >= 1"),
+                             ({"checkpoint_every": 1.5}, "checkpoint_every must be")]:
+        with pytest.raises(ConfigError, match=message):
+            _config(**options)
+    with pytest.raises(ConfigError, match="resume=True needs a checkpoint_dir"):
+        fit(_model(), _noisy_mse, _data(), config=_config(), resume=True)
+    # compile=True wraps the model in torch.compile (the eager backend here: inductor takes ~20 s on CPU).
+    compiled = []
+    real_compile = torch.compile
+
+    def eager_compile(module):
+        compiled.append(module)
+        return real_compile(module, backend="eager")
+    monkeypatch.setattr(torch, "compile", eager_compile)
+    model = _model()
+    history = fit(model, _noisy_mse, _data(), config=_config(epochs=2, compile=True))
+    assert compiled == [model] and history[-1]["train_loss"] < history[0]["train_loss"]
