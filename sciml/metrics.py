@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import torch
 
+from .errors import DataError, GridError
 from .grids import Grid
 
-__all__ = ["rel_l2", "nrmse", "max_error", "weighted_sq_norm"]
+__all__ = ["rel_l2", "nrmse", "max_error", "weighted_sq_norm", "check_pair"]
 
 
-def _check(pred: torch.Tensor, true: torch.Tensor, grid: Grid | None) -> None:
+def check_pair(pred: torch.Tensor, true: torch.Tensor, grid: Grid | None) -> None:
+    """Equal shapes ``(batch, channel, *space)`` matching ``grid``; else :class:`DataError`/:class:`GridError`."""
     if pred.shape != true.shape:
-        raise ValueError(f"pred shape {tuple(pred.shape)} differs from true shape {tuple(true.shape)}")
+        raise DataError(f"pred shape {tuple(pred.shape)} differs from true shape {tuple(true.shape)}")
     if pred.ndim < 3:
-        raise ValueError(f"expected (batch, channel, *space), got shape {tuple(pred.shape)}")
+        raise DataError(f"expected (batch, channel, *space), got shape {tuple(pred.shape)}")
     if grid is not None and tuple(pred.shape[2:]) != grid.shape:
-        raise ValueError(f"spatial shape {tuple(pred.shape[2:])} does not match grid shape {grid.shape}")
+        raise GridError(f"spatial shape {tuple(pred.shape[2:])} does not match grid shape {grid.shape}")
 
 
 def weighted_sq_norm(field: torch.Tensor, grid: Grid | None = None) -> torch.Tensor:
@@ -37,7 +39,7 @@ def rel_l2(pred: torch.Tensor, true: torch.Tensor, *, grid: Grid | None = None) 
 
     Raises ``ValueError`` if a sample of ``true`` is identically zero (the ratio is undefined).
     """
-    _check(pred, true, grid)
+    check_pair(pred, true, grid)
     den = weighted_sq_norm(true, grid).sum(dim=1)
     if bool((den == 0).any()):
         raise ValueError("relative L2 is undefined: some samples of `true` are identically zero")
@@ -46,7 +48,7 @@ def rel_l2(pred: torch.Tensor, true: torch.Tensor, *, grid: Grid | None = None) 
 
 def nrmse(pred: torch.Tensor, true: torch.Tensor, *, grid: Grid | None = None) -> torch.Tensor:
     """Normalised RMSE per sample and channel, ``RMSE / RMS(true)`` as in PDEBench; shape ``(batch, channel)``."""
-    _check(pred, true, grid)
+    check_pair(pred, true, grid)
     den = weighted_sq_norm(true, grid)
     if bool((den == 0).any()):
         raise ValueError("nRMSE is undefined: some channels of `true` are identically zero")
@@ -55,5 +57,5 @@ def nrmse(pred: torch.Tensor, true: torch.Tensor, *, grid: Grid | None = None) -
 
 def max_error(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     """Largest pointwise absolute error per sample and channel; shape ``(batch, channel)``."""
-    _check(pred, true, None)
+    check_pair(pred, true, None)
     return (pred - true).abs().flatten(2).amax(dim=2)

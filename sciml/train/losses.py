@@ -14,19 +14,10 @@ import torch
 
 from ..errors import ConfigError, DataError, GridError
 from ..grids import Grid
-from ..metrics import weighted_sq_norm
+from ..metrics import check_pair, weighted_sq_norm
 from ..spectral import wavenumbers
 
 __all__ = ["relative_l2_loss", "h1_loss", "rollout_loss"]
-
-
-def _check_pair(pred: torch.Tensor, true: torch.Tensor, grid: Grid | None) -> None:
-    if pred.shape != true.shape:
-        raise DataError(f"pred shape {tuple(pred.shape)} differs from true shape {tuple(true.shape)}")
-    if pred.ndim < 3:
-        raise DataError(f"expected (batch, channel, *space), got shape {tuple(pred.shape)}")
-    if grid is not None and tuple(pred.shape[2:]) != grid.shape:
-        raise GridError(f"spatial shape {tuple(pred.shape[2:])} does not match grid shape {grid.shape}")
 
 
 def relative_l2_loss(
@@ -37,7 +28,7 @@ def relative_l2_loss(
     ``pred`` and ``true`` are ``(batch, channel, *space)``. Unlike :func:`sciml.metrics.rel_l2` this
     never synchronises with the device to check for zero targets; ``eps`` keeps the gradient finite instead.
     """
-    _check_pair(pred, true, grid)
+    check_pair(pred, true, grid)
     num = weighted_sq_norm(pred - true, grid).sum(dim=1)
     den = weighted_sq_norm(true, grid).sum(dim=1)
     return (num / (den + eps)).sqrt().mean()
@@ -80,7 +71,7 @@ def h1_loss(
         grid: a ``Grid.box`` of the spatial shape; without one, the unit box ``[0, 1)^d``.
         relative: divide by the H1 norm of ``true``.
     """
-    _check_pair(pred, true, grid)
+    check_pair(pred, true, grid)
     if pred.ndim not in (3, 4):
         raise DataError(f"h1_loss takes 1-D or 2-D fields (batch, channel, *space), got shape {tuple(pred.shape)}")
     if grid is not None and grid.kind != "box":
