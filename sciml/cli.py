@@ -92,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     train.add_argument("--out", required=True, help="run directory (must not exist or be empty)")
+    train.add_argument("--checkpoint-dir", help="write a checkpoint every epoch here (outside --out)")
+    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --checkpoint-dir")
     train.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     evaluate = commands.add_parser(
@@ -160,7 +162,7 @@ def _train(args: argparse.Namespace, command: str) -> None:
                          seed=args.seed, device=args.device, progress=not args.no_progress)
     surrogate, history = fit_surrogate(train.load(), inputs=args.inputs, outputs=args.outputs, lag=args.lag,
                                        validation=validation, model=args.model, model_options=dict(args.options),
-                                       config=config)
+                                       config=config, checkpoint_dir=args.checkpoint_dir, resume=args.resume)
     surrogate.provenance["command"] = command
     surrogate.save(out)
     (out / "history.jsonl").write_text("".join(json.dumps(record) + "\n" for record in history))

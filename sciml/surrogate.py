@@ -321,8 +321,13 @@ def fit_surrogate(
     model_options: dict | None = None,
     config: TrainConfig = TrainConfig(),
     log_path: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
 ) -> tuple[Surrogate, list[dict]]:
     """Train a surrogate on a canonical dataset with the relative-L2 loss.
+
+    ``checkpoint_dir``/``resume`` are passed to :func:`sciml.train.fit`: a killed run restarted with
+    ``resume=True`` continues from its last epoch and ends identical to an uninterrupted one.
 
     Two kinds of map:
 
@@ -373,7 +378,8 @@ def fit_surrogate(
 
     val = pairs(validation) if validation is not None else None
     start = time.perf_counter()
-    history = fit(module, loss, (x, y), val_data=val, config=config, log_path=log_path)
+    history = fit(module, loss, (x, y), val_data=val, config=config, log_path=log_path,
+                  checkpoint_dir=checkpoint_dir, resume=resume)
     units = {name: train[name].attrs.get("units", "1") for name in dict.fromkeys(inputs + outputs)}
     source = Path(source_name(train))
     data_sha256 = file_sha256(source) if source.is_file() else None

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from sciml import Surrogate, data
 from sciml.cli import main
@@ -61,6 +62,20 @@ def test_predict_writes_cf_netcdf_with_a_rollout(run):
     assert pred["vorticity"].dims == ("sample", "time", "lead_time", "y", "x")
     assert pred.sizes["lead_time"] == 2 and pred.sizes["x"] == 64
     assert "predicted by sciml" in pred.attrs["history"]
+
+
+def test_train_resumes_from_its_checkpoints(run, tmp_path):
+    _, _, train, _ = run
+    common = ["train", "--data", str(train), "--inputs", "vorticity", "--outputs", "vorticity", "--lag", "1",
+              "--option", "n_modes=[8,8]", "--option", "hidden_channels=8", "--epochs", "2", "--batch-size", "8",
+              "--device", "cpu", "--checkpoint-dir", str(tmp_path / "ckpt"), "--no-progress"]
+    assert main([*common, "--out", str(tmp_path / "first")]) == 0
+    # A finished run resumes to the same model without training again.
+    assert main([*common, "--resume", "--out", str(tmp_path / "again")]) == 0
+    first, again = (Surrogate.load(tmp_path / name) for name in ("first", "again"))
+    for (key, a), b in zip(first.module.state_dict().items(), again.module.state_dict().values()):
+        assert torch.equal(a, b), key
+    assert (tmp_path / "again" / "history.jsonl").read_text() == (tmp_path / "first" / "history.jsonl").read_text()
 
 
 def test_cli_errors_are_one_line(run, tmp_path, capsys):
