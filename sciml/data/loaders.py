@@ -120,6 +120,17 @@ class _LazyFields(Dataset):
             raise DataError(f"{self.source}: variable {name!r} has NaN/Inf values (first at {at}); clean or drop those samples")
         return values
 
+    def _read_runs(self, samples: np.ndarray, variables: Sequence[str], times: slice | None) -> dict[int, tuple[dict[str, np.ndarray], int]]:
+        """Read each contiguous run of ``samples`` once: sample -> (values by variable, first sample of its run)."""
+        unique = np.unique(samples)
+        runs: dict[int, tuple[dict[str, np.ndarray], int]] = {}
+        for a, b in _runs(unique):
+            run = slice(int(unique[a]), int(unique[b - 1]) + 1)
+            read = {v: self._read(v, run, times) for v in dict.fromkeys(variables)}
+            for s in range(run.start, run.stop):
+                runs[s] = (read, run.start)
+        return runs
+
     def _crop(self, tensor: torch.Tensor, index: int) -> torch.Tensor:
         """A random window of size ``crop`` over the trailing spatial dims (same window for all channels)."""
         if self.crop is None:
@@ -169,14 +180,7 @@ class OperatorPairs(_LazyFields):
         if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
             raise IndexError(f"index out of range for {len(self)} items")
         samples = indices // self.n_times
-        unique = np.unique(samples)
-        runs: dict[int, tuple[dict[str, np.ndarray], int]] = {}
-        for a, b in _runs(unique):
-            run = slice(int(unique[a]), int(unique[b - 1]) + 1)
-            times = slice(None) if self.timed else None
-            read = {v: self._read(v, run, times) for v in dict.fromkeys(self.inputs + self.outputs)}
-            for s in range(run.start, run.stop):
-                runs[s] = (read, run.start)
+        runs = self._read_runs(samples, self.inputs + self.outputs, slice(None) if self.timed else None)
         items = []
         for index, sample in zip(indices.tolist(), samples.tolist()):
             read, first = runs[sample]
@@ -233,13 +237,7 @@ class TrajectoryWindows(_LazyFields):
         if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
             raise IndexError(f"index out of range for {len(self)} items")
         samples, windows = np.divmod(indices, self.per_sample)
-        unique = np.unique(samples)
-        runs: dict[int, tuple[dict[str, np.ndarray], int]] = {}
-        for a, b in _runs(unique):
-            run = slice(int(unique[a]), int(unique[b - 1]) + 1)
-            read = {v: self._read(v, run, slice(None)) for v in dict.fromkeys(self.variables)}  # (s, time, *space)
-            for s in range(run.start, run.stop):
-                runs[s] = (read, run.start)
+        runs = self._read_runs(samples, self.variables, slice(None))  # values (s, time, *space)
         items = []
         for index, sample, window in zip(indices.tolist(), samples.tolist(), windows.tolist()):
             read, first = runs[sample]
