@@ -120,6 +120,13 @@ class _LazyFields(Dataset):
             raise DataError(f"{self.source}: variable {name!r} has NaN/Inf values (first at {at}); clean or drop those samples")
         return values
 
+    def _checked(self, indices: Sequence[int]) -> np.ndarray:
+        """``indices`` as int64, each in ``[0, len(self))`` (``IndexError`` otherwise)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
+            raise IndexError(f"index out of range for {len(self)} items")
+        return indices
+
     def _read_runs(self, samples: np.ndarray, variables: Sequence[str], times: slice | None) -> dict[int, tuple[dict[str, np.ndarray], int]]:
         """Read each contiguous run of ``samples`` once: sample -> (values by variable, first sample of its run)."""
         unique = np.unique(samples)
@@ -176,9 +183,7 @@ class OperatorPairs(_LazyFields):
         return self.ds.sizes["sample"] * self.n_times
 
     def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        indices = np.asarray(indices, dtype=np.int64)
-        if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
-            raise IndexError(f"index out of range for {len(self)} items")
+        indices = self._checked(indices)
         samples = indices // self.n_times
         runs = self._read_runs(samples, self.inputs + self.outputs, slice(None) if self.timed else None)
         items = []
@@ -233,9 +238,7 @@ class TrajectoryWindows(_LazyFields):
         return self.ds.sizes["sample"] * self.per_sample
 
     def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        indices = np.asarray(indices, dtype=np.int64)
-        if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
-            raise IndexError(f"index out of range for {len(self)} items")
+        indices = self._checked(indices)
         samples, windows = np.divmod(indices, self.per_sample)
         runs = self._read_runs(samples, self.variables, slice(None))  # values (s, time, *space)
         items = []
