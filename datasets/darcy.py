@@ -75,5 +75,5 @@ def generate(
     if command:
         attrs["history"] = command
     ds = trajectory_dataset({"a": torch.cat(a), "pressure": torch.cat(p)}, times=None, coords={"y": nodes, "x": nodes},
-                            attrs=attrs)
+                            attrs=attrs, periodic=False)
     return ds.assign_coords(sample=ds["sample"] + first_sample)

@@ -1,9 +1,9 @@
 """Evaluate a trained surrogate on a dataset: relative L2 per output variable, at any resolution.
 
 ``evaluate(surrogate, ds)`` predicts every frame of ``ds`` (on the file's grid, whatever the training
-grid) and compares with the file's own output fields. For periodic boxes it also measures the error
-on coarser copies of the same data (spectral truncation, :func:`sciml.spectral.spectral_resample`) to
-draw an error-vs-resolution curve without another solve.
+grid) and compares with the file's own output fields. It also measures the error on coarser copies
+of the same data (spectral truncation, :func:`sciml.spectral.spectral_resample`, on periodic boxes;
+node subsampling on bounded boxes) to draw an error-vs-resolution curve without another solve.
 """
 
 from __future__ import annotations
@@ -77,31 +77,43 @@ def evaluate(
     Returns:
         ``{"rel_l2": {variable: error}, "resolution": [...], "train_resolution": [...],
         "rel_l2_by_resolution": {"NxM": {variable: error}}}``; the last holds the file's grid and,
-        on periodic boxes, its spectral coarsenings by 2 and 4 (while they keep >= 8 points per side).
+        its coarsenings by 2 and 4 (while they keep >= 8 points per side): spectral truncation on
+        periodic boxes, every 2nd/4th node on bounded boxes whose ``n - 1`` the factor divides.
     """
-    from .spectral import spectral_resample
-
     inputs, truth = _target_frames(surrogate, ds)
     grid = grid_of(ds)
     result = {"rel_l2": _errors(surrogate, inputs, truth, batch_size, device), "resolution": list(grid.shape),
               "train_resolution": list(surrogate.grid.shape), "data": source_name(ds)}
     by_resolution = {"x".join(map(str, grid.shape)): result["rel_l2"]}
-    if grid.kind == "box":
-        for factor in (2, 4):
+    for factor in (2, 4):
+        if grid.kind == "box":
             shape = tuple(n // factor for n in grid.shape)
-            if min(shape) < 8:
-                break
-            coarse = [_coarsen(part, grid, shape, spectral_resample) for part in (inputs, truth)]
-            by_resolution["x".join(map(str, shape))] = _errors(surrogate, *coarse, batch_size, device)
+            coarsen = _coarsen
+        elif grid.kind == "bounded" and all((n - 1) % factor == 0 for n in grid.shape):
+            shape = tuple((n - 1) // factor + 1 for n in grid.shape)
+            coarsen = _subsample
+        else:
+            break
+        if min(shape) < 8:
+            break
+        coarse = [coarsen(part, grid, shape) for part in (inputs, truth)]
+        by_resolution["x".join(map(str, shape))] = _errors(surrogate, *coarse, batch_size, device)
     result["rel_l2_by_resolution"] = dict(sorted(by_resolution.items(), key=lambda kv: int(kv[0].split("x")[0])))
     if out_dir is not None:
         _write(result, surrogate, inputs, truth, Path(out_dir), batch_size, device)
     return result
 
 
-def _coarsen(ds: xr.Dataset, grid, shape: tuple[int, ...], resample) -> xr.Dataset:
+def _subsample(ds: xr.Dataset, grid, shape: tuple[int, ...]) -> xr.Dataset:
+    """``ds`` on every ``(n - 1) / (m - 1)``-th node of a bounded grid (exact values, no interpolation)."""
+    return ds.isel({d: slice(None, None, (n - 1) // (m - 1)) for d, n, m in zip(grid.dims, grid.shape, shape)})
+
+
+def _coarsen(ds: xr.Dataset, grid, shape: tuple[int, ...]) -> xr.Dataset:
     """``ds`` with every field on ``grid.dims`` spectrally truncated to ``shape`` (coordinates too)."""
     import xarray as xr
+
+    from .spectral import spectral_resample
 
     coords = {d: np.arange(n) * (length / n) + float(ds[d].values[0]) for d, n, length in zip(grid.dims, shape, grid.lengths)}
     data_vars = {}
@@ -109,7 +121,7 @@ def _coarsen(ds: xr.Dataset, grid, shape: tuple[int, ...], resample) -> xr.Datas
         if not all(d in var.dims for d in grid.dims):
             continue
         values = torch.from_numpy(np.asarray(var.values, dtype=np.float64))
-        data_vars[name] = (var.dims, resample(values, shape).numpy().astype(var.dtype), var.attrs)
+        data_vars[name] = (var.dims, spectral_resample(values, shape).numpy().astype(var.dtype), var.attrs)
     kept = {d: ds[d] for d in ds.coords if d not in grid.dims and set(ds[d].dims) <= set(ds.dims)}
     return xr.Dataset(data_vars, coords={**kept, **{d: (d, v, ds[d].attrs) for d, v in coords.items()}}, attrs=ds.attrs)
 

@@ -138,8 +138,9 @@ class Surrogate:
         source = source_name(ds)
         if not grid.same_domain(self.grid):
             raise DataError(
-                f"{source}: domain {dict(zip(grid.dims, grid.lengths))} differs from the training domain "
-                f"{dict(zip(self.grid.dims, self.grid.lengths))}; the surrogate only generalises across resolutions"
+                f"{source}: {grid.kind} domain {dict(zip(grid.dims, grid.lengths))} differs from the training "
+                f"{self.grid.kind} domain {dict(zip(self.grid.dims, self.grid.lengths))}; the surrogate only "
+                "generalises across resolutions"
             )
         for name in self.inputs:
             if name in ds.data_vars:
@@ -364,8 +365,11 @@ def fit_surrogate(
 
     seed_everything(config.seed)
     options = {"in_channels": len(inputs), "out_channels": len(outputs), **(model_options or {})}
+    if grid.kind == "bounded" and "boundary" in option_names(model):
+        options.setdefault("boundary", "reflect")
     if "n_modes" in option_names(model):  # box models: as many modes as the grid resolves, up to 16
-        options.setdefault("n_modes", tuple(min(16, n // 2) for n in grid.shape))
+        extended = [2 * (n - 1) if options.get("boundary") == "reflect" else n for n in grid.shape]
+        options.setdefault("n_modes", tuple(min(16, n // 2) for n in extended))
     module = NormalizedOperator(build(model, **options), len(inputs), len(outputs))
     # Statistics over the whole training file in one streaming pass, stored with the model.
     input_stats = channel_statistics(train, inputs)

@@ -46,3 +46,33 @@ def test_same_domain_ignores_resolution_only():
     assert grid.same_domain(grid.with_shape(64, 64))
     assert not grid.same_domain(Grid.box(32, 32, lengths=2.0))
     assert Grid.from_json(grid.to_json()) == grid
+
+
+def test_bounded_grid_has_nodes_on_both_ends_and_trapezoid_weights():
+    grid = Grid.bounded(5, 9, lengths=(2.0, 1.0))
+    np.testing.assert_allclose(grid.coords()["y"], [0.0, 0.5, 1.0, 1.5, 2.0])
+    assert grid.spacing == (0.5, 0.125) and grid.kind == "bounded"
+    w = grid.quadrature_weights()
+    assert float(w[0, 0]) == pytest.approx(0.25 * 0.5 * 0.125) and float(w[2, 3]) == pytest.approx(0.5 * 0.125)
+    y, x = np.meshgrid(grid.coords()["y"], grid.coords()["x"], indexing="ij")
+    f = torch.from_numpy(1.0 + 3.0 * x - y)  # the trapezoidal rule is exact for bilinear functions
+    assert float((w * f).sum()) == pytest.approx(2.0 * (1.0 + 1.5 - 1.0), rel=1e-13)
+
+
+def test_bounded_quadrature_converges_at_second_order():
+    errors = []
+    for n in (9, 17, 33):
+        grid = Grid.bounded(n, n)
+        y, x = np.meshgrid(grid.coords()["y"], grid.coords()["x"], indexing="ij")
+        f = torch.from_numpy(np.exp(x + y))
+        errors.append(abs(float((grid.quadrature_weights() * f).sum()) - (math.e - 1) ** 2))
+    orders = [math.log2(a / b) for a, b in zip(errors, errors[1:])]
+    assert all(abs(order - 2.0) < 0.05 for order in orders), orders
+
+
+def test_from_coords_on_nodes_gives_the_same_bounded_domain_at_every_resolution():
+    coarse = Grid.from_coords({"y": np.linspace(0, 1, 16), "x": np.linspace(0, 2, 16)}, periodic=False)
+    fine = Grid.from_coords({"y": np.linspace(0, 1, 32), "x": np.linspace(0, 2, 32)}, periodic=False)
+    assert coarse.kind == "bounded" and coarse.lengths == pytest.approx((1.0, 2.0))
+    assert coarse.same_domain(fine) and not coarse.same_domain(Grid.box(32, 32, lengths=(1.0, 2.0)))
+    assert Grid.from_json(fine.to_json()) == fine

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from sciml import ConfigError, Grid, gaussian_random_field
-from sciml.models import FNOConfig, SphereFeatures, available, build, config_of
+from sciml.models import BoundedFeatures, FNOConfig, SphereFeatures, available, build, config_of
+from sciml.models.features import crop, reflect
 from sciml.models.uno import UNOConfig, uno_layers
 from sciml.spectral import wavenumbers
 from sciml.train.losses import relative_l2_loss
@@ -84,7 +85,7 @@ def test_config_and_tensor_state_rebuild_the_same_model(name):
 
 def test_fno_defaults_and_checkpoint_keys_are_unchanged():
     model = build("fno", in_channels=1, out_channels=1)
-    assert config_of(model) == ("fno", {"in_channels": 1, "out_channels": 1, "n_modes": [16, 16], "hidden_channels": 32, "n_layers": 4})
+    assert config_of(model) == ("fno", {"in_channels": 1, "out_channels": 1, "n_modes": [16, 16], "hidden_channels": 32, "n_layers": 4, "boundary": "periodic"})
     assert model.config == FNOConfig(in_channels=1, out_channels=1)
     assert all(key.startswith("operator.") for key in model.state_dict())
 
@@ -147,7 +148,8 @@ BAD_OPTIONS = [
     ("sfno", dict(in_channels=1, out_channels=1, lmax=-3), "lmax must be a positive integer, got -3"),
     ("sfno", dict(in_channels=1, out_channels=1, position_features="yes"), "position_features must be true or false, got 'yes'"),
     ("unet", dict(in_channels=1), "unknown model 'unet'; available: fno, sfno, tfno, uno"),
-    ("fno", dict(in_channels=1, out_channels=1, modes=8), "unknown option 'modes' for model 'fno'; valid options: in_channels, out_channels, n_modes, hidden_channels, n_layers"),
+    ("fno", dict(in_channels=1, out_channels=1, modes=8), "unknown option 'modes' for model 'fno'; valid options: in_channels, out_channels, n_modes, hidden_channels, n_layers, boundary"),
+    ("uno", dict(in_channels=1, out_channels=1, boundary="dirichlet"), "boundary must be one of 'periodic', 'reflect', got 'dirichlet'"),
     ("sfno", dict(in_channels=1, out_channels=1, n_modes=(8, 16), width=3), "unknown options 'n_modes', 'width' for model 'sfno'; valid options: in_channels, out_channels, lmax, hidden_channels, n_layers, position_features"),
     ("tfno", dict(in_channels=1), "model 'tfno' needs option out_channels"),
     ("uno", dict(), "model 'uno' needs options in_channels, out_channels"),
@@ -210,3 +212,36 @@ def test_tfno_learns_the_derivative_and_applies_it_on_a_finer_grid():
             error = float(relative_l2_loss(model(test_u), test_du))
             # Measured 0.010-0.016 over four torch seeds at both resolutions; predicting 0 scores 1.
             assert error < 0.05, (n, error)
+
+
+def test_reflect_is_the_even_extension_with_a_resolution_independent_period():
+    x = torch.arange(5.0).view(1, 1, 5)
+    assert reflect(x, 1).flatten().tolist() == [0, 1, 2, 3, 4, 3, 2, 1]
+    field = torch.randn(2, 3, 7, 9)
+    extended = reflect(field, 2)
+    assert extended.shape == (2, 3, 12, 16) and torch.equal(crop(extended, (7, 9)), field)
+    # cos(pi x) on the nodes of [0, 1] extends to cos(pi x) on [0, 2): one Fourier mode at every resolution
+    for n in (9, 17, 33):
+        nodes = torch.linspace(0, 1, n, dtype=torch.float64)
+        spectrum = torch.fft.rfft(reflect(torch.cos(math.pi * nodes).view(1, 1, n), 1)).abs().flatten()
+        assert int(spectrum.argmax()) == 1 and float(spectrum[2:].max()) < 1e-12 * n
+
+
+def test_bounded_features_are_the_same_function_of_the_nodes_at_every_resolution():
+    coarse = BoundedFeatures(2)(torch.zeros(1, 1, 5, 9))[0, 1:]  # (2, y, x): cos(pi y), cos(pi x)
+    fine = BoundedFeatures(2)(torch.zeros(1, 1, 9, 17))[0, 1:]
+    assert torch.allclose(fine[:, ::2, ::2], coarse, atol=1e-6)
+    assert torch.allclose(coarse[1, 0], torch.cos(math.pi * torch.linspace(0, 1, 9)), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["fno", "uno"])
+def test_reflecting_models_act_on_the_even_extension(name):
+    """A reflect model equals its periodic operator applied to the mirrored input, cropped."""
+    options = {**CASES[name][0], "boundary": "reflect"}
+    model = build(name, **options).eval()
+    field = _input(name, (9, 12))
+    with torch.no_grad():
+        direct = model(field)
+        by_hand = model.operator(reflect(model.features(field), 2))[..., :9, :12]
+    assert direct.shape == (2, options["out_channels"], 9, 12) and torch.equal(direct, by_hand)
+    assert model.operator.in_channels == options["in_channels"] + 2  # one cosine feature per dim

@@ -70,7 +70,7 @@ def test_save_load_round_trip_gives_identical_predictions(trained, tmp_path):
 def test_predict_rejects_bad_input(trained):
     surrogate, _ = trained
     ds = ns2d(2, 32, seed=0, first_sample=200, times=[0.0], progress=False)
-    with pytest.raises(DataError, match="differs from the training domain"):
+    with pytest.raises(DataError, match="box domain .* differs from the training box domain"):
         surrogate.predict(ds.assign_coords(x=ds["x"] * 2, y=ds["y"] * 2))
     with pytest.raises(DataError, match=r"\['vorticity'\] not found"):
         surrogate.predict(ds.rename(vorticity="w"))

@@ -53,6 +53,7 @@ def trajectory_dataset(
     coords: Mapping[str, torch.Tensor | np.ndarray],
     attrs: Mapping[str, object] | None = None,
     field_attrs: Mapping[str, Mapping[str, str]] | None = None,
+    periodic: bool = True,
 ) -> xr.Dataset:
     """Wrap ``(sample, time, *space)`` (or, with ``times=None``, ``(sample, *space)``) arrays as a CF dataset.
 
@@ -62,8 +63,12 @@ def trajectory_dataset(
         coords: spatial coordinates in dim order, e.g. ``{"y": ..., "x": ...}``.
         attrs: global attributes (PDE parameters, provenance).
         field_attrs: per-variable attributes overriding :data:`VARIABLE_ATTRS`.
+        periodic: whether the domain is periodic; ``False`` marks the spatial coordinates
+            ``periodic = "false"`` (their values are then nodes including both ends of the domain).
     """
     import xarray as xr
+
+    from ..grids import PERIODIC_ATTR
 
     space = list(coords)
     lead = ("sample",) if times is None else ("sample", "time")
@@ -80,7 +85,8 @@ def trajectory_dataset(
     if times is not None:
         all_coords["time"] = ("time", np.asarray(times, dtype=np.float64), _COORD_ATTRS["time"])
     for dim, values in coords.items():
-        all_coords[dim] = (dim, _numpy(values).astype(np.float64), _COORD_ATTRS.get(dim, {"long_name": dim, "units": "1"}))
+        coord_attrs = {**_COORD_ATTRS.get(dim, {"long_name": dim, "units": "1"}), PERIODIC_ATTR: str(periodic).lower()}
+        all_coords[dim] = (dim, _numpy(values).astype(np.float64), coord_attrs)
     from .. import __version__
 
     global_attrs = {"Conventions": "CF-1.10", "source": f"sciml {__version__}", **(attrs or {})}

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from ..grids import Grid, GridError
+from ..grids import Grid, GridError, is_periodic
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -24,14 +24,21 @@ def source_name(ds: xr.Dataset) -> str:
 
 
 def grid_of(ds: xr.Dataset) -> Grid:
-    """The periodic box grid spanned by the dataset's ``y, x`` (or ``x``) coordinates."""
+    """The box grid spanned by the dataset's ``y, x`` (or ``x``) coordinates.
+
+    Periodic (``"box"``) unless the coordinates carry ``periodic = "false"``
+    (:data:`sciml.grids.PERIODIC_ATTR`), which makes a ``"bounded"`` grid whose points are the nodes.
+    """
     for dims in SPATIAL_DIMS:
         if all(d in ds.dims for d in dims):
             missing = [d for d in dims if d not in ds.coords]
             if missing:
                 raise DataError(f"{source_name(ds)}: spatial dims {missing} have no coordinate values; add them")
             try:
-                return Grid.from_coords({d: ds[d].values for d in dims})
+                periodic = {is_periodic(ds[d].attrs, name=f"coordinate {d!r}") for d in dims}
+                if len(periodic) > 1:
+                    raise GridError(f"coordinates {dims} mix periodic and bounded dims; this is not supported yet")
+                return Grid.from_coords({d: ds[d].values for d in dims}, periodic=periodic.pop())
             except GridError as err:
                 raise DataError(f"{source_name(ds)}: {err}") from None
     raise DataError(f"{source_name(ds)}: no spatial dims ('y', 'x') or ('x',) found among {tuple(ds.dims)}")

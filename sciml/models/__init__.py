@@ -3,22 +3,24 @@
 =========  ===================  ==================================================================
 name       config               model
 =========  ===================  ==================================================================
-``fno``    :class:`FNOConfig`   Fourier neural operator, periodic box (``neuralop.models.FNO``)
+``fno``    :class:`FNOConfig`   Fourier neural operator, periodic or bounded box (``neuralop.models.FNO``)
 ``tfno``   :class:`TFNOConfig`  the same with Tucker-factorised spectral weights
-``uno``    :class:`UNOConfig`   U-shaped neural operator, periodic box (``neuralop.models.UNO``)
+``uno``    :class:`UNOConfig`   U-shaped neural operator, periodic or bounded box (``neuralop.models.UNO``)
 ``sfno``   :class:`SFNOConfig`  spherical FNO, equiangular lat-lon grid (``neuralop.models.SFNO``)
 =========  ===================  ==================================================================
 
 Models come from ``neuraloperator``, imported inside the model constructors (it costs seconds).
 Every model works at any resolution (zero-shot super-resolution): its positional features
-(:class:`PeriodicFeatures` on boxes, :class:`SphereFeatures` on the sphere) are functions of the
-continuous coordinates. ``state_dict()`` holds tensors only; ``config_of(model)`` gives the
+(:class:`PeriodicFeatures` on periodic boxes, :class:`BoundedFeatures` on bounded boxes,
+:class:`SphereFeatures` on the sphere) are functions of the continuous coordinates, and on bounded
+boxes (``boundary="reflect"``) the spectral layers act on an even extension whose period is the same
+at every resolution. ``state_dict()`` holds tensors only; ``config_of(model)`` gives the
 JSON-ready ``(name, options)`` that :func:`build` turns back into the same architecture.
 """
 
 from __future__ import annotations
 
-from .features import PeriodicFeatures, SphereFeatures
+from .features import BoundedFeatures, PeriodicFeatures, SphereFeatures
 from .fno import FNOConfig, TFNOConfig
 from .registry import available, build, config_of, option_names
 from .sfno import SFNOConfig
@@ -27,5 +29,5 @@ from .uno import UNOConfig
 __all__ = [
     "build", "available", "config_of", "option_names",
     "FNOConfig", "TFNOConfig", "UNOConfig", "SFNOConfig",
-    "PeriodicFeatures", "SphereFeatures",
+    "PeriodicFeatures", "BoundedFeatures", "SphereFeatures",
 ]

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .features import BoundedFeatures, PeriodicFeatures, crop, reflect
 
 
 def positive_int(config: object, name: str) -> None:
@@ -30,10 +31,21 @@ def positive_ints(config: object, name: str) -> None:
     object.__setattr__(config, name, tuple(int(v) for v in value))
 
 
+def one_of(config: object, name: str, choices: tuple[str, ...]) -> None:
+    """Check that option ``name`` is one of ``choices``."""
+    value = getattr(config, name)
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
 class Operator(nn.Module):
     """Base of the registered wrappers: ``(batch, c_in, *space) -> (batch, c_out, *space)``.
 
-    Subclasses set ``self.operator`` (a ``neuraloperator`` model). Checkpoints hold tensors only:
+    Subclasses set ``self.operator`` (a ``neuraloperator`` model taking ``in_channels +
+    feature_channels`` channels). On a box, ``boundary="periodic"`` appends
+    :class:`~sciml.models.features.PeriodicFeatures`; ``"reflect"`` (bounded domains) appends
+    :class:`~sciml.models.features.BoundedFeatures` and runs the operator on the even extension
+    (:func:`~sciml.models.features.reflect`), cropped back to the input's nodes. Checkpoints hold tensors only:
     neuraloperator's ``BaseModel`` adds its constructor kwargs (functions included) under a top-level
     ``"_metadata"`` key, which is dropped here, since sciml keeps configs in its JSON manifest.
     """
@@ -42,6 +54,20 @@ class Operator(nn.Module):
         super().__init__()
         self.config = config
         self.ndim = ndim
+        self.reflected = getattr(config, "boundary", "periodic") == "reflect"
+        self.features = BoundedFeatures(ndim) if self.reflected else PeriodicFeatures(ndim)
+
+    @property
+    def feature_channels(self) -> int:
+        """Positional channels appended to the input."""
+        return self.ndim if self.reflected else 2 * self.ndim
+
+    def forward(self, field: torch.Tensor) -> torch.Tensor:
+        self.check_input(field)
+        lifted = self.features(field)
+        if not self.reflected:
+            return self.operator(lifted)
+        return crop(self.operator(reflect(lifted, self.ndim)), tuple(field.shape[2:]))
 
     def check_input(self, field: torch.Tensor) -> None:
         if field.ndim != 2 + self.ndim or field.shape[1] != self.config.in_channels:

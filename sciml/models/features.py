@@ -13,7 +13,31 @@ from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["PeriodicFeatures", "SphereFeatures"]
+__all__ = ["PeriodicFeatures", "BoundedFeatures", "SphereFeatures", "BOUNDARIES", "reflect", "crop"]
+
+#: How a box model treats the domain's edges: ``"periodic"`` (the FFT's own wrap-around) or
+#: ``"reflect"`` (even extension of a bounded domain, see :func:`reflect`).
+BOUNDARIES = ("periodic", "reflect")
+
+
+def reflect(field: torch.Tensor, ndim: int) -> torch.Tensor:
+    """Even extension across both ends of each of the last ``ndim`` dims: ``n -> 2 (n - 1)`` points.
+
+    For nodes ``x_j = j L / (n - 1)`` of a bounded box, ``f[0..n-1]`` followed by ``f[n-2..1]`` is
+    ``f`` on the periodic box ``[0, 2 L)`` extended by ``f(2 L - x) = f(x)``: continuous, and with a
+    period of ``2 L`` at every resolution, so a spectral layer's mode ``k`` is the physical
+    frequency ``k / (2 L)`` whatever ``n`` is (the cosine-transform view of a bounded domain).
+    """
+    for axis in range(field.ndim - ndim, field.ndim):
+        n = field.shape[axis]
+        field = torch.cat([field, field.narrow(axis, 1, n - 2).flip(axis)], dim=axis)
+    return field
+
+
+def crop(field: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Inverse of :func:`reflect`: the first ``shape`` points of the trailing dims."""
+    index = (..., *(slice(0, n) for n in shape))
+    return field[index]
 
 
 class PeriodicFeatures(nn.Module):
@@ -39,6 +63,32 @@ class PeriodicFeatures(nn.Module):
             shape[axis] = n
             phase = phase.view(shape).expand(space)
             features += [torch.sin(phase), torch.cos(phase)]
+        grid = torch.stack(features).unsqueeze(0).expand(batch, -1, *space)
+        return torch.cat([field, grid], dim=1)
+
+
+class BoundedFeatures(nn.Module):
+    """Append ``cos(pi x_i / L_i)`` for each spatial dim on the nodes of a bounded box.
+
+    ``(batch, c, *space) -> (batch, c + d, *space)`` with ``x_j = j L / (n - 1)``. The lowest cosine
+    mode is one-to-one on ``[0, L]`` (so it locates every point) and smooth under the even extension
+    of :func:`reflect`, so the spectral layers see the same function at every resolution.
+    """
+
+    def __init__(self, ndim: int) -> None:
+        super().__init__()
+        self.ndim = ndim
+
+    def forward(self, field: torch.Tensor) -> torch.Tensor:
+        batch, space = field.shape[0], field.shape[2:]
+        if len(space) != self.ndim:
+            raise ConfigError(f"expected {self.ndim} spatial dims, got input shape {tuple(field.shape)}")
+        features = []
+        for axis, n in enumerate(space):
+            position = torch.arange(n, device=field.device, dtype=field.dtype) * (math.pi / (n - 1))
+            shape = [1] * self.ndim
+            shape[axis] = n
+            features.append(torch.cos(position).view(shape).expand(space))
         grid = torch.stack(features).unsqueeze(0).expand(batch, -1, *space)
         return torch.cat([field, grid], dim=1)
 

@@ -1,15 +1,13 @@
-"""Fourier neural operators on periodic boxes: dense (``fno``) and Tucker-factorised (``tfno``)."""
+"""Fourier neural operators on boxes: dense (``fno``) and Tucker-factorised (``tfno``)."""
 
 from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
 
-import torch
-
 from ..errors import ConfigError
-from ._common import Operator, positive_int, positive_ints
-from .features import PeriodicFeatures
+from ._common import Operator, one_of, positive_int, positive_ints
+from .features import BOUNDARIES
 
 __all__ = ["FNOConfig", "TFNOConfig", "FNO", "TFNO"]
 
@@ -24,6 +22,9 @@ class FNOConfig:
             length is the number of spatial dims.
         hidden_channels: width of the spectral layers.
         n_layers: number of Fourier layers.
+        boundary: ``"periodic"`` (a periodic box) or ``"reflect"`` (a bounded box sampled at its
+            nodes, endpoints included: the layers act on the even extension, where the modes are
+            the same physical frequencies at every resolution; see :class:`~sciml.models._common.Operator`).
     """
 
     in_channels: int
@@ -31,11 +32,13 @@ class FNOConfig:
     n_modes: tuple[int, ...] = (16, 16)
     hidden_channels: int = 32
     n_layers: int = 4
+    boundary: str = "periodic"
 
     def __post_init__(self) -> None:
         for name in ("in_channels", "out_channels", "hidden_channels", "n_layers"):
             positive_int(self, name)
         positive_ints(self, "n_modes")
+        one_of(self, "boundary", BOUNDARIES)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,16 +63,15 @@ class TFNOConfig(FNOConfig):
 
 
 class FNO(Operator):
-    """Periodic features + ``neuralop.models.FNO``; ``(batch, c_in, *space) -> (batch, c_out, *space)``."""
+    """Positional features + ``neuralop.models.FNO``; ``(batch, c_in, *space) -> (batch, c_out, *space)``."""
 
     def __init__(self, config: FNOConfig) -> None:
         from neuralop.models import FNO as NeuralopFNO
 
         super().__init__(config, len(config.n_modes))
-        self.features = PeriodicFeatures(self.ndim)
         self.operator = NeuralopFNO(
             n_modes=config.n_modes,
-            in_channels=config.in_channels + 2 * self.ndim,
+            in_channels=config.in_channels + self.feature_channels,
             out_channels=config.out_channels,
             hidden_channels=config.hidden_channels,
             n_layers=config.n_layers,
@@ -80,10 +82,6 @@ class FNO(Operator):
     def factorization(self) -> dict:
         """Keyword arguments of ``neuralop.models.FNO`` that choose how the spectral weights are stored."""
         return {}
-
-    def forward(self, field: torch.Tensor) -> torch.Tensor:
-        self.check_input(field)
-        return self.operator(self.features(field))
 
 
 class TFNO(FNO):

@@ -1,4 +1,4 @@
-"""U-shaped neural operator (``uno``) on periodic boxes."""
+"""U-shaped neural operator (``uno``) on boxes (periodic, or bounded through an even extension)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import contextlib
 import io
 from dataclasses import dataclass
 
-import torch
-
-from ._common import Operator, positive_int, positive_ints
-from .features import PeriodicFeatures
+from ._common import Operator, one_of, positive_int, positive_ints
+from .features import BOUNDARIES
 
 __all__ = ["UNOConfig", "UNO", "uno_layers"]
 
@@ -27,6 +25,7 @@ class UNOConfig:
         n_modes: Fourier modes per dim at full resolution (halved at each coarser level).
         hidden_channels: width at full resolution (doubled at each coarser level).
         n_layers: number of Fourier layers; the resolution is halved ``max(0, n_layers // 2 - 1)`` times.
+        boundary: ``"periodic"`` or ``"reflect"``, as for :class:`~sciml.models.fno.FNOConfig`.
     """
 
     in_channels: int
@@ -34,11 +33,13 @@ class UNOConfig:
     n_modes: tuple[int, ...] = (16, 16)
     hidden_channels: int = 32
     n_layers: int = 4
+    boundary: str = "periodic"
 
     def __post_init__(self) -> None:
         for name in ("in_channels", "out_channels", "hidden_channels", "n_layers"):
             positive_int(self, name)
         positive_ints(self, "n_modes")
+        one_of(self, "boundary", BOUNDARIES)
 
 
 def uno_layers(config: UNOConfig) -> dict[str, list]:
@@ -64,7 +65,7 @@ def uno_layers(config: UNOConfig) -> dict[str, list]:
 
 
 class UNO(Operator):
-    """Periodic features + ``neuralop.models.UNO``; ``(batch, c_in, *space) -> (batch, c_out, *space)``.
+    """Positional features + ``neuralop.models.UNO``; ``(batch, c_in, *space) -> (batch, c_out, *space)``.
 
     Any resolution works (odd ones too): coarse levels have ``round(n / 2^l)`` points and the last
     layer returns to the input's shape. Lifting and projection have ``2 * hidden_channels`` hidden
@@ -75,11 +76,10 @@ class UNO(Operator):
         from neuralop.models import UNO as NeuralopUNO
 
         super().__init__(config, len(config.n_modes))
-        self.features = PeriodicFeatures(self.ndim)
         # neuraloperator 2.0.0's UNO prints two debug lines per layer while it is built.
         with contextlib.redirect_stdout(io.StringIO()):
             self.operator = NeuralopUNO(
-                in_channels=config.in_channels + 2 * self.ndim,
+                in_channels=config.in_channels + self.feature_channels,
                 out_channels=config.out_channels,
                 hidden_channels=config.hidden_channels,
                 lifting_channels=2 * config.hidden_channels,
@@ -90,7 +90,3 @@ class UNO(Operator):
                 channel_mlp_skip="linear",
                 **uno_layers(config),
             )
-
-    def forward(self, field: torch.Tensor) -> torch.Tensor:
-        self.check_input(field)
-        return self.operator(self.features(field))

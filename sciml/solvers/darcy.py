@@ -158,5 +158,5 @@ def solve(a: torch.Tensor, f: float = 1.0, *, method: str = "auto", attrs: dict 
     return trajectory_dataset({"a": a, "pressure": p}, times=None, coords={"y": nodes, "x": nodes},
                               attrs={"equation": "darcy_2d", "forcing": f, "boundary_condition": "dirichlet_zero",
                                      "discretisation": "5-point finite volumes, harmonic-mean faces",
-                                     "solver": method, **(attrs or {})})
+                                     "solver": method, **(attrs or {})}, periodic=False)
 
