@@ -1,7 +1,9 @@
-"""Helpers shared by the recipes: chunked solving with a progress bar, and the output dataset."""
+"""Helpers shared by the recipes: chunked solving with a progress bar, the output dataset, and
+generation split across processes."""
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
@@ -46,3 +48,72 @@ def periodic_dataset(name: str, fields: torch.Tensor, resolution: int, *, times:
         all_attrs["history"] = command
     ds = trajectory_dataset({name: fields}, times=times, coords=coords, attrs=all_attrs)
     return ds.assign_coords(sample=ds["sample"] + first_sample)
+
+
+def generate_in_workers(name: str, n_samples: int, resolution: int, *, seed: int, workers: int,
+                        progress: bool = True, **options) -> xr.Dataset:
+    """:func:`sciml.datasets.generate` with the samples split into contiguous ranges over ``workers`` processes.
+
+    Ranges start at multiples of the recipe's ``chunk`` (the samples it solves as one batch, with one
+    CFL step), so each worker solves, from its ``first_sample`` offset, exactly the batches one process
+    would; the parts, joined along ``sample`` with the first part's attributes, equal the one-process
+    dataset byte for byte. Workers keep the parent's torch thread count, since FFT results depend on it:
+    lower it before a CPU run with many workers. ``device="cuda"`` gives worker ``i`` ``cuda:i`` (modulo
+    the GPUs present). ``workers=1`` runs in this process.
+    """
+    import concurrent.futures
+    import importlib
+    import multiprocessing
+
+    import xarray as xr
+    from tqdm.auto import tqdm
+
+    from sciml.datasets import RECIPES, generate
+    from sciml.errors import ConfigError
+
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+    if workers == 1:
+        return generate(name, n_samples, resolution, seed=seed, progress=progress, **options)
+    if name not in RECIPES:
+        raise ConfigError(f"unknown dataset {name!r}; available: {', '.join(RECIPES)}")
+    accepted = inspect.signature(importlib.import_module(f"sciml.datasets.{RECIPES[name]}").generate).parameters
+    if not {"first_sample", "chunk", "device"} <= accepted.keys():
+        raise ConfigError(f"dataset {name!r} cannot be split across workers (it takes no first_sample, chunk and device)")
+    first_sample = options.pop("first_sample", 0)
+    device = options.pop("device", accepted["device"].default)
+    chunk = options.get("chunk", accepted["chunk"].default)
+    if chunk < 1:
+        raise ConfigError(f"chunk must be >= 1, got {chunk}")
+    ranges = _sample_ranges(n_samples, chunk, workers)
+    gpus = torch.cuda.device_count() if str(device) == "cuda" else 0
+    threads = torch.get_num_threads()
+    context = multiprocessing.get_context("spawn")  # fork would copy the parent's torch/CUDA state
+    with concurrent.futures.ProcessPoolExecutor(len(ranges), mp_context=context) as pool, \
+            tqdm(total=n_samples, desc=f"{name} x {len(ranges)} workers", unit="sample", disable=not progress,
+                 leave=False) as bar:
+        futures = [pool.submit(_generate_part, name, count, resolution, seed=seed, first_sample=first_sample + start,
+                               device=f"cuda:{i % gpus}" if gpus > 1 else device, threads=threads, options=options)
+                   for i, (start, count) in enumerate(ranges)]
+        for future in concurrent.futures.as_completed(futures):
+            bar.update(future.result().sizes["sample"])
+        parts = [future.result() for future in futures]
+    return xr.concat(parts, dim="sample", data_vars="minimal", coords="minimal", compat="override",
+                     combine_attrs="override")
+
+
+def _sample_ranges(n_samples: int, chunk: int, workers: int) -> list[tuple[int, int]]:
+    """``(start, count)`` per worker: contiguous runs of whole chunks, as even as chunks allow."""
+    chunks = -(-n_samples // chunk)
+    bounds = [min(n_samples, (i * chunks // workers) * chunk) for i in range(workers + 1)]
+    return [(a, b - a) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def _generate_part(name: str, n_samples: int, resolution: int, *, seed: int, first_sample: int,
+                   device: str | torch.device, threads: int, options: dict) -> xr.Dataset:
+    """One worker's share (runs in a spawned process)."""
+    from sciml.datasets import generate
+
+    torch.set_num_threads(threads)
+    return generate(name, n_samples, resolution, seed=seed, first_sample=first_sample, device=device, progress=False,
+                    **options)

@@ -71,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--drag", type=float, help="ns2d-kolmogorov: linear drag")
     gen.add_argument("--coefficient", dest="coefficient_kind", choices=("threshold", "lognormal"), help="darcy")
     gen.add_argument("--solve-resolution", type=int, help="solve on this finer grid, then downsample")
+    gen.add_argument("--chunk", type=int, help="samples solved as one batch (ns2d, ns2d-kolmogorov, burgers)")
+    gen.add_argument("--workers", type=int, default=1,
+                     help="split the samples over this many processes, at whole chunks, with the same result as "
+                          "one process; with --device cuda worker i uses cuda:i (default 1)")
     gen.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     train = commands.add_parser(
@@ -120,16 +124,17 @@ def _parser() -> argparse.ArgumentParser:
 def _generate(args: argparse.Namespace, command: str) -> None:
     from .data import write
     from .data.cf import check_writable
-    from .datasets import generate
+    from .datasets._common import generate_in_workers
 
     out = check_writable(args.out)
     options = {key: getattr(args, key) for key in ("first_sample", "device", "times", "viscosity", "viscosity_range",
-                                                   "drag", "coefficient_kind", "solve_resolution", "initial_condition")
+                                                   "drag", "coefficient_kind", "solve_resolution", "initial_condition",
+                                                   "chunk")
                if getattr(args, key) is not None}
     if "viscosity_range" in options:
         options["viscosity_range"] = tuple(options["viscosity_range"])
-    ds = generate(args.name, args.n, args.resolution, seed=args.seed, progress=not args.no_progress,
-                  command=command, **options)
+    ds = generate_in_workers(args.name, args.n, args.resolution, seed=args.seed, workers=args.workers,
+                             progress=not args.no_progress, command=command, **options)
     write(ds, out)
     print(f"wrote {out}: {dict(ds.sizes)}", file=sys.stderr)
 

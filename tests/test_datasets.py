@@ -1,5 +1,6 @@
 """Dataset recipes: deterministic by seed, resolution-consistent, and the `sciml generate` command."""
 
+import shlex
 import subprocess
 import sys
 
@@ -76,3 +77,20 @@ def test_bad_requests_are_one_line_errors(tmp_path):
                              "--seed", "0", "--out", str(tmp_path / "missing" / "x.nc")], capture_output=True, text=True)
     assert result.returncode == 2 and "does not exist" in result.stderr
     assert result.stderr.strip().count("\n") == 0  # failed before solving anything: no progress output
+
+
+def test_workers_split_at_whole_chunks_and_write_the_bytes_of_one_process(tmp_path):
+    from sciml.datasets._common import _sample_ranges, generate_in_workers
+
+    assert _sample_ranges(3, 1, 2) == [(0, 1), (1, 2)]
+    assert _sample_ranges(10, 3, 3) == [(0, 3), (3, 3), (6, 4)]  # a worker never splits a chunk (one CFL step)
+    assert _sample_ranges(3, 64, 2) == [(0, 3)]
+    argv = ["generate", "ns2d", "--n", "3", "--resolution", "16", "--seed", "4", "--times", "0", "0.1", "--chunk", "1",
+            "--workers", "2", "--out", "parts.nc", "--no-progress"]
+    subprocess.run([sys.executable, "-m", "sciml", *argv], check=True, capture_output=True, cwd=tmp_path)
+    single = generate("ns2d", 3, 16, seed=4, times=[0.0, 0.1], chunk=1, progress=False,
+                      command=shlex.join(["sciml", *argv]))
+    data.write(single, tmp_path / "single.nc")
+    assert (tmp_path / "parts.nc").read_bytes() == (tmp_path / "single.nc").read_bytes()
+    with pytest.raises(ConfigError, match="dataset 'swe-sphere' cannot be split across workers"):
+        generate_in_workers("swe-sphere", 2, 8, seed=0, workers=2)

@@ -162,14 +162,48 @@ def test_etdrk4_is_exact_on_taylor_green_and_fourth_order_on_turbulence():
     assert np.all((orders > 3.6) & (orders < 4.4)), (errors, orders)
 
 
-def test_instability_mid_run_reports_the_step_and_keeps_finished_frames():
+def test_instability_mid_run_reports_the_first_bad_step_and_keeps_finished_frames():
+    import pickle
+
     from sciml.solvers import SolverDiverged
 
     eq = NavierStokes2D(viscosity=0.0, forcing="kolmogorov", forcing_wavenumber=1)  # accelerates without bound
     w0 = grf(32)
-    with pytest.raises(SolverDiverged, match=r"became non-finite by t=20.*detected after step 1000") as info:
-        integrate(eq, w0, [0.0, 0.5, 1.0, 20.0], dt=0.02)
-    assert info.value.times == [0.0, 0.5, 1.0]
-    assert info.value.frames.shape == (2, 3, 32, 32)
-    torch.testing.assert_close(info.value.frames[:, 0], w0, rtol=0, atol=0)
-    torch.testing.assert_close(info.value.frames, integrate(eq, w0, [0.0, 0.5, 1.0], dt=0.02), rtol=0, atol=0)
+    with pytest.raises(SolverDiverged, match=r"became non-finite at step 78 \(t=1\.56, dt=0\.02\)") as info:
+        integrate(eq, w0, [0.0, 0.5, 1.0, 3.0], dt=0.02)
+    err = info.value
+    assert (err.step, err.time) == (78, pytest.approx(1.56)) and err.times == [0.0, 0.5, 1.0]
+    assert err.frames.shape == (2, 3, 32, 32)
+    torch.testing.assert_close(err.frames[:, 0], w0, rtol=0, atol=0)
+    torch.testing.assert_close(err.frames, integrate(eq, w0, [0.0, 0.5, 1.0], dt=0.02), rtol=0, atol=0)
+    # Step 77 (t = 1.54) is still finite (if far beyond the CFL bound); the same step is found whatever
+    # the output times.
+    assert bool(torch.isfinite(integrate(eq, w0, [1.0, 1.54], dt=0.02, max_courant=math.inf)).all())
+    with pytest.raises(SolverDiverged) as again:
+        integrate(eq, w0, [1.2, 2.0], dt=0.02)
+    assert (again.value.step, again.value.time, again.value.times) == (78, pytest.approx(1.56), [1.2])
+    copy = pickle.loads(pickle.dumps(err))
+    assert (str(copy), copy.step, copy.times) == (str(err), 78, err.times) and torch.equal(copy.frames, err.frames)
+
+
+def test_adaptive_dt_keeps_the_courant_bound_and_matches_a_fine_fixed_step():
+    eq = NavierStokes2D(viscosity=1e-3)
+    w0 = 10 * grf(32)  # peak |u| + |v| ~ 0.7: about 20 steps per output interval at Courant 0.25
+    times = [0.0, 0.25, 0.5, 1.0]
+    reference = integrate(eq, w0, times, dt=1e-3)
+    errors = {}
+    for courant in (0.5, 0.25):
+        ds = solve(eq, w0, times, adaptive=True, courant=courant, progress=False)
+        out = torch.from_numpy(ds["vorticity"].values)
+        steps = ds.attrs["dt"]
+        assert ds.attrs["time_stepping"] == "adaptive-cfl" and ds.attrs["courant"] == courant and len(steps) == 3
+        for i, h in enumerate(steps):  # each interval's step is chosen from the speed at its start
+            assert courant_number(eq, out[:, i], h) <= courant * (1 + 1e-12)
+            assert courant_number(eq, out[:, i + 1], h) < 1.1 * courant
+        errors[courant] = float(rel_l2(out, reference).max())
+    assert errors[0.25] < 2e-3
+    assert 3.5 < errors[0.5] / errors[0.25] < 4.5  # second order in the adaptive step too
+    capped = integrate(eq, w0, times, adaptive=True, courant=0.25, dt=0.005)
+    assert float(rel_l2(capped, reference).max()) < errors[0.25] / 4
+    with pytest.raises(SolverError, match=r"courant must be in \(0, max_courant=1.0\]"):
+        integrate(eq, w0, times, adaptive=True, courant=1.5)

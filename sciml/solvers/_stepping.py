@@ -14,12 +14,20 @@ State = TypeVar("State")
 
 class SolverDiverged(SolverError):
     """The state became unstable mid-run. ``frames`` holds the output frames completed before it,
-    ``(batch, k, *space)``, and ``times`` their times, so a caller can keep them."""
+    ``(batch, k, *space)``, and ``times`` their times, so a caller can keep them. When the state became
+    non-finite, ``step`` is the first step (counted from 1 over the whole run) whose result is NaN/Inf and
+    ``time`` the time that step reached; both are ``None`` when the run stopped for the CFL bound."""
 
-    def __init__(self, message: str, frames: torch.Tensor | None, times: list[float]) -> None:
+    def __init__(self, message: str, frames: torch.Tensor | None, times: list[float], *, step: int | None = None,
+                 time: float | None = None) -> None:
         super().__init__(message)
         self.frames = frames
         self.times = times
+        self.step = step
+        self.time = time
+
+    def __reduce__(self):  # keyword fields survive pickling (errors raised in worker processes)
+        return type(self), (str(self), self.frames, self.times), self.__dict__
 
 
 def check_times(times: Sequence[float]) -> list[float]:
@@ -60,38 +68,73 @@ def run_to_times(
     observe: Callable[[State], torch.Tensor],
     check: Callable[[torch.Tensor, float, float], None],
     times: Sequence[float],
-    dt: float,
+    dt: float | Callable[[torch.Tensor], float],
     progress: bool,
     desc: str,
+    steps_taken: list[tuple[float, int]] | None = None,
 ) -> torch.Tensor:
     """Advance ``state`` from ``t = 0`` through ``times`` and stack the observed fields on dim 1.
 
     Each output interval is split into equal steps no longer than ``dt`` (so outputs land exactly on
-    the requested times); ``check(field, h, t)`` runs at every output time and raises on instability.
-    A time of 0 records ``initial`` itself, bit for bit.
+    the requested times); a callable ``dt(field)`` gives that bound from the field at the start of each
+    interval (adaptive stepping). ``steps_taken``, when given, receives ``(h, count)`` per interval.
+    At every output time the field is checked for NaN/Inf, then by ``check(field, h, t)``, which raises
+    on instability. A non-finite field re-runs its interval from the last good state one step at a time,
+    so :class:`SolverDiverged` names the first non-finite step and its time; checking only at output times
+    keeps the common, stable case free of per-step host synchronisation. A time of 0 records ``initial``
+    itself, bit for bit.
     """
     from tqdm.auto import tqdm
 
     starts = [0.0, *times[:-1]]
-    counts = [max(1, math.ceil((b - a) / dt - 1e-9)) if b > a else 0 for a, b in zip(starts, times)]
-    frames = []
-    steps_done = 0
-    with tqdm(total=sum(counts), desc=desc, unit="step", disable=not progress, leave=False) as bar:
-        for start, stop, count in zip(starts, times, counts):
-            if count == 0:
+    adaptive = callable(dt)
+    total = None if adaptive else sum(_split(b - a, dt)[0] for a, b in zip(starts, times) if b > a)
+    frames, field, steps_done = [], initial, 0
+    with tqdm(total=total, desc=desc, unit="step", disable=not progress, leave=False) as bar:
+        for start, stop in zip(starts, times):
+            if stop == start:
                 frames.append(initial)
                 continue
-            h = (stop - start) / count
+            count, h = _split(stop - start, dt(field) if adaptive else dt)
+            if steps_taken is not None:
+                steps_taken.append((h, count))
+            begin = state
             for _ in range(count):
                 state = step(state, h)
-            steps_done += count
-            bar.update(count)
             field = observe(state)
+            if not bool(torch.isfinite(field).all()):
+                first = _first_non_finite(begin, step, observe, h, count)
+                number, reached = steps_done + first, start + first * h
+                raise _diverged(f"the solution became non-finite at step {number} (t={reached:.6g}, dt={h:.3g}); "
+                                f"reduce dt", frames, times, stop, step=number, time=reached)
             try:
                 check(field, h, stop)
             except SolverError as err:
-                kept = torch.stack(frames, dim=1) if frames else None
-                raise SolverDiverged(f"{err} (detected after step {steps_done}; the {len(frames)} frame(s) "
-                                     f"before t={stop:.6g} are kept in .frames)", kept, times[:len(frames)]) from None
+                raise _diverged(f"{err} (detected after step {steps_done + count})", frames, times, stop) from None
+            steps_done += count
+            bar.update(count)
             frames.append(field)
     return torch.stack(frames, dim=1)
+
+
+def _diverged(message: str, frames: list[torch.Tensor], times: Sequence[float], stop: float, *,
+              step: int | None = None, time: float | None = None) -> SolverDiverged:
+    kept = torch.stack(frames, dim=1) if frames else None
+    return SolverDiverged(f"{message}; the {len(frames)} frame(s) before t={stop:.6g} are kept in .frames", kept,
+                          list(times[:len(frames)]), step=step, time=time)
+
+
+def _split(length: float, dt: float) -> tuple[int, float]:
+    """``(count, h)``: the fewest equal steps ``h <= dt`` covering ``length > 0``."""
+    count = max(1, math.ceil(length / dt - 1e-9))
+    return count, length / count
+
+
+def _first_non_finite(state: State, step: Callable[[State, float], State], observe: Callable[[State], torch.Tensor],
+                      h: float, count: int) -> int:
+    """Re-run ``count`` steps of ``h`` from ``state``; the first (from 1) whose observed field has NaN/Inf."""
+    for k in range(1, count + 1):
+        state = step(state, h)
+        if not bool(torch.isfinite(observe(state)).all()):
+            return k
+    return count  # not reproduced (a non-deterministic device): the step where it was detected

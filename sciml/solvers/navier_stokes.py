@@ -21,6 +21,9 @@ with optional linear drag ``alpha``. Time stepping, both unconditionally stable 
   This is the scheme of the data generator published with Li et al. (2021), so datasets are comparable.
 * ``scheme="etdrk4"``: exponential time differencing RK4 (Cox & Matthews 2002), fourth order, the
   linear part integrated exactly.
+
+Each output interval is split into equal steps, of a fixed largest ``dt`` or, with ``adaptive=True``,
+of ``dt <= courant dx / max(|u| + |v|)`` re-chosen from the flow at the interval's start.
 """
 
 from __future__ import annotations
@@ -100,10 +103,10 @@ class NavierStokes2D:
 
 
 class _Operators(NamedTuple):
-    gradients: torch.Tensor  # (4, 1, k_y, k_x) maps w_hat to the spectra of (u, v, d_x w, d_y w)
-    linear: torch.Tensor  # (k_y, k_x) -nu |k|^2 - alpha
-    dealias: torch.Tensor  # (k_y, k_x) 2/3-rule mask
+    gradients: torch.Tensor  # (4, 1, k_y, k_x) maps w_hat to the spectra of (-u, -v, d_x w, d_y w)
+    linear: torch.Tensor  # (k_y, k_x) real, -nu |k|^2 - alpha
     forcing_hat: torch.Tensor  # (k_y, k_x) dealiased forcing spectrum
+    cutoff: int  # 2/3 rule: modes with integer |k_x| or |k_y| > cutoff = n // 3 are dropped
 
 
 @functools.lru_cache(maxsize=16)
@@ -111,19 +114,28 @@ def _operators(eq: NavierStokes2D, n: int, dtype: torch.dtype, device: torch.dev
     real = _real(dtype)
     kx = wavenumbers(n, eq.length, real=True, dtype=real, device=device)[None, :]
     ky = wavenumbers(n, eq.length, dtype=real, device=device)[:, None]
-    k_int_x = torch.fft.rfftfreq(n, d=1.0 / n).to(device)[None, :].abs()
-    k_int_y = torch.fft.fftfreq(n, d=1.0 / n).to(device)[:, None].abs()
-    nyquist_x = (k_int_x == n // 2) if n % 2 == 0 else torch.zeros_like(k_int_x, dtype=torch.bool)
-    nyquist_y = (k_int_y == n // 2) if n % 2 == 0 else torch.zeros_like(k_int_y, dtype=torch.bool)
+    nyquist_x = torch.zeros_like(kx, dtype=torch.bool)
+    nyquist_y = torch.zeros_like(ky, dtype=torch.bool)
+    if n % 2 == 0:
+        nyquist_x[:, n // 2] = nyquist_y[n // 2, :] = True
     ikx = torch.where(nyquist_x, 0.0, kx) * 1j
     iky = torch.where(nyquist_y, 0.0, ky) * 1j
     k2 = kx**2 + ky**2
     inv = torch.where(k2 > 0, 1.0 / torch.where(k2 > 0, k2, 1.0), 0.0)
-    dealias = ((k_int_x <= n / 3) & (k_int_y <= n / 3)).to(real)
-    forcing_hat = dealias * torch.fft.rfft2(eq.forcing_field(n, dtype=real, device=device))
-    # u = d_y psi, v = -d_x psi with psi_hat = w_hat / |k|^2; derivatives vanish at the Nyquist modes.
-    gradients = torch.stack(torch.broadcast_tensors(iky * inv, -ikx * inv, ikx, iky))[:, None]
-    return _Operators(gradients, -eq.viscosity * k2 - eq.drag, dealias, forcing_hat)
+    cutoff = n // 3
+    forcing_hat = _truncate_(torch.fft.rfft2(eq.forcing_field(n, dtype=real, device=device)), cutoff)
+    # -u = -d_y psi, -v = d_x psi with psi_hat = w_hat / |k|^2, so that the four fields' products sum to
+    # -u . grad w; derivatives vanish at the Nyquist modes.
+    gradients = torch.stack(torch.broadcast_tensors(-iky * inv, ikx * inv, ikx, iky))[:, None]
+    return _Operators(gradients, -eq.viscosity * k2 - eq.drag, forcing_hat, cutoff)
+
+
+def _truncate_(spectrum: torch.Tensor, cutoff: int) -> torch.Tensor:
+    """Zero the ``rfft2`` modes ``(..., k_y, k_x)`` with integer ``|k_x|`` or ``|k_y| > cutoff``, in place."""
+    n = spectrum.shape[-2]
+    spectrum[..., cutoff + 1:] = 0
+    spectrum[..., cutoff + 1:n - cutoff, :cutoff + 1] = 0
+    return spectrum
 
 
 def _ops_for(eq: NavierStokes2D, w_hat: torch.Tensor) -> _Operators:
@@ -133,21 +145,26 @@ def _ops_for(eq: NavierStokes2D, w_hat: torch.Tensor) -> _Operators:
     return _operators(eq, n, w_hat.dtype, w_hat.device)
 
 
+def _advection(ops: _Operators, w_hat: torch.Tensor) -> torch.Tensor:
+    """Dealiased spectrum of ``-u . grad w``: one inverse FFT of the four stacked fields, one forward FFT."""
+    n = w_hat.shape[-2]
+    fields = torch.fft.irfft2(ops.gradients * w_hat, s=(n, n))  # (4, batch, y, x): -u, -v, d_x w, d_y w
+    product = torch.mul(fields[0], fields[2]).addcmul_(fields[1], fields[3])  # not in place on fields: autograd
+    return _truncate_(torch.fft.rfft2(product), ops.cutoff)
+
+
 def nonlinear_term(eq: NavierStokes2D, w_hat: torch.Tensor) -> torch.Tensor:
     """Dealiased ``-u . grad w + f`` in spectral space; ``(batch, k_y, k_x) -> (batch, k_y, k_x)``.
 
     Costs one batched inverse FFT of four fields and one forward FFT: the floor of a pseudo-spectral step.
     """
     ops = _ops_for(eq, w_hat)
-    n = w_hat.shape[-2]
-    u, v, w_x, w_y = torch.fft.irfft2(ops.gradients * w_hat, s=(n, n))  # each (batch, y, x)
-    advection = torch.addcmul(u * w_x, v, w_y)
-    return torch.addcmul(ops.forcing_hat, ops.dealias, torch.fft.rfft2(advection), value=-1)
+    return _advection(ops, w_hat).add_(ops.forcing_hat)
 
 
 @functools.lru_cache(maxsize=16)
 def _etdrk4(eq: NavierStokes2D, n: int, h: float, dtype: torch.dtype, device: torch.device) -> ETDRK4Coefficients:
-    return etdrk4_coefficients(_operators(eq, n, dtype, device).linear, h, dtype=_real(dtype))
+    return etdrk4_coefficients(_operators(eq, n, dtype, device).linear, h, dtype=dtype)
 
 
 def _real(dtype: torch.dtype) -> torch.dtype:
@@ -156,38 +173,46 @@ def _real(dtype: torch.dtype) -> torch.dtype:
 
 def step(eq: NavierStokes2D, w_hat: torch.Tensor, dt: float, *, scheme: str = "cn-heun") -> torch.Tensor:
     """Advance the vorticity spectrum by ``dt``; shape ``(batch, k_y, k_x)``. See the module doc for schemes."""
-    _ops_for(eq, w_hat)  # checks the shape
+    ops = _ops_for(eq, w_hat)
     if scheme == "etdrk4":
         coefficients = _etdrk4(eq, w_hat.shape[-2], float(dt), w_hat.dtype, w_hat.device)
-        return etdrk4_step(w_hat, lambda v: nonlinear_term(eq, v), coefficients)
+        return etdrk4_step(w_hat, lambda v: _advection(ops, v).add_(ops.forcing_hat), coefficients)
     if scheme != "cn-heun":
         raise SolverError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
-    gain, source = _crank_nicolson(eq, w_hat.shape[-2], float(dt), w_hat.dtype, w_hat.device)
-    n0 = nonlinear_term(eq, w_hat)
-    propagated = gain * w_hat
-    predicted = propagated + source * n0
-    return propagated + (0.5 * source) * (n0 + nonlinear_term(eq, predicted))
+    gain, source, half_source, forced = _crank_nicolson(eq, w_hat.shape[-2], float(dt), w_hat.dtype, w_hat.device)
+    # With N = f + A(w): w_{n+1} = gain w_n + source f + (source / 2) (A(w_n) + A(w*)),
+    # w* = gain w_n + source f + source A(w_n).
+    base = torch.addcmul(forced, gain, w_hat)
+    a0 = _advection(ops, w_hat)
+    a1 = _advection(ops, torch.addcmul(base, source, a0))
+    return base.addcmul_(half_source, a0.add_(a1))
 
 
 @functools.lru_cache(maxsize=16)
 def _crank_nicolson(eq: NavierStokes2D, n: int, h: float, dtype: torch.dtype, device: torch.device):
-    """``((1 + h L / 2) / (1 - h L / 2), h / (1 - h L / 2))``, each ``(k_y, k_x)``."""
-    half = 0.5 * h * _operators(eq, n, dtype, device).linear
-    return (1 + half) / (1 - half), h / (1 - half)
+    """``(gain, source, source / 2, source f_hat)``, each ``(k_y, k_x)`` of the state's complex dtype, with
+    ``gain = (1 + h L / 2) / (1 - h L / 2)`` and ``source = h / (1 - h L / 2)``."""
+    ops = _operators(eq, n, dtype, device)
+    half = 0.5 * h * ops.linear
+    source = h / (1 - half)
+    return ((1 + half) / (1 - half)).to(dtype), source.to(dtype), (0.5 * source).to(dtype), source * ops.forcing_hat
 
 
 def velocity(eq: NavierStokes2D, w: torch.Tensor) -> torch.Tensor:
     """Velocity ``(u, v)`` from vorticity: ``(batch, y, x) -> (batch, 2, y, x)``."""
     w_hat = torch.fft.rfft2(w)
-    uv_hat = _ops_for(eq, w_hat).gradients[:2] * w_hat  # (2, batch, k_y, k_x)
-    return torch.fft.irfft2(uv_hat, s=w.shape[-2:]).transpose(0, 1)
+    minus_uv_hat = _ops_for(eq, w_hat).gradients[:2] * w_hat  # (2, batch, k_y, k_x)
+    return torch.fft.irfft2(minus_uv_hat, s=w.shape[-2:]).neg_().transpose(0, 1)
 
 
 def courant_number(eq: NavierStokes2D, w: torch.Tensor, dt: float) -> float:
     """Largest ``dt (|u| + |v|) / dx`` over the batch and grid."""
-    dx = eq.length / w.shape[-1]
-    speed = velocity(eq, w).abs().sum(dim=1)  # (batch, y, x)
-    return float(speed.max()) * dt / dx
+    return _max_speed(eq, w) * dt / (eq.length / w.shape[-1])
+
+
+def _max_speed(eq: NavierStokes2D, w: torch.Tensor) -> float:
+    """Largest ``|u| + |v|`` over the batch and grid."""
+    return float(velocity(eq, w).abs().sum(dim=1).max())
 
 
 def _check_state(eq: NavierStokes2D, w: torch.Tensor, dt: float, t: float, max_courant: float) -> None:
@@ -198,7 +223,7 @@ def _check_state(eq: NavierStokes2D, w: torch.Tensor, dt: float, t: float, max_c
 def stable_dt(eq: NavierStokes2D, w0: torch.Tensor, *, courant: float = 0.5, max_speed_factor: float = 1.5) -> float:
     """A time step with Courant number ``courant`` for ``max_speed_factor`` times the initial peak speed."""
     dx = eq.length / w0.shape[-1]
-    speed = float(velocity(eq, w0).abs().sum(dim=1).max()) * max_speed_factor
+    speed = _max_speed(eq, w0) * max_speed_factor
     return courant * dx / speed if speed > 0 else courant * dx
 
 
@@ -208,6 +233,8 @@ def integrate(
     times: Sequence[float],
     *,
     dt: float | None = None,
+    adaptive: bool = False,
+    courant: float = 0.5,
     scheme: str = "cn-heun",
     max_courant: float = 1.0,
     progress: bool = False,
@@ -219,29 +246,56 @@ def integrate(
         w0: initial vorticity ``(batch, n, n)`` (float32 or float64, any device).
         times: increasing output times ``>= 0``; a time of 0 records ``w0``.
         dt: largest time step; each output interval is split into equal steps no larger than it.
-            ``None`` picks :func:`stable_dt`.
+            ``None`` picks :func:`stable_dt` (with ``adaptive``: no cap beyond the CFL bound).
+        adaptive: re-choose the step at the start of each output interval from the current peak speed,
+            ``h <= courant dx / max(|u| + |v|)`` over the batch (and ``h <= dt`` when given).
+        courant: the Courant number adaptive steps aim at, in ``(0, max_courant]``.
         scheme: ``"cn-heun"`` or ``"etdrk4"`` (see the module doc).
         max_courant: raise :class:`SolverError` when the Courant number exceeds this at an output time.
         progress: show a progress bar over steps.
 
     Returns:
         ``(batch, len(times), n, n)`` tensor, same dtype and device as ``w0``.
+
+    Raises:
+        SolverDiverged: the state became non-finite (naming the first non-finite step and its time) or
+            broke the CFL bound; it keeps the frames completed before.
     """
+    return _integrate(eq, w0, times, dt=dt, adaptive=adaptive, courant=courant, scheme=scheme,
+                      max_courant=max_courant, progress=progress)[0]
+
+
+def _integrate(eq: NavierStokes2D, w0: torch.Tensor, times: Sequence[float], *, dt: float | None, adaptive: bool,
+               courant: float, scheme: str, max_courant: float,
+               progress: bool) -> tuple[torch.Tensor, list[tuple[float, int]]]:
+    """:func:`integrate`, also returning ``(h, count)`` of each output interval."""
     if w0.ndim != 3 or w0.shape[-1] != w0.shape[-2]:
         raise SolverError(f"w0 must be (batch, n, n), got shape {tuple(w0.shape)}")
     if scheme not in SCHEMES:
         raise SolverError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
     check_finite(w0, "vorticity w0")
     times = check_times(times)
-    dt = check_dt(stable_dt(eq, w0) if dt is None else dt)
-    _check_state(eq, w0, dt, 0.0, max_courant)
     n = w0.shape[-1]
-    return run_to_times(
-        initial=w0, state=torch.fft.rfft2(w0), times=times, dt=dt, progress=progress, desc="navier-stokes",
+    if adaptive:
+        if not 0 < courant <= max_courant:
+            raise SolverError(f"courant must be in (0, max_courant={max_courant}], got {courant}")
+        cap = math.inf if dt is None else check_dt(dt)
+
+        def bound(w: torch.Tensor) -> float:
+            speed = _max_speed(eq, w)
+            return min(cap, courant * eq.length / n / speed) if speed > 0 else cap
+    else:
+        bound = check_dt(stable_dt(eq, w0) if dt is None else dt)
+        _check_state(eq, w0, bound, 0.0, max_courant)
+    steps_taken: list[tuple[float, int]] = []
+    trajectory = run_to_times(
+        initial=w0, state=torch.fft.rfft2(w0), times=times, dt=bound, progress=progress, desc="navier-stokes",
         step=lambda w_hat, h: step(eq, w_hat, h, scheme=scheme),
         observe=lambda w_hat: torch.fft.irfft2(w_hat, s=(n, n)),
         check=lambda w, h, t: _check_state(eq, w, h, t, max_courant),
+        steps_taken=steps_taken,
     )
+    return trajectory, steps_taken
 
 
 def solve(
@@ -250,6 +304,8 @@ def solve(
     times: Sequence[float],
     *,
     dt: float | None = None,
+    adaptive: bool = False,
+    courant: float = 0.5,
     scheme: str = "cn-heun",
     progress: bool = True,
     attrs: dict | None = None,
@@ -257,13 +313,17 @@ def solve(
     """:func:`integrate` and wrap the trajectory as a CF-annotated ``xr.Dataset``.
 
     Returns a dataset with ``vorticity(sample, time, y, x)`` and the equation's parameters as
-    attributes (plus ``attrs``).
+    attributes (plus ``attrs``). ``dt`` is the largest step; with ``adaptive``, ``dt`` lists the step
+    used up to each output time ``t > 0`` and ``time_stepping``/``courant`` record the rule.
     """
     from ..data.cf import trajectory_dataset
 
-    dt = stable_dt(eq, w0) if dt is None else dt
-    trajectory = integrate(eq, w0, times, dt=dt, scheme=scheme, progress=progress)
+    dt = stable_dt(eq, w0) if dt is None and not adaptive else dt
+    trajectory, steps_taken = _integrate(eq, w0, times, dt=dt, adaptive=adaptive, courant=courant, scheme=scheme,
+                                         max_courant=1.0, progress=progress)
+    stepping = ({"time_stepping": "adaptive-cfl", "courant": courant, "dt": [h for h, _ in steps_taken]} if adaptive
+                else {"dt": dt})
     n = w0.shape[-1]
     coord = torch.arange(n, dtype=torch.float64) * (eq.length / n)
     return trajectory_dataset({"vorticity": trajectory}, times=times, coords={"y": coord, "x": coord},
-                              attrs={**eq.attributes(), "scheme": scheme, "dt": dt, **(attrs or {})})
+                              attrs={**eq.attributes(), "scheme": scheme, **stepping, **(attrs or {})})
