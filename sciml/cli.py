@@ -118,6 +118,20 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--steps", type=int, help="autoregressive steps (time-stepping surrogates)")
     predict.add_argument("--device", default="auto")
     predict.add_argument("--batch-size", type=int, default=32)
+
+    bench = commands.add_parser(
+        "bench", help="benchmark a surrogate against the numerical solver at matched accuracy",
+        description="Solver ladder + float64 reference + FNO surrogate on the same test set and device; writes "
+                    "results.json, results.md and cost_error.png to --out. How to read them: docs/benchmarks.md.")
+    bench.add_argument("problem", help="ns2d, darcy or burgers")
+    bench.add_argument("--quick", action="store_true", help="small sizes: minutes on 2 CPU cores (default: full sizes)")
+    bench.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    bench.add_argument("--seed", type=int, default=0, help="seed of the fields, the parameter init and the shuffling")
+    bench.add_argument("--threads", type=int, help="torch threads for the whole run (default: 1 with --quick, else all)")
+    bench.add_argument("--set", dest="sizes", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                       help="override a size, repeatable, e.g. --set n_train=64 --set solver_resolutions=[16,32,64]")
+    bench.add_argument("--out", required=True, help="output directory (created if missing)")
+    bench.add_argument("--no-progress", action="store_true", help="hide progress messages")
     return parser
 
 
@@ -203,6 +217,32 @@ def _predict(args: argparse.Namespace) -> None:
     print(f"wrote {out}: {dict(prediction.sizes)}", file=sys.stderr)
 
 
+def _bench(args: argparse.Namespace, command: str) -> None:
+    from pathlib import Path
+
+    from .bench import run_benchmark
+
+    sizes = {key: tuple(value) if isinstance(value, list) else value for key, value in args.sizes}
+    r = run_benchmark(args.problem, quick=args.quick, device=args.device, out=args.out, seed=args.seed,
+                      threads=args.threads, progress=not args.no_progress, command=command, **sizes)
+    m = r["matched_accuracy"]
+    curve = ", ".join(f"{p['resolution']}: {p['rel_l2']:.3g} at {p['seconds_per_sample']:.3g} s" for p in r["solver_curve"])
+    speedup = (f"{m['speedup']:.3g}x" if m["speedup"] is not None
+               else f"none measured ({m['status'].replace('_', ' ')})")
+    queries = r["breakeven_queries"]
+    print(f"{r['problem']} on {r['device']} ({r['machine']['device_name']}, {r['threads']} torch thread(s)), "
+          f"wall {r['wall_seconds']:.0f} s")
+    print(f"  solver (resolution: rel. L2 at s/sample): {curve}")
+    print(f"  surrogate at {r['surrogate']['train_resolution']}: rel. L2 {r['surrogate_rel_l2']:.3g} at "
+          f"{r['surrogate_seconds_per_sample']:.3g} s/sample; training {r['training_seconds']:.3g} s, "
+          f"data {r['data_generation_seconds']:.3g} s")
+    print(f"  speed-up at matched accuracy: {speedup}; break-even queries: "
+          f"{queries if queries is not None else 'none (' + r['breakeven']['reason'] + ')'}")
+    print(f"  {r['verdict']}")
+    out = Path(args.out)
+    print(f"  wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'cost_error.png'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
@@ -223,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
             _evaluate(args)
         elif args.command == "predict":
             _predict(args)
+        elif args.command == "bench":
+            _bench(args, command)
     except SciMLError as err:
         print(f"sciml {args.command}: error: {err}", file=sys.stderr)
         return 2

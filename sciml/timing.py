@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
 import torch
@@ -16,12 +16,13 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Timing:
-    """Seconds per call: median, and min/max over ``repeats`` timed calls."""
+    """Seconds per call: median, and min/max over ``repeats`` timed calls (``samples``: each call's time)."""
 
     median: float
     min: float
     max: float
     repeats: int
+    samples: tuple[float, ...] = field(default=(), compare=False)
 
 
 def time_call(fn: Callable[[], object], *, repeats: int = 3, warmup: int = 1, device: torch.device | str = "cpu") -> Timing:
@@ -29,7 +30,7 @@ def time_call(fn: Callable[[], object], *, repeats: int = 3, warmup: int = 1, de
     for _ in range(warmup):
         fn()
     samples = [timed(fn, device=device)[1] for _ in range(repeats)]
-    return Timing(statistics.median(samples), min(samples), max(samples), repeats)
+    return Timing(statistics.median(samples), min(samples), max(samples), repeats, tuple(samples))
 
 
 def timed(fn: Callable[[], T], *, device: torch.device | str = "cpu") -> tuple[T, float]:

@@ -1,0 +1,343 @@
+"""The benchmark problems: the same physical setting, solved three ways.
+
+Each problem fixes a dataset recipe's physical setting (``sciml.datasets``) and provides
+
+* ``inputs(n, resolution, ...)``: the initial conditions / coefficients of samples ``first_sample, ...``
+  of a seed, resolution-consistent (the same seed at another resolution is the same continuous field);
+* ``solve(inputs, reference=...)``: the numerical solver's answer to one query on the inputs' grid
+  (what is timed, per sample); the reference run uses a smaller time step and float64;
+* ``training_data(n, resolution, ...)``: the recipe's training set (timed as the data-generation cost);
+* ``error(field, reference)``: relative L2 per sample, measured **on the reference grid**: a field
+  on a coarser grid is first brought there by the problem's interpolant (band-limited Fourier
+  interpolation on periodic boxes, bilinear on the nodes of the Darcy square), so every error is the
+  distance between two functions, whatever grid each came from, and the error of a coarse grid
+  includes what it cannot represent.
+
+Problems: ``ns2d`` (vorticity ``w(0) -> w(lead_time)``, Li et al. 2021 forcing, nu = 1e-3),
+``darcy`` (coefficient ``a -> pressure``), ``burgers`` (``u(0) -> u(lead_time)``, nu = 0.1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+
+from ..errors import ConfigError
+from ..grids import Grid
+from ..metrics import rel_l2
+from ..spectral import spectral_resample
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = ["Sizes", "Problem", "NS2D", "Darcy", "Burgers", "PROBLEMS", "get_problem"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sizes:
+    """How big a benchmark run is. Every field can be overridden by keyword in :func:`run_benchmark`.
+
+    Attributes:
+        n_train: training samples (sample indices ``0 .. n_train - 1`` of the seed).
+        n_test: test samples (indices ``n_train ..``, never trained on); solver and surrogate are
+            both timed on this batch, so their per-sample costs are for the same batch size.
+        train_resolution: grid of the training data (and the headline surrogate point).
+        solver_resolutions: the solver ladder.
+        reference_resolution: grid of the reference solution every error is measured against.
+        surrogate_resolutions: grids the surrogate is also evaluated on (zero-shot); the training
+            resolution is always included.
+        train_epochs: training length (deterministic: two runs with a seed train identically).
+        train_seconds: optional wall-clock budget on top (``TrainConfig.max_time``); the learning-rate
+            schedule then follows the clock, so errors are no longer bit-reproducible.
+        batch_size, lr, hidden_channels, n_modes, n_layers: training and FNO options
+            (``n_modes`` per dim, capped at half the training grid).
+        repeats, warmup: timed and untimed calls per measurement.
+    """
+
+    n_train: int
+    n_test: int
+    train_resolution: int
+    solver_resolutions: tuple[int, ...]
+    reference_resolution: int
+    surrogate_resolutions: tuple[int, ...] = ()
+    train_epochs: int = 40
+    train_seconds: float | None = None
+    batch_size: int = 8
+    lr: float = 3e-3
+    hidden_channels: int = 16
+    n_modes: int = 12
+    n_layers: int = 4
+    repeats: int = 3
+    warmup: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("n_train", "n_test", "train_epochs", "batch_size", "hidden_channels", "n_modes", "n_layers",
+                     "repeats"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
+            raise ConfigError(f"warmup must be an integer >= 0, got {self.warmup!r}")
+        if self.train_seconds is not None and not self.train_seconds > 0:
+            raise ConfigError(f"train_seconds must be positive, got {self.train_seconds!r}")
+        object.__setattr__(self, "solver_resolutions", tuple(sorted({int(r) for r in self.solver_resolutions})))
+        surrogate = {int(r) for r in self.surrogate_resolutions} | {int(self.train_resolution)}
+        object.__setattr__(self, "surrogate_resolutions", tuple(sorted(surrogate)))
+        if not self.solver_resolutions:
+            raise ConfigError("solver_resolutions must not be empty")
+        every = (*self.solver_resolutions, *self.surrogate_resolutions)
+        if any(r < 4 for r in every):
+            raise ConfigError(f"resolutions must be >= 4, got {sorted(set(every))}")
+        if max(every) > self.reference_resolution:
+            raise ConfigError(f"reference_resolution {self.reference_resolution} must be at least every solver and "
+                              f"surrogate resolution (largest {max(every)})")
+
+    def with_overrides(self, **overrides) -> Sizes:
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConfigError(f"unknown benchmark size option(s) {unknown}; known: {sorted(known)}")
+        return replace(self, **overrides)
+
+    def as_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+class Problem:
+    """Interface of a benchmark problem (see the module docstring)."""
+
+    name: ClassVar[str]
+    ndim: ClassVar[int]
+    inputs_vars: ClassVar[tuple[str, ...]]
+    outputs_vars: ClassVar[tuple[str, ...]]
+    lag: ClassVar[int | None]
+    solver_dtype: ClassVar[torch.dtype] = torch.float32
+    quick: ClassVar[Sizes]
+    full: ClassVar[Sizes]
+
+    def sizes(self, quick: bool) -> Sizes:
+        return self.quick if quick else self.full
+
+    def setting(self) -> dict:
+        """The physical setting and the map benchmarked, for the results file."""
+        raise NotImplementedError
+
+    def inputs(self, n: int, resolution: int, *, seed: int, first_sample: int, device: torch.device,
+               dtype: torch.dtype) -> torch.Tensor:
+        raise NotImplementedError
+
+    def solve(self, inputs: torch.Tensor, *, reference: bool = False) -> torch.Tensor:
+        raise NotImplementedError
+
+    def training_data(self, n: int, resolution: int, *, seed: int, device: torch.device) -> xr.Dataset:
+        raise NotImplementedError
+
+    def grid(self, resolution: int) -> Grid:
+        return Grid.box(*(resolution,) * self.ndim)
+
+    def to_resolution(self, field: torch.Tensor, resolution: int) -> torch.Tensor:
+        """Band-limited Fourier interpolation of ``(batch, *space)`` onto ``resolution`` points per side."""
+        return spectral_resample(field, (resolution,) * self.ndim)
+
+    def model_options(self, sizes: Sizes) -> dict:
+        modes = min(sizes.n_modes, sizes.train_resolution // 2)
+        return {"hidden_channels": sizes.hidden_channels, "n_layers": sizes.n_layers, "n_modes": (modes,) * self.ndim}
+
+    def error(self, field: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """Relative L2 per sample of ``field`` ``(batch, *space)`` against ``reference`` on the reference grid."""
+        resolution = reference.shape[-1]
+        on_reference = self.to_resolution(field.to(device=reference.device, dtype=torch.float64), resolution)
+        return rel_l2(on_reference[:, None], reference.to(torch.float64)[:, None], grid=self.grid(resolution)).cpu()
+
+
+class NS2D(Problem):
+    """2-D Navier-Stokes (``sciml.datasets.ns2d``): vorticity ``w(0) -> w(lead_time)``.
+
+    Solver ladder: the recipe's Crank-Nicolson/Heun scheme at each resolution with its own CFL-limited
+    step (:func:`~sciml.solvers.navier_stokes.stable_dt`, Courant 0.5 at 1.5x the initial peak speed),
+    float32. Reference: float64 at ``reference_resolution`` with the recipe's step (capped at 0.01)
+    divided by ``reference_dt_factor``.
+    """
+
+    name = "ns2d"
+    ndim = 2
+    inputs_vars = outputs_vars = ("vorticity",)
+    lag = 1
+    quick = Sizes(n_train=128, n_test=16, train_resolution=32, solver_resolutions=(8, 16, 32), reference_resolution=64,
+                  surrogate_resolutions=(32, 64), train_epochs=50)
+    full = Sizes(n_train=1000, n_test=64, train_resolution=64, solver_resolutions=(8, 16, 32, 64, 128, 256),
+                 reference_resolution=512, surrogate_resolutions=(64, 128, 256), train_epochs=100, batch_size=16,
+                 lr=1e-3, hidden_channels=32, n_modes=16)
+
+    def __init__(self, *, viscosity: float = 1e-3, lead_time: float = 1.0, reference_dt_factor: int = 4) -> None:
+        from ..solvers.navier_stokes import NavierStokes2D
+
+        self.viscosity, self.lead_time, self.reference_dt_factor = viscosity, lead_time, reference_dt_factor
+        self.eq = NavierStokes2D(viscosity=viscosity, forcing="li2021")
+
+    def setting(self) -> dict:
+        from ..datasets import ns2d
+
+        return {"equation": "2-D incompressible Navier-Stokes, vorticity form, periodic unit square",
+                "map": f"vorticity w(0) -> w({self.lead_time:g})", "viscosity": self.viscosity, "forcing": "li2021",
+                "initial_condition": {"grf": {k: float(v) for k, v in ns2d.LI2021_VORTICITY_GRF.items()}},
+                "solver": "Crank-Nicolson/Heun pseudo-spectral, 2/3 dealiasing, CFL-limited step, float32",
+                "reference": f"same scheme, float64, recipe step / {self.reference_dt_factor}",
+                "error_interpolant": "band-limited Fourier interpolation to the reference grid",
+                "training_data": "sciml.datasets.ns2d.generate at the training resolution (recipe step)"}
+
+    def inputs(self, n, resolution, *, seed, first_sample, device, dtype):
+        from ..datasets import ns2d
+
+        return ns2d.initial_condition(n, resolution, seed=seed, first_sample=first_sample, device=device, dtype=dtype)
+
+    def solve(self, inputs, *, reference=False):
+        from ..datasets import ns2d
+        from ..solvers.navier_stokes import integrate, stable_dt
+
+        dt = ns2d.time_step(self.eq, inputs) / self.reference_dt_factor if reference else stable_dt(self.eq, inputs)
+        return integrate(self.eq, inputs, [0.0, self.lead_time], dt=dt)[:, -1]
+
+    def training_data(self, n, resolution, *, seed, device):
+        from ..datasets import ns2d
+
+        return ns2d.generate(n, resolution, seed=seed, times=(0.0, self.lead_time), viscosity=self.viscosity,
+                             device=device, progress=False)
+
+
+class Darcy(Problem):
+    """2-D Darcy flow (``sciml.datasets.darcy``): coefficient ``a -> pressure``, ``resolution`` = nodes per side.
+
+    Solver ladder and reference: the 5-point finite-volume solver (sparse LU on CPU, batched CG
+    elsewhere: ``solve_pressure(method="auto")``), float64. Nodes ``x_i = i / (s - 1)``: a
+    coarse solution is compared with the reference after bilinear interpolation onto the reference
+    nodes, with trapezoidal quadrature.
+    """
+
+    name = "darcy"
+    ndim = 2
+    inputs_vars = ("a",)
+    outputs_vars = ("pressure",)
+    lag = None
+    solver_dtype = torch.float64
+    quick = Sizes(n_train=128, n_test=16, train_resolution=33, solver_resolutions=(9, 17, 33, 65),
+                  reference_resolution=257, surrogate_resolutions=(33, 65), train_epochs=30)
+    full = Sizes(n_train=1000, n_test=64, train_resolution=65, solver_resolutions=(9, 17, 33, 65, 129, 257),
+                 reference_resolution=513, surrogate_resolutions=(65, 129, 257), train_epochs=100, batch_size=16,
+                 lr=1e-3, hidden_channels=32, n_modes=16)
+
+    def __init__(self, *, coefficient_kind: str = "threshold") -> None:
+        self.coefficient_kind = coefficient_kind
+
+    def setting(self) -> dict:
+        from ..datasets import darcy
+
+        return {"equation": "-div(a grad p) = 1 on the unit square, p = 0 on the boundary",
+                "map": "coefficient a -> pressure p", "coefficient": self.coefficient_kind,
+                "coefficient_grf": dict(darcy.GRF),
+                "solver": "5-point finite volumes, harmonic-mean faces; sparse LU (CPU) or batched CG (GPU), float64",
+                "reference": "same solver at the reference resolution",
+                "error_interpolant": "bilinear interpolation to the reference nodes, trapezoidal quadrature",
+                "training_data": "sciml.datasets.darcy.generate at the training resolution"}
+
+    def grid(self, resolution):
+        return Grid.bounded(resolution, resolution)
+
+    def to_resolution(self, field, resolution):
+        if field.shape[-1] == resolution:
+            return field
+        return torch.nn.functional.interpolate(field[:, None], size=(resolution, resolution), mode="bilinear",
+                                               align_corners=True)[:, 0]  # nodes map onto nodes
+
+    def model_options(self, sizes):
+        from ..models import option_names
+
+        options = super().model_options(sizes)
+        if "boundary" in option_names("fno"):  # even extension for a bounded domain, where the model supports it
+            options["boundary"] = "reflect"
+        return options
+
+    def inputs(self, n, resolution, *, seed, first_sample, device, dtype):
+        from ..datasets import darcy
+
+        a = darcy.coefficient(n, resolution, seed=seed, first_sample=first_sample, kind=self.coefficient_kind)
+        return a.to(device=device, dtype=dtype)
+
+    def solve(self, inputs, *, reference=False):
+        from ..solvers.darcy import solve_pressure
+
+        return solve_pressure(inputs, 1.0)
+
+    def training_data(self, n, resolution, *, seed, device):
+        from ..datasets import darcy
+
+        return darcy.generate(n, resolution, seed=seed, coefficient_kind=self.coefficient_kind, device=device,
+                              progress=False)
+
+
+class Burgers(Problem):
+    """1-D viscous Burgers (``sciml.datasets.burgers``): ``u(0) -> u(lead_time)``.
+
+    Solver ladder: ETDRK4 pseudo-spectral at each resolution with its CFL step, float32. Reference:
+    float64 at ``reference_resolution`` with the CFL step divided by ``reference_dt_factor``.
+    """
+
+    name = "burgers"
+    ndim = 1
+    inputs_vars = outputs_vars = ("u",)
+    lag = 1
+    quick = Sizes(n_train=256, n_test=16, train_resolution=64, solver_resolutions=(8, 16, 32, 64),
+                  reference_resolution=256, surrogate_resolutions=(64, 128), train_epochs=40, hidden_channels=32,
+                  n_modes=16)
+    full = Sizes(n_train=1000, n_test=64, train_resolution=128, solver_resolutions=(8, 16, 32, 64, 128, 256),
+                 reference_resolution=1024, surrogate_resolutions=(128, 256, 1024), train_epochs=200, batch_size=16,
+                 lr=1e-3, hidden_channels=64, n_modes=16)
+
+    def __init__(self, *, viscosity: float = 0.1, lead_time: float = 1.0, reference_dt_factor: int = 4) -> None:
+        from ..solvers.burgers import Burgers1D
+
+        self.viscosity, self.lead_time, self.reference_dt_factor = viscosity, lead_time, reference_dt_factor
+        self.eq = Burgers1D(viscosity=viscosity)
+
+    def setting(self) -> dict:
+        from ..datasets import burgers
+
+        return {"equation": "1-D viscous Burgers, periodic unit interval", "map": f"u(0) -> u({self.lead_time:g})",
+                "viscosity": self.viscosity, "initial_condition": {"grf": dict(burgers.LI2021_BURGERS_GRF)},
+                "solver": "ETDRK4 pseudo-spectral, 2/3 dealiasing, CFL step, float32",
+                "reference": f"same scheme, float64, CFL step / {self.reference_dt_factor}",
+                "error_interpolant": "band-limited Fourier interpolation to the reference grid",
+                "training_data": "sciml.datasets.burgers.generate solved at the training resolution"}
+
+    def inputs(self, n, resolution, *, seed, first_sample, device, dtype):
+        from ..datasets.burgers import LI2021_BURGERS_GRF
+        from ..random_fields import gaussian_random_field
+
+        return gaussian_random_field(Grid.box(resolution), n, seed=seed, first_sample=first_sample, dtype=dtype,
+                                     device=device, **LI2021_BURGERS_GRF)
+
+    def solve(self, inputs, *, reference=False):
+        from ..solvers.burgers import integrate, stable_dt
+
+        dt = stable_dt(self.eq, inputs) / (self.reference_dt_factor if reference else 1)
+        return integrate(self.eq, inputs, [0.0, self.lead_time], dt=dt)[:, -1]
+
+    def training_data(self, n, resolution, *, seed, device):
+        from ..datasets import burgers
+
+        return burgers.generate(n, resolution, seed=seed, times=(0.0, self.lead_time), viscosity=self.viscosity,
+                                solve_resolution=resolution, device=device, dtype=torch.float32, progress=False)
+
+
+PROBLEMS: dict[str, type[Problem]] = {"ns2d": NS2D, "darcy": Darcy, "burgers": Burgers}
+
+
+def get_problem(problem: str | Problem) -> Problem:
+    """A :class:`Problem` instance by name (``ns2d``, ``darcy``, ``burgers``), or the instance given."""
+    if isinstance(problem, Problem):
+        return problem
+    if problem not in PROBLEMS:
+        raise ConfigError(f"unknown benchmark problem {problem!r}; available: {', '.join(PROBLEMS)}")
+    return PROBLEMS[problem]()

@@ -1,0 +1,127 @@
+"""The human-readable outputs of a benchmark: a markdown table and the cost-error plot."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["markdown", "plot_cost_error"]
+
+
+def _fmt(value, spec: str = ".3g", none: str = "n/a") -> str:
+    return none if value is None else format(value, spec)
+
+
+def markdown(results: dict) -> str:
+    """``results.md``: the headline numbers, both curves and the machine, from a results dict."""
+    m, even, setting = results["matched_accuracy"], results["breakeven"], results["setting"]
+    machine = results["machine"]
+    solver_rows = []
+    for p in results["solver_curve"]:
+        t = p["timing"]["seconds_per_sample"]
+        solver_rows.append(f"| {p['resolution']} | {p['seconds_per_sample']:.3g} | {t['q1']:.3g} - {t['q3']:.3g} | "
+                           f"{t['min']:.3g} - {t['max']:.3g} | {p['rel_l2']:.3g} | {p['rel_l2_max']:.3g} | "
+                           f"{'yes' if p['on_pareto_front'] else 'no'} |")
+    surrogate_rows = []
+    for s in results["surrogate_curve"]:
+        t, ma = s["timing"]["seconds_per_sample"], s["matched_accuracy"]
+        speed = _fmt(ma["speedup"]) if ma["speedup"] is not None else (
+            f"n/a ({ma['status']}; extrapolated {_fmt(ma['extrapolated_speedup'])})")
+        mark = " (trained here)" if s["resolution"] == results["surrogate"]["train_resolution"] else " (zero-shot)"
+        surrogate_rows.append(f"| {s['resolution']}{mark} | {s['seconds_per_sample']:.3g} | {t['q1']:.3g} - {t['q3']:.3g} | "
+                              f"{s['rel_l2']:.3g} | {s['rel_l2_max']:.3g} | {speed} |")
+    headline = (f"**{m['speedup']:.3g}x**" if m["speedup"] is not None
+                else f"**none measured** ({m['status'].replace('_', ' ')})")
+    extrapolated = ""
+    if m["extrapolated_speedup"] is not None:
+        extrapolated = (f"| speed-up by extrapolating the solver curve (flagged: outside the measured range) | "
+                        f"{m['extrapolated_speedup']:.3g}x |\n")
+    sizes = results["sizes"]
+    threads = results["threads"]
+    load = machine.get("load_average")
+    return f"""# Benchmark `{results['problem']}`{' (quick)' if results['quick'] else ''}: surrogate vs solver at matched accuracy
+
+{setting['equation']}; map {setting['map']}. Errors are relative L2 against a float64 reference at
+{results['reference']['resolution']} ({setting['error_interpolant']}), averaged over {sizes['n_test']} test samples; costs are
+median seconds per sample over {sizes['repeats']} timed runs after {sizes['warmup']} warm-up, the whole test batch per run,
+on `{results['device']}` ({machine['device_name']}, {threads} thread{'s' if threads != 1 else ''}).
+
+| metric | value |
+|---|---|
+| speed-up at matched accuracy | {headline} |
+{extrapolated}| surrogate rel. L2 (at its training resolution {results['surrogate']['train_resolution']}) | {results['surrogate_rel_l2']:.3g} |
+| surrogate seconds per sample | {results['surrogate_seconds_per_sample']:.3g} |
+| solver seconds per sample at that error | {_fmt(results['solver_seconds_per_sample_at_matched_accuracy'])} |
+| data generation / training seconds | {results['data_generation_seconds']:.3g} / {results['training_seconds']:.3g} |
+| break-even queries | {_fmt(even['queries'], 'd', 'none')} ({even['reason']}) |
+
+{results['verdict']}
+
+Matched accuracy: {m['reason']}.
+
+## Solver ({setting['solver']})
+
+| resolution | s/sample (median) | interquartile | min - max | rel. L2 (mean) | rel. L2 (max) | on Pareto front |
+|---|---|---|---|---|---|---|
+{chr(10).join(solver_rows)}
+
+## Surrogate (FNO, {results['surrogate']['epochs_run']} epochs on {sizes['n_train']} samples, stopped by {results['surrogate']['stopped_by']})
+
+| resolution | s/sample (median) | interquartile | rel. L2 (mean) | rel. L2 (max) | speed-up at matched accuracy |
+|---|---|---|---|---|---|
+{chr(10).join(surrogate_rows)}
+
+![cost vs error](cost_error.png)
+
+Reproduce: `{results['command'] or 'sciml bench ' + results['problem']}` (seed {results['seeds']['seed']}; errors
+{'are bit-reproducible' if results['errors_reproducible'] else 'depend on the wall-clock training budget'}).
+Machine: {machine['cpu_model']}, {machine['usable_cpus']} usable CPUs, torch {machine['torch_version']}, Python
+{machine['python_version']}{', CUDA ' + str(machine['cuda_version']) if machine.get('cuda_version') else ''}; load average at the end {load}.
+Reading these numbers: `docs/benchmarks.md`.
+"""
+
+
+def plot_cost_error(results: dict, path: str | os.PathLike) -> Path:
+    """Log-log cost vs error: solver ladder (Pareto front joined), surrogate points, the matched point."""
+    from matplotlib.figure import Figure
+
+    from ..plotting import save_figure
+
+    fig = Figure(figsize=(7.0, 5.0), layout="constrained")
+    ax = fig.add_subplot()
+    solver = results["solver_curve"]
+    front = [p for p in solver if p["on_pareto_front"]]
+    front.sort(key=lambda p: p["seconds_per_sample"])
+    ax.plot([p["rel_l2"] for p in solver], [p["seconds_per_sample"] for p in solver], "o", color="tab:blue",
+            mfc="none", label="solver runs")
+    ax.plot([p["rel_l2"] for p in front], [p["seconds_per_sample"] for p in front], "-o", color="tab:blue",
+            label="solver, Pareto front (log-log interpolation)")
+    for p in solver:
+        ax.annotate(f"{p['resolution']}", (p["rel_l2"], p["seconds_per_sample"]), textcoords="offset points",
+                    xytext=(4, 4), fontsize=8, color="tab:blue")
+    surrogate = results["surrogate_curve"]
+    ax.plot([s["rel_l2"] for s in surrogate], [s["seconds_per_sample"] for s in surrogate], "--s", color="tab:orange",
+            label="FNO surrogate (training grid and zero-shot grids)")
+    for s in surrogate:
+        ax.annotate(f"{s['resolution']}", (s["rel_l2"], s["seconds_per_sample"]), textcoords="offset points",
+                    xytext=(4, -10), fontsize=8, color="tab:orange")
+    m = results["matched_accuracy"]
+    err, cost = m["surrogate_rel_l2"], m["surrogate_seconds_per_sample"]
+    ax.plot([err], [cost], "s", color="tab:orange", ms=10, mec="black", label="surrogate (headline)")
+    if m["solver_seconds_per_sample"] is not None:
+        ax.plot([err], [m["solver_seconds_per_sample"]], "*", color="tab:red", ms=16, mec="black",
+                label=f"solver at matched accuracy: speed-up {m['speedup']:.3g}x")
+        ax.plot([err, err], [cost, m["solver_seconds_per_sample"]], ":", color="tab:red")
+    elif m["extrapolated_solver_seconds_per_sample"] is not None:
+        ax.plot([err], [m["extrapolated_solver_seconds_per_sample"]], "*", color="tab:red", ms=16, mfc="none",
+                label=f"extrapolated (outside the solver curve): {m['extrapolated_speedup']:.3g}x")
+        ax.plot([err, err], [cost, m["extrapolated_solver_seconds_per_sample"]], ":", color="tab:red")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("relative L2 error vs reference")
+    ax.set_ylabel("seconds per sample (median)")
+    ax.set_title(f"{results['problem']}: cost vs error on {results['device']} ({results['machine']['device_name']})",
+                 fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return save_figure(fig, path)

@@ -1,0 +1,225 @@
+"""The benchmark harness: curve maths against hand-computed values, the timing harness, and one
+miniature end-to-end run (library and CLI) checked for structure, sanity and exact reproducibility."""
+
+import json
+import math
+import platform
+
+import pytest
+import torch
+
+from sciml.bench import breakeven, fixed_threads, machine, matched_accuracy, measure, pareto_front
+from sciml.bench.curves import CostErrorPoint
+from sciml.bench.harness import quartiles
+from sciml.errors import ConfigError
+
+# Two front points on the power law cost = 0.8 / error (slope -1 in log-log):
+# (resolution 16: 2 s at error 0.4) and (resolution 64: 16 s at error 0.05).
+A, B = (16, 2.0, 0.4), (64, 16.0, 0.05)
+
+
+def test_pareto_front_drops_dominated_and_equal_cost_points():
+    points = [(8, 1.0, 0.1), (24, 3.0, 0.02), (16, 2.0, 0.01), (32, 2.0, 0.05), (4, 0.5, 0.2)]
+    # 24 is slower than 16 and less accurate; 32 costs what 16 costs and is less accurate.
+    assert [p.resolution for p in pareto_front(points)] == [4, 8, 16]
+    front = pareto_front(points)
+    assert all(a.seconds_per_sample < b.seconds_per_sample and a.rel_l2 > b.rel_l2 for a, b in zip(front, front[1:]))
+
+
+def test_matched_accuracy_is_log_log_interpolation_on_the_front():
+    # error 0.1 on cost = 0.8 / error: 8 s; the surrogate at 0.5 s is 16x faster.
+    m = matched_accuracy([A, B], surrogate_seconds_per_sample=0.5, surrogate_rel_l2=0.1)
+    assert m.status == "interpolated"
+    assert m.solver_seconds_per_sample == pytest.approx(8.0, rel=1e-12)
+    assert m.speedup == pytest.approx(16.0, rel=1e-12)
+    assert m.bracket == (16, 64)
+    assert m.extrapolated_speedup is None
+    # Geometric midpoint in log-log: costs 1e-3 and 1e-2 at errors 1e-1 and 1e-3 give 10^-2.5 at 1e-2.
+    m = matched_accuracy([(8, 1e-3, 1e-1), (16, 1e-2, 1e-3)], surrogate_seconds_per_sample=1e-4, surrogate_rel_l2=1e-2)
+    assert m.solver_seconds_per_sample == pytest.approx(10**-2.5, rel=1e-12)
+    assert m.speedup == pytest.approx(10**1.5, rel=1e-12)
+
+
+def test_matched_accuracy_ignores_dominated_points_and_hits_points_exactly():
+    dominated = (32, 20.0, 0.3)  # slower than 64 and less accurate: interpolating through it would give 8.9 s
+    m = matched_accuracy([A, dominated, B], surrogate_seconds_per_sample=0.5, surrogate_rel_l2=0.1)
+    assert m.solver_seconds_per_sample == pytest.approx(8.0, rel=1e-12)
+    m = matched_accuracy([A, B], surrogate_seconds_per_sample=1.0, surrogate_rel_l2=0.4)
+    assert m.status == "interpolated" and m.solver_seconds_per_sample == 2.0 and m.bracket == (16, 16)
+
+
+def test_matched_accuracy_outside_the_curve_is_none_with_a_reason_and_a_flagged_extrapolation():
+    above = matched_accuracy([A, B], surrogate_seconds_per_sample=0.5, surrogate_rel_l2=0.5)
+    assert above.status == "less_accurate_than_solver"
+    assert above.speedup is None and above.solver_seconds_per_sample is None
+    assert "above every solver run" in above.reason
+    assert above.extrapolated_solver_seconds_per_sample == pytest.approx(1.6, rel=1e-12)  # 0.8 / 0.5
+    assert above.extrapolated_speedup == pytest.approx(3.2, rel=1e-12)
+    below = matched_accuracy([A, B], surrogate_seconds_per_sample=0.5, surrogate_rel_l2=0.025)
+    assert below.status == "more_accurate_than_solver" and below.speedup is None
+    assert "below every solver run" in below.reason
+    assert below.extrapolated_solver_seconds_per_sample == pytest.approx(32.0, rel=1e-12)
+    single = matched_accuracy([A], surrogate_seconds_per_sample=0.5, surrogate_rel_l2=0.5)
+    assert single.speedup is None and single.extrapolated_speedup is None
+
+
+def test_dominated_by_names_solver_runs_that_are_both_cheaper_and_more_accurate():
+    assert matched_accuracy([A, B], surrogate_seconds_per_sample=3.0, surrogate_rel_l2=0.06).dominated_by == ()
+    worse = matched_accuracy([A, B], surrogate_seconds_per_sample=20.0, surrogate_rel_l2=0.06)
+    assert worse.dominated_by == (64,)
+    assert worse.speedup == pytest.approx(0.8 / 0.06 / 20.0, rel=1e-12)  # interpolated, and below 1
+
+
+def test_breakeven_queries_hand_computed():
+    # (90 + 10) s up front, saving 8 - 0.5 = 7.5 s per query: 13.33 -> 14 queries.
+    even = breakeven(training_seconds=90.0, data_seconds=10.0, solver_seconds_per_sample=8.0,
+                     surrogate_seconds_per_sample=0.5)
+    assert even.exact == pytest.approx(100 / 7.5, rel=1e-12)
+    assert even.queries == 14
+    assert 100 + 13 * 0.5 > 13 * 8.0 and 100 + 14 * 0.5 <= 14 * 8.0
+    # Exactly divisible: 100 / (6 - 1) = 20 queries, not 21.
+    assert breakeven(training_seconds=100.0, data_seconds=0.0, solver_seconds_per_sample=6.0,
+                     surrogate_seconds_per_sample=1.0).queries == 20
+    never = breakeven(training_seconds=90.0, data_seconds=10.0, solver_seconds_per_sample=0.4,
+                      surrogate_seconds_per_sample=0.5)
+    assert never.queries is None and never.reason.startswith("never")
+    missing = breakeven(training_seconds=1.0, data_seconds=1.0, solver_seconds_per_sample=None,
+                        surrogate_seconds_per_sample=0.5)
+    assert missing.queries is None and "no solver cost" in missing.reason
+
+
+def test_cost_error_points_must_be_positive_and_finite():
+    with pytest.raises(ValueError, match="rel_l2"):
+        CostErrorPoint(8, 1.0, 0.0)
+    with pytest.raises(ValueError, match="seconds_per_sample"):
+        matched_accuracy([(8, math.nan, 0.1)], surrogate_seconds_per_sample=1.0, surrogate_rel_l2=0.1)
+
+
+def test_measure_counts_calls_returns_the_first_result_and_scales_per_item():
+    calls = []
+
+    def fn():
+        calls.append(len(calls))
+        return len(calls)
+
+    result, m = measure(fn, repeats=3, warmup=2, items=4)
+    assert result == 1 and len(calls) == 5
+    assert m.timing.repeats == 3 and len(m.timing.samples) == 3
+    per = m.per_item()
+    assert per["median"] == pytest.approx(m.timing.median / 4)
+    assert per["min"] <= per["q1"] <= per["median"] <= per["q3"] <= per["max"]
+    assert m.threads == torch.get_num_threads()
+    if m.host_peak_scope == "measurement":
+        assert m.peak_host_bytes >= m.host_baseline_bytes > 0
+    calls.clear()
+    result, m = measure(fn, repeats=2, warmup=0)
+    assert result == 1 and len(calls) == 2 and len(m.timing.samples) == 2
+
+
+def test_measure_sees_a_large_host_allocation():
+    _, small = measure(lambda: torch.zeros(1), repeats=1, warmup=0)
+    _, large = measure(lambda: torch.ones(64 * 2**20 // 8, dtype=torch.float64), repeats=1, warmup=0)  # 64 MiB
+    if large.host_peak_scope != "measurement":
+        pytest.skip("peak RSS cannot be reset on this platform")
+    assert large.peak_host_bytes - large.host_baseline_bytes > 48 * 2**20
+    assert small.peak_host_bytes - small.host_baseline_bytes < 32 * 2**20
+
+
+def test_quartiles_and_fixed_threads():
+    assert quartiles([1.0, 2.0, 3.0, 4.0, 5.0]) == (2.0, 4.0)
+    before = torch.get_num_threads()
+    with fixed_threads(1) as n:
+        assert n == 1 == torch.get_num_threads()
+    assert torch.get_num_threads() == before
+
+
+def test_machine_description_has_the_essentials_and_no_hostname():
+    info = machine("cpu")
+    for key in ("cpu_model", "logical_cpus", "torch_threads", "torch_version", "python_version", "device_name"):
+        assert info[key], key
+    assert info["device"] == "cpu"
+    node = platform.node()
+    if len(node) >= 4:
+        assert node not in json.dumps(info)
+
+
+# ---------------------------------------------------------------------------------------------- end to end
+TINY = dict(n_train=32, n_test=4, train_resolution=16, solver_resolutions=(8, 16), reference_resolution=32,
+            surrogate_resolutions=(16,), train_epochs=8, lr=1e-2, hidden_channels=8, n_modes=6, n_layers=2,
+            repeats=2, warmup=1)
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    from sciml.bench import run_benchmark
+    from sciml.cli import main
+
+    first = tmp_path_factory.mktemp("bench_api")
+    second = tmp_path_factory.mktemp("bench_cli")
+    result = run_benchmark("ns2d", quick=True, device="cpu", out=first, seed=3, progress=False, **TINY)
+    args = ["bench", "ns2d", "--quick", "--device", "cpu", "--seed", "3", "--out", str(second), "--no-progress"]
+    for key, value in TINY.items():
+        args += ["--set", f"{key}={json.dumps(list(value) if isinstance(value, tuple) else value)}"]
+    assert main(args) == 0
+    return result, first, second
+
+
+def test_end_to_end_writes_the_documented_results(two_runs):
+    result, first, _ = two_runs
+    on_disk = json.loads((first / "results.json").read_text())
+    assert on_disk == json.loads(json.dumps(result))
+    for key in ("speedup_at_matched_accuracy", "surrogate_rel_l2", "solver_curve", "breakeven_queries", "machine",
+                "training_seconds", "data_generation_seconds", "seeds", "matched_accuracy", "surrogate_curve"):
+        assert key in on_disk, key
+    assert [p["resolution"] for p in on_disk["solver_curve"]] == [8, 16]
+    for point in on_disk["solver_curve"] + on_disk["surrogate_curve"]:
+        assert set(point) >= {"resolution", "seconds_per_sample", "rel_l2"}
+        assert math.isfinite(point["seconds_per_sample"]) and point["seconds_per_sample"] > 0
+        assert 0 < point["rel_l2"] <= 1
+        spread = point["timing"]["seconds_per_sample"]
+        assert spread["min"] <= point["seconds_per_sample"] <= spread["max"]
+    for key in ("training_seconds", "data_generation_seconds"):
+        assert math.isfinite(on_disk[key]) and on_disk[key] > 0
+    assert 0 < on_disk["surrogate_rel_l2"] <= 1
+    assert on_disk["seeds"]["seed"] == 3 and on_disk["seeds"]["test_samples"] == [32, 36]
+    assert on_disk["threads"] == 1 and on_disk["machine"]["torch_threads"] == 1  # quick pins one thread
+    assert (first / "results.md").read_text().startswith("# Benchmark `ns2d`")
+    png = (first / "cost_error.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_end_to_end_numbers_are_consistent_and_physical(two_runs):
+    result, _, _ = two_runs
+    errors = {p["resolution"]: p["rel_l2"] for p in result["solver_curve"]}
+    # The spectral solver converges: doubling the grid cuts the error by far more than 2x (measured ~9x).
+    assert errors[16] < errors[8] / 4
+    # The headline is what the curve maths gives for the recorded points.
+    again = matched_accuracy(result["solver_curve"], surrogate_seconds_per_sample=result["surrogate_seconds_per_sample"],
+                             surrogate_rel_l2=result["surrogate_rel_l2"])
+    assert again.as_dict() == result["matched_accuracy"]
+    assert result["speedup_at_matched_accuracy"] == again.speedup
+    if again.speedup is None:
+        assert result["breakeven_queries"] is None and result["matched_accuracy"]["reason"]
+
+
+def test_same_seed_gives_identical_errors_through_api_and_cli(two_runs):
+    result, _, second = two_runs
+    other = json.loads((second / "results.json").read_text())
+    assert [p["rel_l2"] for p in other["solver_curve"]] == [p["rel_l2"] for p in result["solver_curve"]]
+    assert [p["rel_l2"] for p in other["surrogate_curve"]] == [p["rel_l2"] for p in result["surrogate_curve"]]
+    assert other["surrogate_rel_l2"] == result["surrogate_rel_l2"]
+    assert other["command"].startswith("sciml bench ns2d --quick")
+
+
+def test_unknown_problem_and_size_are_config_errors(tmp_path, capsys):
+    from sciml.bench import run_benchmark
+    from sciml.cli import main
+
+    with pytest.raises(ConfigError, match="available: ns2d, darcy, burgers"):
+        run_benchmark("heat", out=tmp_path)
+    with pytest.raises(ConfigError, match="unknown benchmark size"):
+        run_benchmark("ns2d", out=tmp_path, n_trian=3)
+    with pytest.raises(ConfigError, match="reference_resolution"):
+        run_benchmark("ns2d", out=tmp_path, reference_resolution=16)
+    assert main(["bench", "heat", "--quick", "--out", str(tmp_path)]) == 2
+    assert "unknown benchmark problem" in capsys.readouterr().err
