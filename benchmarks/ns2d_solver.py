@@ -11,8 +11,12 @@ and its floor are timed alternately, a few steps at a time, so both see the same
     alternating pair, which cancels load that drifts between pairs on a shared machine; also the
     ratio of the fastest repeats; and the throughput in sample-steps per second.
 
+Runs with :func:`sciml.allocator.keep_freed_memory`, as the ``sciml`` CLI does: with glibc's default
+thresholds the step's megabyte temporaries are page-faulted in afresh every step (``--default-allocator``
+measures that).
+
 Usage: python benchmarks/ns2d_solver.py [--device cpu|cuda] [--sizes 64 128 256 512] [--repeats 15]
-           [--schemes cn-heun etdrk4] [--threads N]
+           [--schemes cn-heun etdrk4] [--threads N] [--default-allocator]
 Writes benchmarks/results/<cpu|cuda>/ns2d_solver.{json,md}.
 """
 
@@ -20,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 from pathlib import Path
@@ -28,6 +31,7 @@ from pathlib import Path
 import torch
 from torch.overrides import TorchFunctionMode
 
+from sciml.allocator import allocator_settings, keep_freed_memory
 from sciml.solvers.navier_stokes import NavierStokes2D, step
 from sciml.timing import timed
 
@@ -100,16 +104,20 @@ def main() -> None:
     parser.add_argument("--schemes", nargs="+", default=["cn-heun", "etdrk4"])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--default-allocator", action="store_true",
+                        help="keep glibc's default thresholds (default: sciml.allocator.keep_freed_memory, as the CLI)")
     args = parser.parse_args()
+    if not args.default_allocator:
+        keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     rows = [measure(scheme, n, BATCH[device.type][n], dtype, device, args.repeats)
             for scheme in args.schemes for dtype in (torch.float32, torch.float64) for n in args.sizes]
-    # glibc's MALLOC_* settings decide how often torch's large FFT temporaries are page-faulted in afresh
+    # glibc's thresholds decide how often torch's large FFT temporaries are page-faulted in afresh
     machine = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
                "name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
-               "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}}
+               "allocator": allocator_settings()}
     out = Path(__file__).parent / "results" / device.type
     out.mkdir(parents=True, exist_ok=True)
     (out / "ns2d_solver.json").write_text(json.dumps({"machine": machine, "results": rows}, indent=2))

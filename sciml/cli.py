@@ -247,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
     command = shlex.join(["sciml", *argv])
+    from .allocator import keep_freed_memory
+
+    keep_freed_memory()  # the command line is an application: keep freed pages (see sciml.allocator)
     try:
         if args.command == "quickstart":
             from .quickstart import QuickstartConfig, run

@@ -17,6 +17,7 @@ from typing import Callable, Iterator, TypeVar
 
 import torch
 
+from ..allocator import allocator_settings
 from ..timing import Timing, time_call, timed
 
 __all__ = ["Measurement", "measure", "fixed_threads", "machine", "quartiles"]
@@ -203,6 +204,7 @@ def machine(device: torch.device | str | None = None) -> dict:
         "cuda_version": torch.version.cuda,
         "cuda_available": torch.cuda.is_available(),
     }
+    info["allocator"] = allocator_settings()  # glibc thresholds change CPU timings by up to ~3x
     try:
         info["load_average"] = [round(v, 2) for v in os.getloadavg()]
     except OSError:
