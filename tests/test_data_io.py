@@ -238,6 +238,17 @@ def test_write_refuses_attributes_netcdf_cannot_hold_and_leaves_no_file(tmp_path
     assert list(out.parent.iterdir()) == []
 
 
+def test_write_refuses_a_nul_in_a_string_attribute_rather_than_truncating_it(tmp_path):
+    ds = xr.Dataset({"w": (("sample", "x"), np.zeros((1, 4)))}, coords={"x": np.arange(4.0)},
+                    attrs={"comment": "before\x00after"})
+    out = tmp_path / "nul.nc"
+    with pytest.raises(DataError) as err:
+        data.write(ds, out)
+    assert str(err.value) == (f"{out}: attribute 'comment' of the dataset contains a NUL character, which NetCDF "
+                              "would silently cut the string at; remove or escape it")
+    assert not out.exists()
+
+
 def test_write_chunks_whole_frames_of_at_least_64_kib(tmp_path):
     ds = xr.Dataset({"w": (("sample", "time", "y", "x"), np.zeros((3, 40, 32, 32), np.float32))})
     path = data.write(ds, tmp_path / "c.nc")
@@ -248,7 +259,7 @@ def test_write_chunks_whole_frames_of_at_least_64_kib(tmp_path):
 
 _names = st.text(alphabet="abcdefghij_", min_size=1, max_size=6).filter(lambda s: not s.startswith("_"))
 _attr_values = st.one_of(
-    st.text(max_size=12),
+    st.text(st.characters(exclude_characters="\x00"), max_size=12),  # NUL is refused (tested below)
     st.integers(-(2**62), 2**62),
     st.floats(allow_nan=False, width=64),
     st.lists(st.integers(-1000, 1000), min_size=2, max_size=4),  # NetCDF reads [v] back as v (documented)

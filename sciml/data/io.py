@@ -336,6 +336,9 @@ def _check_attrs(owner: str, attrs: Mapping[str, object], path: Path) -> None:
     for key, value in attrs.items():
         if isinstance(value, (bool, np.bool_)):
             raise DataError(f"{path}: attribute {key!r} of {owner} is a bool, which NetCDF cannot store; store 0/1 or a string")
+        if isinstance(value, str) and "\x00" in value:
+            raise DataError(f"{path}: attribute {key!r} of {owner} contains a NUL character, which NetCDF would "
+                            "silently cut the string at; remove or escape it")
         if isinstance(value, (str, int, float, np.number)):
             continue
         array = np.asarray(value) if isinstance(value, (list, tuple, np.ndarray)) else None
