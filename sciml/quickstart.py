@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 
 from . import data
-from .errors import ConfigError, DataError
+from ._output import prepare_output_dir, write_text_atomic
+from .errors import ConfigError
 from .metrics import rel_l2
 from .solvers.navier_stokes import NavierStokes2D, integrate
 from .datasets import ns2d
@@ -93,27 +94,11 @@ def _log(message: str) -> None:
     print(f"[sciml quickstart] {message}", file=sys.stderr, flush=True)
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _prepare_out(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise DataError(f"{out}: cannot create the output directory ({err.strerror}); choose another --out") from None
-    if not os.access(out, os.W_OK):
-        raise DataError(f"{out}: output directory is not writable; choose another --out")
-    (out / "report.md").unlink(missing_ok=True)  # a stale report must not vouch for a new, unfinished run
-
-
 def run(out_dir: str | os.PathLike, config: QuickstartConfig = QuickstartConfig(), *, command: str | None = None) -> dict:
     """Run the quickstart into ``out_dir`` and return the metrics written to ``metrics.json``."""
     wall_start = time.perf_counter()
     out = Path(out_dir)
-    _prepare_out(out)
+    prepare_output_dir(out, stale="report.md")
     device = resolve_device(config.device)
     times = [0.0, config.lead_time]
     command = command or "sciml.quickstart.run(...)"
@@ -197,8 +182,8 @@ def run(out_dir: str | os.PathLike, config: QuickstartConfig = QuickstartConfig(
     }
     _figures(out, config, inputs, truths, predictions, surrogate_error, solver_error, history)
     metrics["wall_seconds"] = time.perf_counter() - wall_start
-    _write_text(out / "metrics.json", json.dumps(metrics, indent=2))
-    _write_text(out / "report.md", _report(metrics, config))
+    write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))
+    write_text_atomic(out / "report.md", _report(metrics, config))
     _log(f"done in {metrics['wall_seconds']:.0f} s: relative L2 {metrics['rel_l2_train_res']:.4f} at "
          f"{config.resolution}, {metrics['rel_l2_2x_res']:.4f} zero-shot at {2 * config.resolution}; see {out / 'report.md'}")
     return metrics

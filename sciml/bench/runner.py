@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import DataError
+from .._output import prepare_output_dir, write_text_atomic
 from ..timing import timed
 from .curves import CostErrorPoint, breakeven, matched_accuracy, pareto_front
 from .harness import fixed_threads, machine, measure
@@ -24,22 +24,6 @@ __all__ = ["run_benchmark"]
 def _log(message: str, enabled: bool) -> None:
     if enabled:
         print(f"[sciml bench] {message}", file=sys.stderr, flush=True)
-
-
-def _prepare_out(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise DataError(f"{out}: cannot create the output directory ({err.strerror}); choose another --out") from None
-    if not os.access(out, os.W_OK):
-        raise DataError(f"{out}: output directory is not writable; choose another --out")
-    (out / "results.json").unlink(missing_ok=True)  # a stale result must not vouch for an unfinished run
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _error_stats(errors: torch.Tensor) -> dict:
@@ -84,7 +68,7 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
     config = spec.sizes(quick).with_overrides(**sizes)
     device = resolve_device(device)
     out = Path(out)
-    _prepare_out(out)
+    prepare_output_dir(out, stale="results.json")
     first_test = config.n_train  # test samples follow the training samples in the seed's stream
     common = dict(seed=seed, first_sample=first_test, device=device)
 
@@ -197,8 +181,8 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
     from .report import markdown, plot_cost_error
 
     plot_cost_error(results, out / "cost_error.png")
-    _write_text(out / "results.md", markdown(results))
-    _write_text(out / "results.json", json.dumps(results, indent=2))
+    write_text_atomic(out / "results.md", markdown(results))
+    write_text_atomic(out / "results.json", json.dumps(results, indent=2))
     _log(f"done in {results['wall_seconds']:.0f} s: {results['verdict']}", progress)
     return results
 

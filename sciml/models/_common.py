@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .features import BoundedFeatures, PeriodicFeatures, crop, reflect
+from .features import BOUNDARIES, BoundedFeatures, PeriodicFeatures, crop, reflect
 
 
 def positive_int(config: object, name: str) -> None:
@@ -36,6 +37,25 @@ def one_of(config: object, name: str, choices: tuple[str, ...]) -> None:
     value = getattr(config, name)
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoxOperatorConfig:
+    """Options shared by the neural operators on boxes (``fno``, ``tfno``, ``uno``); the subclasses
+    document what each means for their architecture."""
+
+    in_channels: int
+    out_channels: int
+    n_modes: tuple[int, ...] = (16, 16)
+    hidden_channels: int = 32
+    n_layers: int = 4
+    boundary: str = "periodic"
+
+    def __post_init__(self) -> None:
+        for name in ("in_channels", "out_channels", "hidden_channels", "n_layers"):
+            positive_int(self, name)
+        positive_ints(self, "n_modes")
+        one_of(self, "boundary", BOUNDARIES)
 
 
 class Operator(nn.Module):

@@ -40,7 +40,35 @@ def crop(field: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     return field[index]
 
 
-class PeriodicFeatures(nn.Module):
+class _AxisFeatures(nn.Module):
+    """Append functions of each spatial coordinate as channels: ``(batch, c, *space) -> (batch, c + k d, *space)``.
+
+    Subclasses give ``functions(index, n)``: the ``k`` feature values on the grid points ``index``
+    (``0..n-1`` along one axis).
+    """
+
+    def __init__(self, ndim: int) -> None:
+        super().__init__()
+        self.ndim = ndim
+
+    def functions(self, index: torch.Tensor, n: int) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def forward(self, field: torch.Tensor) -> torch.Tensor:
+        batch, space = field.shape[0], field.shape[2:]
+        if len(space) != self.ndim:
+            raise ConfigError(f"expected {self.ndim} spatial dims, got input shape {tuple(field.shape)}")
+        features = []
+        for axis, n in enumerate(space):
+            shape = [1] * self.ndim
+            shape[axis] = n
+            index = torch.arange(n, device=field.device, dtype=field.dtype)
+            features += [f.view(shape).expand(space) for f in self.functions(index, n)]
+        grid = torch.stack(features).unsqueeze(0).expand(batch, -1, *space)
+        return torch.cat([field, grid], dim=1)
+
+
+class PeriodicFeatures(_AxisFeatures):
     """Append ``sin(2 pi x_i / L_i), cos(2 pi x_i / L_i)`` for each spatial dim as input channels.
 
     ``(batch, c, *space) -> (batch, c + 2 d, *space)``, evaluated on the points ``x_j = j L / n`` of
@@ -48,26 +76,12 @@ class PeriodicFeatures(nn.Module):
     position-dependent effects (e.g. forcing) without breaking periodicity or super-resolution.
     """
 
-    def __init__(self, ndim: int) -> None:
-        super().__init__()
-        self.ndim = ndim
-
-    def forward(self, field: torch.Tensor) -> torch.Tensor:
-        batch, space = field.shape[0], field.shape[2:]
-        if len(space) != self.ndim:
-            raise ConfigError(f"expected {self.ndim} spatial dims, got input shape {tuple(field.shape)}")
-        features = []
-        for axis, n in enumerate(space):
-            phase = torch.arange(n, device=field.device, dtype=field.dtype) * (2 * math.pi / n)
-            shape = [1] * self.ndim
-            shape[axis] = n
-            phase = phase.view(shape).expand(space)
-            features += [torch.sin(phase), torch.cos(phase)]
-        grid = torch.stack(features).unsqueeze(0).expand(batch, -1, *space)
-        return torch.cat([field, grid], dim=1)
+    def functions(self, index: torch.Tensor, n: int) -> list[torch.Tensor]:
+        phase = index * (2 * math.pi / n)
+        return [torch.sin(phase), torch.cos(phase)]
 
 
-class BoundedFeatures(nn.Module):
+class BoundedFeatures(_AxisFeatures):
     """Append ``cos(pi x_i / L_i)`` for each spatial dim on the nodes of a bounded box.
 
     ``(batch, c, *space) -> (batch, c + d, *space)`` with ``x_j = j L / (n - 1)``. The lowest cosine
@@ -75,22 +89,8 @@ class BoundedFeatures(nn.Module):
     of :func:`reflect`, so the spectral layers see the same function at every resolution.
     """
 
-    def __init__(self, ndim: int) -> None:
-        super().__init__()
-        self.ndim = ndim
-
-    def forward(self, field: torch.Tensor) -> torch.Tensor:
-        batch, space = field.shape[0], field.shape[2:]
-        if len(space) != self.ndim:
-            raise ConfigError(f"expected {self.ndim} spatial dims, got input shape {tuple(field.shape)}")
-        features = []
-        for axis, n in enumerate(space):
-            position = torch.arange(n, device=field.device, dtype=field.dtype) * (math.pi / (n - 1))
-            shape = [1] * self.ndim
-            shape[axis] = n
-            features.append(torch.cos(position).view(shape).expand(space))
-        grid = torch.stack(features).unsqueeze(0).expand(batch, -1, *space)
-        return torch.cat([field, grid], dim=1)
+    def functions(self, index: torch.Tensor, n: int) -> list[torch.Tensor]:
+        return [torch.cos(index * (math.pi / (n - 1)))]
 
 
 class SphereFeatures(nn.Module):

@@ -6,14 +6,13 @@ import numbers
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from ._common import Operator, one_of, positive_int, positive_ints
-from .features import BOUNDARIES
+from ._common import BoxOperatorConfig, Operator
 
 __all__ = ["FNOConfig", "TFNOConfig", "FNO", "TFNO"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class FNOConfig:
+class FNOConfig(BoxOperatorConfig):
     """Options of the Fourier neural operator (Li et al. 2021, arXiv:2010.08895) from ``neuraloperator``.
 
     Attributes:
@@ -26,19 +25,6 @@ class FNOConfig:
             nodes, endpoints included: the layers act on the even extension, where the modes are
             the same physical frequencies at every resolution; see :class:`~sciml.models._common.Operator`).
     """
-
-    in_channels: int
-    out_channels: int
-    n_modes: tuple[int, ...] = (16, 16)
-    hidden_channels: int = 32
-    n_layers: int = 4
-    boundary: str = "periodic"
-
-    def __post_init__(self) -> None:
-        for name in ("in_channels", "out_channels", "hidden_channels", "n_layers"):
-            positive_int(self, name)
-        positive_ints(self, "n_modes")
-        one_of(self, "boundary", BOUNDARIES)
 
 
 @dataclass(frozen=True, kw_only=True)

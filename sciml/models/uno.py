@@ -6,14 +6,13 @@ import contextlib
 import io
 from dataclasses import dataclass
 
-from ._common import Operator, one_of, positive_int, positive_ints
-from .features import BOUNDARIES
+from ._common import BoxOperatorConfig, Operator
 
 __all__ = ["UNOConfig", "UNO", "uno_layers"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class UNOConfig:
+class UNOConfig(BoxOperatorConfig):
     """Options of the U-shaped neural operator (Rahman, Ross & Azizzadenesheli 2023, arXiv:2204.11127).
 
     neuraloperator's ``UNO`` takes per-layer lists; here they follow from three numbers (see
@@ -27,19 +26,6 @@ class UNOConfig:
         n_layers: number of Fourier layers; the resolution is halved ``max(0, n_layers // 2 - 1)`` times.
         boundary: ``"periodic"`` or ``"reflect"``, as for :class:`~sciml.models.fno.FNOConfig`.
     """
-
-    in_channels: int
-    out_channels: int
-    n_modes: tuple[int, ...] = (16, 16)
-    hidden_channels: int = 32
-    n_layers: int = 4
-    boundary: str = "periodic"
-
-    def __post_init__(self) -> None:
-        for name in ("in_channels", "out_channels", "hidden_channels", "n_layers"):
-            positive_int(self, name)
-        positive_ints(self, "n_modes")
-        one_of(self, "boundary", BOUNDARIES)
 
 
 def uno_layers(config: UNOConfig) -> dict[str, list]:
