@@ -103,7 +103,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "evaluate", help="relative L2 error of a trained surrogate on a dataset, with plots",
         description="Predicts every frame of --data on its own grid (any resolution) and compares with the file's "
-                    "outputs; also on 2x and 4x coarser spectral copies of periodic data.")
+                    "outputs; also on 2x and 4x coarser copies (spectral on periodic data, every 2nd/4th node on "
+                    "bounded data).")
     evaluate.add_argument("run", help="run directory written by `sciml train`")
     evaluate.add_argument("--data", required=True, nargs="+", help="file(s), glob or zarr store with inputs and outputs")
     evaluate.add_argument("--json", help="also write the metrics to this JSON file")
