@@ -37,7 +37,7 @@ import torch
 
 from ..spectral import wavenumbers
 from ..errors import SolverError
-from ._etd import ETDRK4Coefficients, etdrk4_coefficients, etdrk4_step
+from ._etd import ETDRK4Coefficients, ETDRK4Forcing, etdrk4_coefficients, etdrk4_forcing, etdrk4_step
 from ._stepping import check_dt, check_finite, check_state, check_times, run_to_times
 
 if TYPE_CHECKING:
@@ -163,8 +163,11 @@ def nonlinear_term(eq: NavierStokes2D, w_hat: torch.Tensor) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=16)
-def _etdrk4(eq: NavierStokes2D, n: int, h: float, dtype: torch.dtype, device: torch.device) -> ETDRK4Coefficients:
-    return etdrk4_coefficients(_operators(eq, n, dtype, device).linear, h, dtype=dtype)
+def _etdrk4(eq: NavierStokes2D, n: int, h: float, dtype: torch.dtype,
+            device: torch.device) -> tuple[ETDRK4Coefficients, ETDRK4Forcing]:
+    ops = _operators(eq, n, dtype, device)
+    coefficients = etdrk4_coefficients(ops.linear, h, dtype=dtype)
+    return coefficients, etdrk4_forcing(coefficients, ops.forcing_hat)
 
 
 def _real(dtype: torch.dtype) -> torch.dtype:
@@ -175,8 +178,8 @@ def step(eq: NavierStokes2D, w_hat: torch.Tensor, dt: float, *, scheme: str = "c
     """Advance the vorticity spectrum by ``dt``; shape ``(batch, k_y, k_x)``. See the module doc for schemes."""
     ops = _ops_for(eq, w_hat)
     if scheme == "etdrk4":
-        coefficients = _etdrk4(eq, w_hat.shape[-2], float(dt), w_hat.dtype, w_hat.device)
-        return etdrk4_step(w_hat, lambda v: _advection(ops, v).add_(ops.forcing_hat), coefficients)
+        coefficients, forcing = _etdrk4(eq, w_hat.shape[-2], float(dt), w_hat.dtype, w_hat.device)
+        return etdrk4_step(w_hat, lambda v: _advection(ops, v), coefficients, forcing)
     if scheme != "cn-heun":
         raise SolverError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
     gain, source, half_source, forced = _crank_nicolson(eq, w_hat.shape[-2], float(dt), w_hat.dtype, w_hat.device)
