@@ -23,8 +23,17 @@ RECIPES = {"ns2d": "ns2d", "ns2d-kolmogorov": "ns2d_kolmogorov", "burgers": "bur
 __all__ = ["RECIPES", "generate"]
 
 
-def generate(name: str, n_samples: int, resolution: int, *, seed: int, **options) -> xr.Dataset:
-    """Run recipe ``name``; unknown names or options raise :class:`sciml.ConfigError`."""
+def generate(name: str, n_samples: int, resolution: int, *, seed: int, workers: int = 1, **options) -> xr.Dataset:
+    """Run recipe ``name``; unknown names or options raise :class:`sciml.ConfigError`.
+
+    ``workers > 1`` splits the samples over that many spawned processes, whole solver chunks each
+    (recipes taking ``first_sample``, ``chunk`` and ``device``); the result is byte-identical to
+    ``workers=1``. Workers keep this process's torch thread count: lower it first for many CPU workers.
+    """
+    if workers != 1:
+        from ._common import generate_in_workers
+
+        return generate_in_workers(name, n_samples, resolution, seed=seed, workers=workers, **options)
     if name not in RECIPES:
         raise ConfigError(f"unknown dataset {name!r}; available: {', '.join(RECIPES)}")
     if n_samples < 1 or resolution < 4:

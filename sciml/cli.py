@@ -139,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
 def _generate(args: argparse.Namespace, command: str) -> None:
     from .data import write
     from .data.cf import check_writable
-    from .datasets._common import generate_in_workers
+    from .datasets import generate
 
     out = check_writable(args.out)
     options = {key: getattr(args, key) for key in ("first_sample", "device", "times", "viscosity", "viscosity_range",
@@ -148,8 +148,8 @@ def _generate(args: argparse.Namespace, command: str) -> None:
                if getattr(args, key) is not None}
     if "viscosity_range" in options:
         options["viscosity_range"] = tuple(options["viscosity_range"])
-    ds = generate_in_workers(args.name, args.n, args.resolution, seed=args.seed, workers=args.workers,
-                             progress=not args.no_progress, command=command, **options)
+    ds = generate(args.name, args.n, args.resolution, seed=args.seed, workers=args.workers,
+                  progress=not args.no_progress, command=command, **options)
     write(ds, out)
     print(f"wrote {out}: {dict(ds.sizes)}", file=sys.stderr)
 

@@ -80,7 +80,7 @@ def test_bad_requests_are_one_line_errors(tmp_path):
 
 
 def test_workers_split_at_whole_chunks_and_write_the_bytes_of_one_process(tmp_path):
-    from sciml.datasets._common import _sample_ranges, generate_in_workers
+    from sciml.datasets._common import _sample_ranges
 
     assert _sample_ranges(3, 1, 2) == [(0, 1), (1, 2)]
     assert _sample_ranges(10, 3, 3) == [(0, 3), (3, 3), (6, 4)]  # a worker never splits a chunk (one CFL step)
@@ -93,4 +93,6 @@ def test_workers_split_at_whole_chunks_and_write_the_bytes_of_one_process(tmp_pa
     data.write(single, tmp_path / "single.nc")
     assert (tmp_path / "parts.nc").read_bytes() == (tmp_path / "single.nc").read_bytes()
     with pytest.raises(ConfigError, match="dataset 'swe-sphere' cannot be split across workers"):
-        generate_in_workers("swe-sphere", 2, 8, seed=0, workers=2)
+        generate("swe-sphere", 2, 8, seed=0, workers=2)
+    with pytest.raises(ConfigError, match="workers must be >= 1"):
+        generate("ns2d", 2, 8, seed=0, workers=0)
