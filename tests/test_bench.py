@@ -8,7 +8,7 @@ import platform
 import pytest
 import torch
 
-from sciml.bench import breakeven, fixed_threads, machine, matched_accuracy, measure, pareto_front
+from sciml.bench import breakeven, fixed_threads, interleaved, machine, matched_accuracy, measure, pareto_front
 from sciml.bench.curves import CostErrorPoint
 from sciml.bench.harness import quartiles
 from sciml.errors import ConfigError
@@ -116,6 +116,20 @@ def test_measure_counts_calls_returns_the_first_result_and_scales_per_item():
     assert result == 1 and len(calls) == 2 and len(m.timing.samples) == 2
 
 
+def test_interleaved_calls_each_once_per_round_rotating_the_first_and_drops_warm_up_rounds():
+    order = []
+    calls = {key: (lambda key=key: order.append(key)) for key in "abc"}
+    timings = interleaved(calls, rounds=4, warmup_rounds=2)
+    rounds = [order[i:i + 3] for i in range(0, len(order), 3)]
+    assert len(rounds) == 6 and all(sorted(r) == ["a", "b", "c"] for r in rounds)
+    assert [r[0] for r in rounds] == ["a", "b", "c", "a", "b", "c"]  # no call always runs first
+    for timing in timings.values():
+        assert timing.repeats == 4 and len(timing.samples) == 4
+        assert timing.min <= timing.median <= timing.max
+    with pytest.raises(ValueError, match="rounds"):
+        interleaved(calls, rounds=0)
+
+
 def test_measure_sees_a_large_host_allocation():
     _, small = measure(lambda: torch.zeros(1), repeats=1, warmup=0)
     _, large = measure(lambda: torch.ones(64 * 2**20 // 8, dtype=torch.float64), repeats=1, warmup=0)  # 64 MiB
@@ -146,7 +160,7 @@ def test_machine_description_has_the_essentials_and_no_hostname():
 # ---------------------------------------------------------------------------------------------- end to end
 TINY = dict(n_train=32, n_test=4, train_resolution=16, solver_resolutions=(8, 16), reference_resolution=32,
             surrogate_resolutions=(16,), train_epochs=8, lr=1e-2, hidden_channels=8, n_modes=6, n_layers=2,
-            repeats=2, warmup=1)
+            repeats=3, warmup=1)
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +212,21 @@ def test_end_to_end_numbers_are_consistent_and_physical(two_runs):
                              surrogate_rel_l2=result["surrogate_rel_l2"])
     assert again.as_dict() == result["matched_accuracy"]
     assert result["speedup_at_matched_accuracy"] == again.speedup
+    # Each round's speed-up comes from that round's own solver and surrogate times (paired samples).
+    rounds = result["sizes"]["repeats"]
+    headline = next(s for s in result["surrogate_curve"] if s["resolution"] == result["surrogate"]["train_resolution"])
+    assert len(result["speedup_per_round"]) == rounds == len(headline["timing"]["seconds_per_call"])
+    for i, speedup in enumerate(result["speedup_per_round"]):
+        points = [(p["resolution"], p["timing"]["seconds_per_call"][i] / p["timing"]["items_per_call"], p["rel_l2"])
+                  for p in result["solver_curve"]]
+        paired = matched_accuracy(points, surrogate_rel_l2=result["surrogate_rel_l2"],
+                                  surrogate_seconds_per_sample=headline["timing"]["seconds_per_call"][i] / headline["timing"]["items_per_call"])
+        assert speedup == paired.speedup
+    interpolated = [v for v in result["speedup_per_round"] if v is not None]
+    spread = result["speedup_spread"]
+    assert (spread is None) == (not interpolated)
+    if spread is not None:
+        assert spread["min"] <= spread["median"] <= spread["max"] and spread["n"] == len(interpolated)
     if again.speedup is None:
         assert result["breakeven_queries"] is None and result["matched_accuracy"]["reason"]
 

@@ -2,8 +2,8 @@
 
 One entry point, :func:`run_benchmark` (``sciml bench PROBLEM``), built from
 
-* :mod:`~sciml.bench.harness`: timing with warm-up, repeats, spread, CUDA sync, fixed threads,
-  peak memory, and the machine description;
+* :mod:`~sciml.bench.harness`: timing with warm-up, repeats, spread, interleaved rounds, CUDA sync,
+  fixed threads, peak memory, and the machine description;
 * :mod:`~sciml.bench.curves`: Pareto front, log-log interpolation, speed-up at matched accuracy,
   break-even queries;
 * :mod:`~sciml.bench.problems`: ``ns2d``, ``darcy``, ``burgers`` (reference, solver ladder, surrogate).
@@ -14,11 +14,11 @@ How to read the results: ``docs/benchmarks.md``.
 from __future__ import annotations
 
 from .curves import BreakEven, CostErrorPoint, MatchedAccuracy, breakeven, matched_accuracy, pareto_front
-from .harness import Measurement, fixed_threads, machine, measure
+from .harness import Measurement, fixed_threads, interleaved, machine, measure
 
 __all__ = [
     "run_benchmark", "PROBLEMS",
-    "measure", "Measurement", "fixed_threads", "machine",
+    "measure", "interleaved", "Measurement", "fixed_threads", "machine",
     "CostErrorPoint", "MatchedAccuracy", "BreakEven", "pareto_front", "matched_accuracy", "breakeven",
 ]
 

@@ -13,16 +13,17 @@ import platform
 import resource
 import statistics
 from dataclasses import dataclass
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, Hashable, Iterator, Mapping, TypeVar
 
 import torch
 
 from ..allocator import allocator_settings
 from ..timing import Timing, time_call, timed
 
-__all__ = ["Measurement", "measure", "fixed_threads", "machine", "quartiles"]
+__all__ = ["Measurement", "measure", "interleaved", "fixed_threads", "machine", "quartiles"]
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 
 def quartiles(samples: tuple[float, ...] | list[float]) -> tuple[float, float]:
@@ -133,6 +134,31 @@ def measure(fn: Callable[[], T], *, repeats: int = 3, warmup: int = 1, device: t
                                threads=torch.get_num_threads(), peak_host_bytes=peak_host,
                                host_baseline_bytes=baseline, host_peak_scope="measurement" if scoped else "process",
                                peak_device_bytes=peak_device)
+
+
+def interleaved(calls: Mapping[K, Callable[[], object]], *, rounds: int, warmup_rounds: int = 1,
+                device: torch.device | str = "cpu") -> dict[K, Timing]:
+    """Time several calls in alternation: each round calls every one once, the first call rotating.
+
+    Load that drifts during the measurement (other tenants of a shared machine, clock changes) then
+    falls on all calls alike, so the ``i``-th samples of any two calls form a fair pair: ratios of
+    paired samples cancel the drift, and the spread over rounds shows what is left of it. Timing each
+    call in its own block instead compares calls measured under different conditions.
+
+    Returns ``Timing`` per key with ``samples`` in round order (index ``i`` = round ``i``).
+    """
+    if rounds < 1 or warmup_rounds < 0:
+        raise ValueError(f"need rounds >= 1 and warmup_rounds >= 0, got {rounds}, {warmup_rounds}")
+    keys = list(calls)
+    samples: dict[K, list[float]] = {key: [] for key in keys}
+    for round_index in range(warmup_rounds + rounds):
+        shift = round_index % len(keys)
+        for key in keys[shift:] + keys[:shift]:
+            seconds = timed(calls[key], device=device)[1]
+            if round_index >= warmup_rounds:
+                samples[key].append(seconds)
+    return {key: Timing(statistics.median(values), min(values), max(values), rounds, tuple(values))
+            for key, values in samples.items()}
 
 
 @contextlib.contextmanager

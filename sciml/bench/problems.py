@@ -53,7 +53,9 @@ class Sizes:
             schedule then follows the clock, so errors are no longer bit-reproducible.
         batch_size, lr, hidden_channels, n_modes, n_layers: training and FNO options
             (``n_modes`` per dim, capped at half the training grid).
-        repeats, warmup: timed and untimed calls per measurement.
+        repeats: timing rounds; each calls every solver and surrogate run once, interleaved
+            (:func:`sciml.bench.harness.interleaved`), after one untimed round.
+        warmup: untimed calls before each run's first (error- and memory-measuring) call.
     """
 
     n_train: int
@@ -69,7 +71,7 @@ class Sizes:
     hidden_channels: int = 16
     n_modes: int = 12
     n_layers: int = 4
-    repeats: int = 3
+    repeats: int = 15
     warmup: int = 1
 
     def __post_init__(self) -> None:

@@ -36,6 +36,10 @@ def markdown(results: dict) -> str:
     if m["extrapolated_speedup"] is not None:
         extrapolated = (f"| speed-up by extrapolating the solver curve (flagged: outside the measured range) | "
                         f"{m['extrapolated_speedup']:.3g}x |\n")
+    spread = results.get("speedup_spread")
+    rounds = "n/a (not interpolated in any round)" if spread is None else (
+        f"{spread['min']:.3g} - {spread['median']:.3g} - {spread['max']:.3g} ({spread['n']} of "
+        f"{len(results['speedup_per_round'])} rounds interpolated)")
     sizes = results["sizes"]
     threads = results["threads"]
     load = machine.get("load_average")
@@ -43,12 +47,14 @@ def markdown(results: dict) -> str:
 
 {setting['equation']}; map {setting['map']}. Errors are relative L2 against a float64 reference at
 {results['reference']['resolution']} ({setting['error_interpolant']}), averaged over {sizes['n_test']} test samples; costs are
-median seconds per sample over {sizes['repeats']} timed runs after {sizes['warmup']} warm-up, the whole test batch per run,
+median seconds per sample over {sizes['repeats']} timing rounds after a warm-up round, each round calling every solver and
+surrogate run of the tables once on the whole test batch (interleaved, so load drifting during the run falls on all alike),
 on `{results['device']}` ({machine['device_name']}, {threads} thread{'s' if threads != 1 else ''}).
 
 | metric | value |
 |---|---|
 | speed-up at matched accuracy | {headline} |
+| speed-up per timing round: min - median - max | {rounds} |
 {extrapolated}| surrogate rel. L2 (at its training resolution {results['surrogate']['train_resolution']}) | {results['surrogate_rel_l2']:.3g} |
 | surrogate seconds per sample | {results['surrogate_seconds_per_sample']:.3g} |
 | solver seconds per sample at that error | {_fmt(results['solver_seconds_per_sample_at_matched_accuracy'])} |

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -15,7 +16,7 @@ import torch
 from .._output import prepare_output_dir, write_text_atomic
 from ..timing import timed
 from .curves import CostErrorPoint, breakeven, matched_accuracy, pareto_front
-from .harness import fixed_threads, machine, measure
+from .harness import fixed_threads, interleaved, machine, measure, quartiles
 from .problems import Problem, get_problem
 
 __all__ = ["run_benchmark"]
@@ -80,15 +81,14 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
         reference, ref_seconds = timed(lambda: spec.solve(ref_inputs, reference=True), device=device)
 
         # 2. solver ladder -------------------------------------------------------------------
-        solver_curve = []
+        solver_curve, calls, first_measurements = [], {}, {}
         for r in config.solver_resolutions:
-            _log(f"solver at {r}: {config.warmup} warm-up + {config.repeats} timed runs", progress)
+            _log(f"solver at {r}: error and memory ({config.warmup} warm-up call(s) first)", progress)
             x = spec.inputs(config.n_test, r, dtype=spec.solver_dtype, **common)
-            solution, m = measure(lambda: spec.solve(x), repeats=config.repeats, warmup=config.warmup, device=device,
-                                  items=config.n_test)
-            stats = _error_stats(spec.error(solution, reference))
-            solver_curve.append({"resolution": r, "seconds_per_sample": m.per_item()["median"], **stats,
-                                 "timing": m.as_dict()})
+            calls["solver", r] = lambda x=x: spec.solve(x)
+            solution, first_measurements["solver", r] = measure(calls["solver", r], repeats=1, warmup=config.warmup,
+                                                                device=device, items=config.n_test)
+            solver_curve.append({"resolution": r, **_error_stats(spec.error(solution, reference))})
             del solution
 
         # 3. surrogate -----------------------------------------------------------------------
@@ -109,21 +109,30 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
         dtype = next(module.parameters()).dtype
         surrogate_curve = []
         for r in config.surrogate_resolutions:
-            _log(f"surrogate at {r}: {config.warmup} warm-up + {config.repeats} timed runs", progress)
+            _log(f"surrogate at {r}: error and memory ({config.warmup} warm-up call(s) first)", progress)
             x = spec.inputs(config.n_test, r, dtype=dtype, **common)[:, None]
 
             def forward(x=x):
                 with torch.inference_mode():
                     return module(x)
 
-            prediction, m = measure(forward, repeats=config.repeats, warmup=config.warmup, device=device,
-                                    items=config.n_test)
-            stats = _error_stats(spec.error(prediction[:, 0], reference))
-            surrogate_curve.append({"resolution": r, "seconds_per_sample": m.per_item()["median"], **stats,
-                                    "timing": m.as_dict()})
+            calls["surrogate", r] = forward
+            prediction, first_measurements["surrogate", r] = measure(forward, repeats=1, warmup=config.warmup,
+                                                                     device=device, items=config.n_test)
+            surrogate_curve.append({"resolution": r, **_error_stats(spec.error(prediction[:, 0], reference))})
+            del prediction
+
+        # 4. timing: every solver and surrogate call once per round, so drift hits all alike -------------
+        _log(f"timing {len(calls)} calls in {config.repeats} interleaved rounds after 1 warm-up round", progress)
+        timings = interleaved(calls, rounds=config.repeats, warmup_rounds=1, device=device)
+        for kind, curve in (("solver", solver_curve), ("surrogate", surrogate_curve)):
+            for point in curve:
+                m = dataclasses.replace(first_measurements[kind, point["resolution"]],
+                                        timing=timings[kind, point["resolution"]])
+                point.update(seconds_per_sample=m.per_item()["median"], timing=m.as_dict())
         machine_info = machine(device)
 
-    # 4. curves ----------------------------------------------------------------------------------
+    # 5. curves ----------------------------------------------------------------------------------
     points = [CostErrorPoint(p["resolution"], p["seconds_per_sample"], p["rel_l2"]) for p in solver_curve]
     front = [p.resolution for p in pareto_front(points)]
     for p in solver_curve:
@@ -133,6 +142,7 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
                                                  surrogate_rel_l2=s["rel_l2"]).as_dict()
     headline = next(s for s in surrogate_curve if s["resolution"] == config.train_resolution)
     matched = headline["matched_accuracy"]
+    paired = _paired_speedups(solver_curve, headline, timings, config.n_test)
     upfront = dict(training_seconds=training_seconds, data_seconds=data_seconds,
                    surrogate_seconds_per_sample=headline["seconds_per_sample"])
     even = breakeven(solver_seconds_per_sample=matched["solver_seconds_per_sample"], **upfront)
@@ -146,6 +156,8 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
         "command": command,
         "setting": spec.setting(),
         "speedup_at_matched_accuracy": matched["speedup"],
+        "speedup_per_round": paired,
+        "speedup_spread": _spread([v for v in paired if v is not None]),
         "surrogate_rel_l2": headline["rel_l2"],
         "surrogate_seconds_per_sample": headline["seconds_per_sample"],
         "solver_seconds_per_sample_at_matched_accuracy": matched["solver_seconds_per_sample"],
@@ -185,6 +197,31 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
     write_text_atomic(out / "results.json", json.dumps(results, indent=2))
     _log(f"done in {results['wall_seconds']:.0f} s: {results['verdict']}", progress)
     return results
+
+
+def _paired_speedups(solver_curve: list[dict], headline: dict, timings: dict, items: int) -> list[float | None]:
+    """Speed-up at matched accuracy from each timing round's own samples (``None`` where not interpolated).
+
+    The rounds' solver and surrogate times were taken side by side, so their ratio cancels load that
+    drifted between rounds; the spread of these ratios is the headline's timing uncertainty.
+    """
+    speedups = []
+    for i in range(len(timings["surrogate", headline["resolution"]].samples)):
+        points = [CostErrorPoint(p["resolution"], timings["solver", p["resolution"]].samples[i] / items, p["rel_l2"])
+                  for p in solver_curve]
+        surrogate_seconds = timings["surrogate", headline["resolution"]].samples[i] / items
+        speedups.append(matched_accuracy(points, surrogate_seconds_per_sample=surrogate_seconds,
+                                         surrogate_rel_l2=headline["rel_l2"]).speedup)
+    return speedups
+
+
+def _spread(values: list[float]) -> dict | None:
+    """``{min, q1, median, q3, max, n}`` of ``values``; ``None`` for none."""
+    if not values:
+        return None
+    q1, q3 = quartiles(values)
+    return {"min": min(values), "q1": q1, "median": statistics.median(values), "q3": q3, "max": max(values),
+            "n": len(values)}
 
 
 def verdict(results: dict) -> str:
