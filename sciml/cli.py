@@ -131,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=int, help="torch threads for the whole run (default: 1 with --quick, else all)")
     bench.add_argument("--set", dest="sizes", type=_option, action="append", default=[], metavar="KEY=VALUE",
                        help="override a size, repeatable, e.g. --set n_train=64 --set solver_resolutions=[16,32,64]")
+    bench.add_argument("--param", dest="problem_options", type=_option, action="append", default=[],
+                       metavar="KEY=VALUE", help="a parameter of the physical problem, repeatable: ns2d and burgers "
+                       "viscosity, lead_time, reference_dt_factor; darcy coefficient_kind (threshold|lognormal)")
     bench.add_argument("--out", required=True, help="output directory (created if missing)")
     bench.add_argument("--no-progress", action="store_true", help="hide progress messages")
     return parser
@@ -225,7 +228,8 @@ def _bench(args: argparse.Namespace, command: str) -> None:
 
     sizes = {key: tuple(value) if isinstance(value, list) else value for key, value in args.sizes}
     r = run_benchmark(args.problem, quick=args.quick, device=args.device, out=args.out, seed=args.seed,
-                      threads=args.threads, progress=not args.no_progress, command=command, **sizes)
+                      threads=args.threads, progress=not args.no_progress, command=command,
+                      problem_options=dict(args.problem_options), **sizes)
     m = r["matched_accuracy"]
     curve = ", ".join(f"{p['resolution']}: {p['rel_l2']:.3g} at {p['seconds_per_sample']:.3g} s" for p in r["solver_curve"])
     speedup = (f"{m['speedup']:.3g}x" if m["speedup"] is not None

@@ -170,8 +170,10 @@ def two_runs(tmp_path_factory):
 
     first = tmp_path_factory.mktemp("bench_api")
     second = tmp_path_factory.mktemp("bench_cli")
-    result = run_benchmark("ns2d", quick=True, device="cpu", out=first, seed=3, progress=False, **TINY)
-    args = ["bench", "ns2d", "--quick", "--device", "cpu", "--seed", "3", "--out", str(second), "--no-progress"]
+    result = run_benchmark("ns2d", quick=True, device="cpu", out=first, seed=3, progress=False,
+                           problem_options={"lead_time": 0.5}, **TINY)
+    args = ["bench", "ns2d", "--quick", "--device", "cpu", "--seed", "3", "--out", str(second), "--no-progress",
+            "--param", "lead_time=0.5"]
     for key, value in TINY.items():
         args += ["--set", f"{key}={json.dumps(list(value) if isinstance(value, tuple) else value)}"]
     assert main(args) == 0
@@ -238,6 +240,9 @@ def test_same_seed_gives_identical_errors_through_api_and_cli(two_runs):
     assert [p["rel_l2"] for p in other["surrogate_curve"]] == [p["rel_l2"] for p in result["surrogate_curve"]]
     assert other["surrogate_rel_l2"] == result["surrogate_rel_l2"]
     assert other["command"].startswith("sciml bench ns2d --quick")
+    # The problem parameter reached the physics through both routes (the errors above would differ if not).
+    for run in (result, other):
+        assert run["problem_options"] == {"lead_time": 0.5} and run["setting"]["map"] == "vorticity w(0) -> w(0.5)"
 
 
 def test_unknown_problem_and_size_are_config_errors(tmp_path, capsys):
@@ -252,3 +257,14 @@ def test_unknown_problem_and_size_are_config_errors(tmp_path, capsys):
         run_benchmark("ns2d", out=tmp_path, reference_resolution=16)
     assert main(["bench", "heat", "--quick", "--out", str(tmp_path)]) == 2
     assert "unknown benchmark problem" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"no parameter\(s\) \['lead'\]; known: viscosity \(default 0.001\)"):
+        run_benchmark("ns2d", out=tmp_path, problem_options={"lead": 2.0})
+    for bad, message in (({"lead_time": -1.0}, "lead_time must be a positive number"),
+                         ({"viscosity": -1e-3}, "viscosity must be finite and >= 0"),
+                         ({"viscosity": "thin"}, "ns2d")):
+        with pytest.raises(ConfigError, match=message):
+            run_benchmark("ns2d", out=tmp_path, problem_options=bad)
+    with pytest.raises(ConfigError, match="coefficient_kind must be one of"):
+        run_benchmark("darcy", out=tmp_path, problem_options={"coefficient_kind": "smooth"})
+    assert main(["bench", "burgers", "--quick", "--param", "reference_dt_factor=0", "--out", str(tmp_path)]) == 2
+    assert "reference_dt_factor must be an integer >= 1" in capsys.readouterr().err

@@ -14,17 +14,21 @@ Each problem fixes a dataset recipe's physical setting (``sciml.datasets``) and 
   includes what it cannot represent.
 
 Problems: ``ns2d`` (vorticity ``w(0) -> w(lead_time)``, Li et al. 2021 forcing, nu = 1e-3),
-``darcy`` (coefficient ``a -> pressure``), ``burgers`` (``u(0) -> u(lead_time)``, nu = 0.1).
+``darcy`` (coefficient ``a -> pressure``), ``burgers`` (``u(0) -> u(lead_time)``, nu = 0.1). Their
+constructors' keyword parameters (``viscosity``, ``lead_time``, ...) set the physical problem:
+``get_problem(name, **parameters)``, ``sciml bench NAME --param KEY=VALUE``.
 """
 
 from __future__ import annotations
 
+import inspect
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, SciMLError
 from ..grids import Grid
 from ..metrics import rel_l2
 from ..spectral import spectral_resample
@@ -176,6 +180,7 @@ class NS2D(Problem):
     def __init__(self, *, viscosity: float = 1e-3, lead_time: float = 1.0, reference_dt_factor: int = 4) -> None:
         from ..solvers.navier_stokes import NavierStokes2D
 
+        _check_time_parameters(lead_time, reference_dt_factor)
         self.viscosity, self.lead_time, self.reference_dt_factor = viscosity, lead_time, reference_dt_factor
         self.eq = NavierStokes2D(viscosity=viscosity, forcing="li2021")
 
@@ -231,6 +236,10 @@ class Darcy(Problem):
                  lr=1e-3, hidden_channels=32, n_modes=16)
 
     def __init__(self, *, coefficient_kind: str = "threshold") -> None:
+        from ..datasets.darcy import COEFFICIENTS
+
+        if coefficient_kind not in COEFFICIENTS:
+            raise ConfigError(f"coefficient_kind must be one of {COEFFICIENTS}, got {coefficient_kind!r}")
         self.coefficient_kind = coefficient_kind
 
     def setting(self) -> dict:
@@ -300,6 +309,7 @@ class Burgers(Problem):
     def __init__(self, *, viscosity: float = 0.1, lead_time: float = 1.0, reference_dt_factor: int = 4) -> None:
         from ..solvers.burgers import Burgers1D
 
+        _check_time_parameters(lead_time, reference_dt_factor)
         self.viscosity, self.lead_time, self.reference_dt_factor = viscosity, lead_time, reference_dt_factor
         self.eq = Burgers1D(viscosity=viscosity)
 
@@ -333,13 +343,41 @@ class Burgers(Problem):
                                 solve_resolution=resolution, device=device, dtype=torch.float32, progress=False)
 
 
+def _check_time_parameters(lead_time: float, reference_dt_factor: int) -> None:
+    if isinstance(lead_time, bool) or not isinstance(lead_time, (int, float)) or not (math.isfinite(lead_time)
+                                                                                     and lead_time > 0):
+        raise ConfigError(f"lead_time must be a positive number, got {lead_time!r}")
+    if isinstance(reference_dt_factor, bool) or not isinstance(reference_dt_factor, int) or reference_dt_factor < 1:
+        raise ConfigError(f"reference_dt_factor must be an integer >= 1, got {reference_dt_factor!r}")
+
+
 PROBLEMS: dict[str, type[Problem]] = {"ns2d": NS2D, "darcy": Darcy, "burgers": Burgers}
 
 
-def get_problem(problem: str | Problem) -> Problem:
-    """A :class:`Problem` instance by name (``ns2d``, ``darcy``, ``burgers``), or the instance given."""
+def parameters(name: str) -> dict[str, object]:
+    """The keyword parameters of problem ``name`` and their defaults."""
+    return {key: p.default for key, p in inspect.signature(PROBLEMS[name]).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def get_problem(problem: str | Problem, **options) -> Problem:
+    """A :class:`Problem` by name (``ns2d``, ``darcy``, ``burgers``) with ``options`` for its constructor
+    (e.g. ``viscosity``, ``lead_time``), or the instance given (then without options).
+
+    Unknown names, unknown parameters and bad values raise :class:`~sciml.errors.ConfigError`.
+    """
     if isinstance(problem, Problem):
+        if options:
+            raise ConfigError(f"problem options {sorted(options)} apply to a problem given by name, not an instance")
         return problem
     if problem not in PROBLEMS:
         raise ConfigError(f"unknown benchmark problem {problem!r}; available: {', '.join(PROBLEMS)}")
-    return PROBLEMS[problem]()
+    known = parameters(problem)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ConfigError(f"benchmark problem {problem!r} has no parameter(s) {unknown}; "
+                          f"known: {', '.join(f'{k} (default {v!r})' for k, v in known.items())}")
+    try:
+        return PROBLEMS[problem](**options)
+    except (SciMLError, TypeError, ValueError) as err:  # a value of the wrong type or out of range
+        raise ConfigError(f"benchmark problem {problem!r}: {err}") from None

@@ -40,12 +40,14 @@ def markdown(results: dict) -> str:
     rounds = "n/a (not interpolated in any round)" if spread is None else (
         f"{spread['min']:.3g} - {spread['median']:.3g} - {spread['max']:.3g} ({spread['n']} of "
         f"{len(results['speedup_per_round'])} rounds interpolated)")
+    options = results.get("problem_options") or {}
+    parameters = f" (problem parameters {', '.join(f'{k}={v!r}' for k, v in options.items())})" if options else ""
     sizes = results["sizes"]
     threads = results["threads"]
     load = machine.get("load_average")
     return f"""# Benchmark `{results['problem']}`{' (quick)' if results['quick'] else ''}: surrogate vs solver at matched accuracy
 
-{setting['equation']}; map {setting['map']}. Errors are relative L2 against a float64 reference at
+{setting['equation']}; map {setting['map']}{parameters}. Errors are relative L2 against a float64 reference at
 {results['reference']['resolution']} ({setting['error_interpolant']}), averaged over {sizes['n_test']} test samples; costs are
 median seconds per sample over {sizes['repeats']} timing rounds after a warm-up round, each round calling every solver and
 surrogate run of the tables once on the whole test batch (interleaved, so load drifting during the run falls on all alike),

@@ -34,7 +34,7 @@ def _error_stats(errors: torch.Tensor) -> dict:
 
 def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | torch.device = "auto",
                   out: str | os.PathLike, seed: int = 0, threads: int | None = None, progress: bool = True,
-                  command: str | None = None, **sizes) -> dict:
+                  command: str | None = None, problem_options: dict | None = None, **sizes) -> dict:
     """Benchmark a surrogate against the numerical solver of ``problem`` at matched accuracy.
 
     Steps: (1) a float64 reference solution of the test set at ``reference_resolution``; (2) the solver
@@ -56,6 +56,8 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
             current count (all cores by default).
         progress: log the stages to stderr and show training progress.
         command: the command line, recorded in the results.
+        problem_options: parameters of the physical problem for a problem given by name (``viscosity``,
+            ``lead_time``, ...; :func:`sciml.bench.problems.parameters` lists them), recorded in the results.
         **sizes: overrides of the :class:`~sciml.bench.problems.Sizes` fields (``n_train=16``, ...).
 
     Returns:
@@ -65,7 +67,8 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
     from ..train import TrainConfig, resolve_device
 
     wall_start = time.perf_counter()
-    spec = get_problem(problem)
+    problem_options = dict(problem_options or {})
+    spec = get_problem(problem, **problem_options)
     config = spec.sizes(quick).with_overrides(**sizes)
     device = resolve_device(device)
     out = Path(out)
@@ -154,6 +157,7 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
         "quick": quick,
         "device": str(device),
         "command": command,
+        "problem_options": problem_options,
         "setting": spec.setting(),
         "speedup_at_matched_accuracy": matched["speedup"],
         "speedup_per_round": paired,
