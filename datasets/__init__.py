@@ -30,14 +30,16 @@ def generate(name: str, n_samples: int, resolution: int, *, seed: int, workers: 
     (recipes taking ``first_sample``, ``chunk`` and ``device``); the result is byte-identical to
     ``workers=1``. Workers keep this process's torch thread count: lower it first for many CPU workers.
     """
-    if workers != 1:
-        from ._common import generate_in_workers
-
-        return generate_in_workers(name, n_samples, resolution, seed=seed, workers=workers, **options)
     if name not in RECIPES:
         raise ConfigError(f"unknown dataset {name!r}; available: {', '.join(RECIPES)}")
     if n_samples < 1 or resolution < 4:
         raise ConfigError(f"need n >= 1 and resolution >= 4, got n={n_samples}, resolution={resolution}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
+    if workers > 1:
+        from ._common import generate_in_workers
+
+        return generate_in_workers(name, n_samples, resolution, seed=seed, workers=workers, **options)
     module = importlib.import_module(f"{__name__}.{RECIPES[name]}")
     accepted = inspect.signature(module.generate).parameters
     unknown = sorted(k for k in options if k not in accepted)

@@ -59,7 +59,8 @@ def generate_in_workers(name: str, n_samples: int, resolution: int, *, seed: int
     would; the parts, joined along ``sample`` with the first part's attributes, equal the one-process
     dataset byte for byte. Workers keep the parent's torch thread count, since FFT results depend on it:
     lower it before a CPU run with many workers. ``device="cuda"`` gives worker ``i`` ``cuda:i`` (modulo
-    the GPUs present). ``workers=1`` runs in this process.
+    the GPUs present). Called by :func:`sciml.datasets.generate` for ``workers > 1``, after it checked
+    the name, the sizes and ``workers``.
     """
     import concurrent.futures
     import importlib
@@ -68,15 +69,9 @@ def generate_in_workers(name: str, n_samples: int, resolution: int, *, seed: int
     import xarray as xr
     from tqdm.auto import tqdm
 
-    from sciml.datasets import RECIPES, generate
+    from sciml.datasets import RECIPES
     from sciml.errors import ConfigError
 
-    if workers < 1:
-        raise ConfigError(f"workers must be >= 1, got {workers}")
-    if workers == 1:
-        return generate(name, n_samples, resolution, seed=seed, progress=progress, **options)
-    if name not in RECIPES:
-        raise ConfigError(f"unknown dataset {name!r}; available: {', '.join(RECIPES)}")
     accepted = inspect.signature(importlib.import_module(f"sciml.datasets.{RECIPES[name]}").generate).parameters
     if not {"first_sample", "chunk", "device"} <= accepted.keys():
         raise ConfigError(f"dataset {name!r} cannot be split across workers (it takes no first_sample, chunk and device)")

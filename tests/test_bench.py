@@ -130,6 +130,31 @@ def test_interleaved_calls_each_once_per_round_rotating_the_first_and_drops_warm
         interleaved(calls, rounds=0)
 
 
+def test_paired_speedups_use_each_rounds_own_times_and_the_spread_summarises_them():
+    from sciml.bench.runner import _paired_speedups, _spread
+    from sciml.timing import Timing
+
+    def samples(*values):
+        return Timing(median=0.0, min=0.0, max=0.0, repeats=len(values), samples=values)
+
+    curve = [{"resolution": 8, "rel_l2": 0.1}, {"resolution": 16, "rel_l2": 0.01}]
+    headline = {"resolution": 16, "rel_l2": 0.03}
+    timings = {("solver", 8): samples(1.0, 2.0, 1.0), ("solver", 16): samples(4.0, 8.0, 4.0),
+               ("surrogate", 16): samples(0.5, 4.0, 0.5)}
+    # Solver cost at error 0.03 on the power law through (1 s, 0.1) and (4 s, 0.01): 4 ** (log 0.3 / log 0.1).
+    at_matched = 4 ** (math.log(0.3) / math.log(0.1))
+    speedups = _paired_speedups(curve, headline, timings, items=1)
+    assert speedups == pytest.approx([at_matched / 0.5, 2 * at_matched / 4.0, at_matched / 0.5])
+    assert _paired_speedups(curve, {"resolution": 16, "rel_l2": 0.5}, timings, items=1) == [None] * 3  # off the curve
+    spread = _spread(speedups)
+    assert spread["n"] == 3 and spread["min"] == pytest.approx(at_matched / 2)
+    assert spread["q1"] == pytest.approx(1.25 * at_matched)  # inclusive quartile of (a/2, 2a, 2a)
+    assert spread["median"] == spread["max"] == pytest.approx(2 * at_matched)
+    assert _spread([]) is None
+    with pytest.raises(ValueError, match="at least one call"):
+        interleaved({}, rounds=1)
+
+
 def test_measure_sees_a_large_host_allocation():
     _, small = measure(lambda: torch.zeros(1), repeats=1, warmup=0)
     _, large = measure(lambda: torch.ones(64 * 2**20 // 8, dtype=torch.float64), repeats=1, warmup=0)  # 64 MiB
@@ -224,6 +249,12 @@ def test_end_to_end_numbers_are_consistent_and_physical(two_runs):
         paired = matched_accuracy(points, surrogate_rel_l2=result["surrogate_rel_l2"],
                                   surrogate_seconds_per_sample=headline["timing"]["seconds_per_call"][i] / headline["timing"]["items_per_call"])
         assert speedup == paired.speedup
+    from sciml.bench.report import markdown
+
+    with_spread = {**result, "speedup_per_round": [0.5, None, 0.25],
+                   "speedup_spread": {"min": 0.25, "q1": 0.3125, "median": 0.375, "q3": 0.4375, "max": 0.5, "n": 2}}
+    assert "| speed-up per timing round: min - median - max | 0.25 - 0.375 - 0.5 (2 of 3 rounds interpolated) |" in \
+        markdown(with_spread)
     interpolated = [v for v in result["speedup_per_round"] if v is not None]
     spread = result["speedup_spread"]
     assert (spread is None) == (not interpolated)
@@ -240,14 +271,15 @@ def test_same_seed_gives_identical_errors_through_api_and_cli(two_runs):
     assert [p["rel_l2"] for p in other["surrogate_curve"]] == [p["rel_l2"] for p in result["surrogate_curve"]]
     assert other["surrogate_rel_l2"] == result["surrogate_rel_l2"]
     assert other["command"].startswith("sciml bench ns2d --quick")
-    # The problem parameter reached the physics through both routes (the errors above would differ if not).
+    # The problem parameter reached the problem through both routes.
     for run in (result, other):
         assert run["problem_options"] == {"lead_time": 0.5} and run["setting"]["map"] == "vorticity w(0) -> w(0.5)"
 
 
 def test_unknown_problem_and_size_are_config_errors(tmp_path, capsys):
-    from sciml.bench import run_benchmark
-    from sciml.cli import main
+    from sciml.bench import PROBLEMS, run_benchmark
+    from sciml.bench.problems import parameters
+    from sciml.cli import _parser, main
 
     with pytest.raises(ConfigError, match="available: ns2d, darcy, burgers"):
         run_benchmark("heat", out=tmp_path)
@@ -261,9 +293,16 @@ def test_unknown_problem_and_size_are_config_errors(tmp_path, capsys):
         run_benchmark("ns2d", out=tmp_path, problem_options={"lead": 2.0})
     for bad, message in (({"lead_time": -1.0}, "lead_time must be a positive number"),
                          ({"viscosity": -1e-3}, "viscosity must be finite and >= 0"),
-                         ({"viscosity": "thin"}, "ns2d")):
+                         ({"viscosity": "thin"}, "viscosity must be a number, got 'thin'"),
+                         ({"viscosity": True}, "viscosity must be a number, got True"),
+                         ({"reference_dt_factor": 2.5}, "reference_dt_factor must be an integer >= 1")):
         with pytest.raises(ConfigError, match=message):
             run_benchmark("ns2d", out=tmp_path, problem_options=bad)
+    with pytest.raises(ConfigError, match="unknown benchmark problem 'heat'"):
+        parameters("heat")
+    help_text = " ".join(_parser()._subparsers._group_actions[0].choices["bench"].format_help().split())
+    for name in PROBLEMS:  # the CLI help, written by hand to keep `sciml --help` light, names every parameter
+        assert all(key in help_text for key in parameters(name)), name
     with pytest.raises(ConfigError, match="coefficient_kind must be one of"):
         run_benchmark("darcy", out=tmp_path, problem_options={"coefficient_kind": "smooth"})
     assert main(["bench", "burgers", "--quick", "--param", "reference_dt_factor=0", "--out", str(tmp_path)]) == 2

@@ -94,5 +94,7 @@ def test_workers_split_at_whole_chunks_and_write_the_bytes_of_one_process(tmp_pa
     assert (tmp_path / "parts.nc").read_bytes() == (tmp_path / "single.nc").read_bytes()
     with pytest.raises(ConfigError, match="dataset 'swe-sphere' cannot be split across workers"):
         generate("swe-sphere", 2, 8, seed=0, workers=2)
-    with pytest.raises(ConfigError, match="workers must be >= 1"):
+    with pytest.raises(ConfigError, match="workers must be an integer >= 1"):
         generate("ns2d", 2, 8, seed=0, workers=0)
+    with pytest.raises(ConfigError, match="need n >= 1"):  # checked before any process is spawned
+        generate("ns2d", 0, 8, seed=0, workers=2)

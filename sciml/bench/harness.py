@@ -51,6 +51,7 @@ class Measurement:
         host_peak_scope: ``"measurement"`` when the kernel's peak counter could be reset for it,
             ``"process"`` when only the process-lifetime peak (``getrusage``) was available.
         peak_device_bytes: ``torch.cuda.max_memory_allocated`` during the measurement (CUDA only).
+        device_baseline_bytes: ``torch.cuda.memory_allocated`` just before it (the increase is the call's own).
     """
 
     timing: Timing
@@ -62,6 +63,7 @@ class Measurement:
     host_baseline_bytes: int | None
     host_peak_scope: str
     peak_device_bytes: int | None
+    device_baseline_bytes: int | None = None
 
     def per_item(self) -> dict:
         """Seconds per sample: median, min, max, quartiles, and the number of timed calls."""
@@ -75,7 +77,8 @@ class Measurement:
                 "items_per_call": self.items, "warmup_calls": self.warmup,
                 "first_call_seconds": self.first_call_seconds, "threads": self.threads,
                 "peak_host_bytes": self.peak_host_bytes, "host_baseline_bytes": self.host_baseline_bytes,
-                "host_peak_scope": self.host_peak_scope, "peak_device_bytes": self.peak_device_bytes}
+                "host_peak_scope": self.host_peak_scope, "peak_device_bytes": self.peak_device_bytes,
+                "device_baseline_bytes": self.device_baseline_bytes}
 
 
 def _status_bytes(key: str) -> int | None:
@@ -119,6 +122,7 @@ def measure(fn: Callable[[], T], *, repeats: int = 3, warmup: int = 1, device: t
     if cuda:
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
+    device_baseline = torch.cuda.memory_allocated(device) if cuda else None
     baseline = _status_bytes("VmRSS")
     scoped = _reset_host_peak()
     result, first = timed(fn, device=device)
@@ -133,7 +137,7 @@ def measure(fn: Callable[[], T], *, repeats: int = 3, warmup: int = 1, device: t
     return result, Measurement(timing=timing, items=items, warmup=warmup, first_call_seconds=first,
                                threads=torch.get_num_threads(), peak_host_bytes=peak_host,
                                host_baseline_bytes=baseline, host_peak_scope="measurement" if scoped else "process",
-                               peak_device_bytes=peak_device)
+                               peak_device_bytes=peak_device, device_baseline_bytes=device_baseline)
 
 
 def interleaved(calls: Mapping[K, Callable[[], object]], *, rounds: int, warmup_rounds: int = 1,
@@ -147,6 +151,8 @@ def interleaved(calls: Mapping[K, Callable[[], object]], *, rounds: int, warmup_
 
     Returns ``Timing`` per key with ``samples`` in round order (index ``i`` = round ``i``).
     """
+    if not calls:
+        raise ValueError("interleaved needs at least one call")
     if rounds < 1 or warmup_rounds < 0:
         raise ValueError(f"need rounds >= 1 and warmup_rounds >= 0, got {rounds}, {warmup_rounds}")
     keys = list(calls)

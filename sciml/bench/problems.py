@@ -58,8 +58,9 @@ class Sizes:
         batch_size, lr, hidden_channels, n_modes, n_layers: training and FNO options
             (``n_modes`` per dim, capped at half the training grid).
         repeats: timing rounds; each calls every solver and surrogate run once, interleaved
-            (:func:`sciml.bench.harness.interleaved`), after one untimed round.
-        warmup: untimed calls before each run's first (error- and memory-measuring) call.
+            (:func:`sciml.bench.harness.interleaved`).
+        warmup: untimed rounds before them (each run was also called once before, for its error,
+            memory and first-call time).
     """
 
     n_train: int
@@ -356,8 +357,19 @@ PROBLEMS: dict[str, type[Problem]] = {"ns2d": NS2D, "darcy": Darcy, "burgers": B
 
 def parameters(name: str) -> dict[str, object]:
     """The keyword parameters of problem ``name`` and their defaults."""
+    if name not in PROBLEMS:
+        raise ConfigError(f"unknown benchmark problem {name!r}; available: {', '.join(PROBLEMS)}")
     return {key: p.default for key, p in inspect.signature(PROBLEMS[name]).parameters.items()
             if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def _check_type(problem: str, key: str, value: object, default: object) -> None:
+    """A parameter's value has its default's kind: a real number (not a bool) for numbers, else the same type."""
+    number = isinstance(default, (int, float)) and not isinstance(default, bool)
+    ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if number else isinstance(value, type(default))
+    if not ok:
+        kind = "a number" if number else type(default).__name__
+        raise ConfigError(f"benchmark problem {problem!r}: {key} must be {kind}, got {value!r}")
 
 
 def get_problem(problem: str | Problem, **options) -> Problem:
@@ -370,14 +382,14 @@ def get_problem(problem: str | Problem, **options) -> Problem:
         if options:
             raise ConfigError(f"problem options {sorted(options)} apply to a problem given by name, not an instance")
         return problem
-    if problem not in PROBLEMS:
-        raise ConfigError(f"unknown benchmark problem {problem!r}; available: {', '.join(PROBLEMS)}")
     known = parameters(problem)
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise ConfigError(f"benchmark problem {problem!r} has no parameter(s) {unknown}; "
                           f"known: {', '.join(f'{k} (default {v!r})' for k, v in known.items())}")
+    for key, value in options.items():
+        _check_type(problem, key, value, known[key])
     try:
         return PROBLEMS[problem](**options)
-    except (SciMLError, TypeError, ValueError) as err:  # a value of the wrong type or out of range
+    except SciMLError as err:  # a value out of range, named by the constructor
         raise ConfigError(f"benchmark problem {problem!r}: {err}") from None

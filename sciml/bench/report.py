@@ -49,7 +49,7 @@ def markdown(results: dict) -> str:
 
 {setting['equation']}; map {setting['map']}{parameters}. Errors are relative L2 against a float64 reference at
 {results['reference']['resolution']} ({setting['error_interpolant']}), averaged over {sizes['n_test']} test samples; costs are
-median seconds per sample over {sizes['repeats']} timing rounds after a warm-up round, each round calling every solver and
+median seconds per sample over {sizes['repeats']} timing rounds after {sizes['warmup']} warm-up round(s), each round calling every solver and
 surrogate run of the tables once on the whole test batch (interleaved, so load drifting during the run falls on all alike),
 on `{results['device']}` ({machine['device_name']}, {threads} thread{'s' if threads != 1 else ''}).
 

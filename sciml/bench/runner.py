@@ -86,10 +86,10 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
         # 2. solver ladder -------------------------------------------------------------------
         solver_curve, calls, first_measurements = [], {}, {}
         for r in config.solver_resolutions:
-            _log(f"solver at {r}: error and memory ({config.warmup} warm-up call(s) first)", progress)
+            _log(f"solver at {r}: error and memory (first call)", progress)
             x = spec.inputs(config.n_test, r, dtype=spec.solver_dtype, **common)
             calls["solver", r] = lambda x=x: spec.solve(x)
-            solution, first_measurements["solver", r] = measure(calls["solver", r], repeats=1, warmup=config.warmup,
+            solution, first_measurements["solver", r] = measure(calls["solver", r], repeats=1, warmup=0,
                                                                 device=device, items=config.n_test)
             solver_curve.append({"resolution": r, **_error_stats(spec.error(solution, reference))})
             del solution
@@ -112,7 +112,7 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
         dtype = next(module.parameters()).dtype
         surrogate_curve = []
         for r in config.surrogate_resolutions:
-            _log(f"surrogate at {r}: error and memory ({config.warmup} warm-up call(s) first)", progress)
+            _log(f"surrogate at {r}: error and memory (first call)", progress)
             x = spec.inputs(config.n_test, r, dtype=dtype, **common)[:, None]
 
             def forward(x=x):
@@ -120,18 +120,20 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
                     return module(x)
 
             calls["surrogate", r] = forward
-            prediction, first_measurements["surrogate", r] = measure(forward, repeats=1, warmup=config.warmup,
+            prediction, first_measurements["surrogate", r] = measure(forward, repeats=1, warmup=0,
                                                                      device=device, items=config.n_test)
             surrogate_curve.append({"resolution": r, **_error_stats(spec.error(prediction[:, 0], reference))})
             del prediction
 
         # 4. timing: every solver and surrogate call once per round, so drift hits all alike -------------
-        _log(f"timing {len(calls)} calls in {config.repeats} interleaved rounds after 1 warm-up round", progress)
-        timings = interleaved(calls, rounds=config.repeats, warmup_rounds=1, device=device)
+        _log(f"timing {len(calls)} calls in {config.repeats} interleaved rounds after {config.warmup} warm-up "
+             f"round(s)", progress)
+        timings = interleaved(calls, rounds=config.repeats, warmup_rounds=config.warmup, device=device)
         for kind, curve in (("solver", solver_curve), ("surrogate", surrogate_curve)):
             for point in curve:
+                # untimed before the rounds: the first (error and memory) call and the warm-up rounds
                 m = dataclasses.replace(first_measurements[kind, point["resolution"]],
-                                        timing=timings[kind, point["resolution"]])
+                                        timing=timings[kind, point["resolution"]], warmup=1 + config.warmup)
                 point.update(seconds_per_sample=m.per_item()["median"], timing=m.as_dict())
         machine_info = machine(device)
 

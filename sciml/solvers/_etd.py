@@ -50,8 +50,8 @@ def etdrk4_coefficients(linear: torch.Tensor, h: float, *, dtype: torch.dtype, c
 class ETDRK4Forcing(NamedTuple):
     """A constant forcing ``F`` folded into the stages: ``Q F`` and ``(f1 + 4 f2 + f3) F``."""
 
-    stage: torch.Tensor
-    step: torch.Tensor
+    stage: torch.Tensor  # Q F, broadcastable to the state (batch, *modes)
+    step: torch.Tensor  # (f1 + 4 f2 + f3) F, likewise
 
 
 def etdrk4_forcing(c: ETDRK4Coefficients, forcing: torch.Tensor) -> ETDRK4Forcing:
@@ -59,7 +59,7 @@ def etdrk4_forcing(c: ETDRK4Coefficients, forcing: torch.Tensor) -> ETDRK4Forcin
     return ETDRK4Forcing(c.Q * forcing, (c.f1 + 4 * c.f2 + c.f3) * forcing)
 
 
-def etdrk4_step(v: torch.Tensor, nonlinear: Callable[[torch.Tensor], torch.Tensor], c: ETDRK4Coefficients,
+def etdrk4_step(v: torch.Tensor, nonlinear: Callable[[torch.Tensor], torch.Tensor], c: ETDRK4Coefficients, *,
                 forcing: ETDRK4Forcing | None = None) -> torch.Tensor:
     """One ETDRK4 step of the spectral state ``v`` for ``d_t v = L v + N(v) + F``, ``F`` constant:
 

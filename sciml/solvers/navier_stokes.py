@@ -179,7 +179,7 @@ def step(eq: NavierStokes2D, w_hat: torch.Tensor, dt: float, *, scheme: str = "c
     ops = _ops_for(eq, w_hat)
     if scheme == "etdrk4":
         coefficients, forcing = _etdrk4(eq, w_hat.shape[-2], float(dt), w_hat.dtype, w_hat.device)
-        return etdrk4_step(w_hat, lambda v: _advection(ops, v), coefficients, forcing)
+        return etdrk4_step(w_hat, lambda v: _advection(ops, v), coefficients, forcing=forcing)
     if scheme != "cn-heun":
         raise SolverError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
     gain, source, half_source, forced = _crank_nicolson(eq, w_hat.shape[-2], float(dt), w_hat.dtype, w_hat.device)
