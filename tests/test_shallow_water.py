@@ -38,3 +38,15 @@ def test_solve_writes_ascending_latitude_and_physical_units():
 def test_unstable_time_step_is_refused():
     with pytest.raises(SolverError, match=r"dt=600 s violates the gravity-wave stability bound; use dt <= \d+ s"):
         solve(1, 64, 128, times_hours=[1.0], dt=600.0, progress=False)
+
+
+def test_a_missing_torch_harmonics_is_named_with_the_fix(monkeypatch):
+    import sys
+
+    from sciml.models import build
+
+    monkeypatch.setitem(sys.modules, "torch_harmonics", None)  # import fails as where the wheel does not load
+    with pytest.raises(ImportError, match="the shallow-water solver needs torch-harmonics 0.9.3.*torch-harmonics==0.9.3"):
+        solve(1, 16, 32, times_hours=[0.5], progress=False)
+    with pytest.raises(ImportError, match="the sfno model needs torch-harmonics"):
+        build("sfno", in_channels=1, out_channels=1, lmax=4)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .._optional import require_torch_harmonics
 from ..errors import ConfigError
 from ._common import Operator, positive_int
 from .features import SphereFeatures
@@ -58,6 +59,7 @@ class SFNO(Operator):
     """
 
     def __init__(self, config: SFNOConfig) -> None:
+        require_torch_harmonics("the sfno model")
         from neuralop.models import SFNO as NeuralopSFNO
 
         super().__init__(config, 2)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import torch
 
+from .._optional import require_torch_harmonics
 from ..errors import SolverError
 from ._stepping import check_times
 
@@ -31,6 +32,7 @@ INITIAL_CONDITIONS = ("galewsky", "random")
 
 
 def _solver(nlat: int, nlon: int, dt: float, device):
+    require_torch_harmonics("the shallow-water solver")
     from torch_harmonics.examples import ShallowWaterSolver
 
     return ShallowWaterSolver(nlat, nlon, dt, lmax=nlat, mmax=nlat, grid="equiangular").to(device).double()
