@@ -11,7 +11,7 @@ import torch
 from sciml.bench import breakeven, fixed_threads, interleaved, machine, matched_accuracy, measure, pareto_front
 from sciml.bench.curves import CostErrorPoint
 from sciml.bench.harness import quartiles
-from sciml.errors import ConfigError
+from sciml.errors import ConfigError, DataError
 
 # Two front points on the power law cost = 0.8 / error (slope -1 in log-log):
 # (resolution 16: 2 s at error 0.4) and (resolution 64: 16 s at error 0.05).
@@ -300,6 +300,10 @@ def test_unknown_problem_and_size_are_config_errors(tmp_path, capsys):
             run_benchmark("ns2d", out=tmp_path, problem_options=bad)
     with pytest.raises(ConfigError, match="unknown benchmark problem 'heat'"):
         parameters("heat")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.warns(UserWarning, match="full sizes are meant for a GPU"), pytest.raises(DataError, match="a-file"):
+        run_benchmark("ns2d", quick=False, device="cpu", out=blocker / "run")  # warned before any work
     help_text = " ".join(_parser()._subparsers._group_actions[0].choices["bench"].format_help().split())
     for name in PROBLEMS:  # the CLI help, written by hand to keep `sciml --help` light, names every parameter
         assert all(key in help_text for key in parameters(name)), name

@@ -9,6 +9,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -71,6 +72,10 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
     spec = get_problem(problem, **problem_options)
     config = spec.sizes(quick).with_overrides(**sizes)
     device = resolve_device(device)
+    if not quick and device.type == "cpu" and not sizes:
+        warnings.warn(f"sciml bench {spec.name}: the full sizes are meant for a GPU (reference at "
+                      f"{config.reference_resolution}, {config.n_train} training samples, {config.train_epochs} epochs); "
+                      "on a CPU this takes hours. --quick (quick=True) finishes in minutes.", stacklevel=2)
     out = Path(out)
     prepare_output_dir(out, stale="results.json")
     first_test = config.n_train  # test samples follow the training samples in the seed's stream
