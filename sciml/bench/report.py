@@ -89,6 +89,12 @@ Reading these numbers: `docs/benchmarks.md`.
 """
 
 
+def _round_range(points: list[dict]) -> list[list[float]]:
+    """``yerr`` of ``errorbar``: each point's median minus its fastest round, and slowest round minus median."""
+    spreads = [p["timing"]["seconds_per_sample"] for p in points]
+    return [[t["median"] - t["min"] for t in spreads], [t["max"] - t["median"] for t in spreads]]
+
+
 def plot_cost_error(results: dict, path: str | os.PathLike) -> Path:
     """Log-log cost vs error: solver ladder (Pareto front joined), surrogate points, the matched point."""
     from matplotlib.figure import Figure
@@ -100,16 +106,17 @@ def plot_cost_error(results: dict, path: str | os.PathLike) -> Path:
     solver = results["solver_curve"]
     front = [p for p in solver if p["on_pareto_front"]]
     front.sort(key=lambda p: p["seconds_per_sample"])
-    ax.plot([p["rel_l2"] for p in solver], [p["seconds_per_sample"] for p in solver], "o", color="tab:blue",
-            mfc="none", label="solver runs")
+    ax.errorbar([p["rel_l2"] for p in solver], [p["seconds_per_sample"] for p in solver], yerr=_round_range(solver),
+                fmt="o", color="tab:blue", mfc="none", capsize=3, label="solver runs (bars: min-max over timing rounds)")
     ax.plot([p["rel_l2"] for p in front], [p["seconds_per_sample"] for p in front], "-o", color="tab:blue",
             label="solver, Pareto front (log-log interpolation)")
     for p in solver:
         ax.annotate(f"{p['resolution']}", (p["rel_l2"], p["seconds_per_sample"]), textcoords="offset points",
                     xytext=(4, 4), fontsize=8, color="tab:blue")
     surrogate = results["surrogate_curve"]
-    ax.plot([s["rel_l2"] for s in surrogate], [s["seconds_per_sample"] for s in surrogate], "--s", color="tab:orange",
-            label="FNO surrogate (training grid and zero-shot grids)")
+    ax.errorbar([s["rel_l2"] for s in surrogate], [s["seconds_per_sample"] for s in surrogate],
+                yerr=_round_range(surrogate), fmt="--s", color="tab:orange", capsize=3,
+                label="FNO surrogate (training grid and zero-shot grids)")
     for s in surrogate:
         ax.annotate(f"{s['resolution']}", (s["rel_l2"], s["seconds_per_sample"]), textcoords="offset points",
                     xytext=(4, -10), fontsize=8, color="tab:orange")
@@ -117,8 +124,10 @@ def plot_cost_error(results: dict, path: str | os.PathLike) -> Path:
     err, cost = m["surrogate_rel_l2"], m["surrogate_seconds_per_sample"]
     ax.plot([err], [cost], "s", color="tab:orange", ms=10, mec="black", label="surrogate (headline)")
     if m["solver_seconds_per_sample"] is not None:
+        spread = results.get("speedup_spread")
+        rounds = f", rounds {spread['min']:.3g}-{spread['max']:.3g}" if spread else ""
         ax.plot([err], [m["solver_seconds_per_sample"]], "*", color="tab:red", ms=16, mec="black",
-                label=f"solver at matched accuracy: speed-up {m['speedup']:.3g}x")
+                label=f"solver at matched accuracy: speed-up {m['speedup']:.3g}x{rounds}")
         ax.plot([err, err], [cost, m["solver_seconds_per_sample"]], ":", color="tab:red")
     elif m["extrapolated_solver_seconds_per_sample"] is not None:
         ax.plot([err], [m["extrapolated_solver_seconds_per_sample"]], "*", color="tab:red", ms=16, mfc="none",
