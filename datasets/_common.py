@@ -35,6 +35,19 @@ def chunked(run: Callable[[int, int], tuple[torch.Tensor, float]], n_samples: in
     return torch.cat(pieces), first_dt
 
 
+def solve_grid(resolution: int, solve_resolution: int | None, *, default: int | None = None) -> int:
+    """The grid a recipe solves on: ``solve_resolution``, else ``default``, else ``resolution``.
+
+    A solve grid coarser than the output grid is refused: the output would be an interpolation
+    presented as a solution.
+    """
+    solve_at = solve_resolution or default or resolution
+    if solve_at < resolution:
+        raise ValueError(f"solve_resolution {solve_at} is coarser than resolution {resolution}: the output would be "
+                         "interpolated, not solved; use solve_resolution >= resolution")
+    return solve_at
+
+
 def periodic_dataset(name: str, fields: torch.Tensor, resolution: int, *, times: Sequence[float] | None, seed: int,
                      first_sample: int, attrs: dict, command: str | None) -> xr.Dataset:
     """Truncate ``(sample, [time,] *space)`` fields spectrally to ``resolution`` and wrap them with CF metadata."""

@@ -18,7 +18,7 @@ from sciml.grids import Grid
 from sciml.random_fields import gaussian_random_field
 from sciml.solvers.burgers import Burgers1D, integrate, stable_dt
 
-from ._common import chunked, periodic_dataset
+from ._common import chunked, periodic_dataset, solve_grid
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -58,7 +58,7 @@ def generate(
     command: str | None = None,
 ) -> xr.Dataset:
     nus = viscosities(n_samples, seed=seed, first_sample=first_sample, viscosity=viscosity, viscosity_range=viscosity_range)
-    solve_at = solve_resolution or max(resolution, 1024)
+    solve_at = solve_grid(resolution, solve_resolution, default=max(resolution, 1024))
 
     def run(start: int, count: int) -> tuple[torch.Tensor, float]:
         u0 = gaussian_random_field(Grid.box(solve_at), count, seed=seed, first_sample=first_sample + start,

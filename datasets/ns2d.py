@@ -16,7 +16,7 @@ from sciml.grids import Grid
 from sciml.random_fields import gaussian_random_field
 from sciml.solvers.navier_stokes import NavierStokes2D, integrate, stable_dt
 
-from ._common import chunked, periodic_dataset
+from ._common import chunked, periodic_dataset, solve_grid
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -58,7 +58,7 @@ def generate(
     """Trajectories numbered ``first_sample, ...``; solved at ``solve_resolution`` (default: the
     output resolution) and spectrally truncated to ``resolution``. ``dt=None`` uses :func:`time_step`."""
     eq = NavierStokes2D(viscosity=viscosity, forcing="li2021")
-    solve_at = solve_resolution or resolution
+    solve_at = solve_grid(resolution, solve_resolution)
 
     def run(start: int, count: int) -> tuple[torch.Tensor, float]:
         w0 = initial_condition(count, solve_at, seed=seed, first_sample=first_sample + start, device=device, dtype=dtype)

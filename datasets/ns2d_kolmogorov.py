@@ -14,7 +14,7 @@ import torch
 
 from sciml.solvers.navier_stokes import NavierStokes2D, integrate, stable_dt
 
-from ._common import chunked, periodic_dataset
+from ._common import chunked, periodic_dataset, solve_grid
 from .ns2d import LI2021_VORTICITY_GRF, initial_condition
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def generate(
     command: str | None = None,
 ) -> xr.Dataset:
     eq = NavierStokes2D(viscosity=viscosity, forcing="kolmogorov", drag=drag, forcing_wavenumber=forcing_wavenumber)
-    solve_at = solve_resolution or resolution
+    solve_at = solve_grid(resolution, solve_resolution)
 
     def run(start: int, count: int) -> tuple[torch.Tensor, float]:
         w0 = initial_condition(count, solve_at, seed=seed, first_sample=first_sample + start, device=device, dtype=dtype)

@@ -73,6 +73,9 @@ def test_bad_requests_are_one_line_errors(tmp_path):
         generate("ns3d", 1, 16, seed=0)
     with pytest.raises(ConfigError, match="dataset 'darcy' does not take --viscosity"):
         generate("darcy", 1, 17, seed=0, viscosity=1.0)
+    for name in ("ns2d", "ns2d-kolmogorov", "burgers"):  # an interpolation must not pass for a solution
+        with pytest.raises(ConfigError, match=f"dataset '{name}': solve_resolution 16 is coarser than resolution 32"):
+            generate(name, 1, 32, seed=0, solve_resolution=16)
     result = subprocess.run([sys.executable, "-m", "sciml", "generate", "ns2d", "--n", "1", "--resolution", "16",
                              "--seed", "0", "--out", str(tmp_path / "missing" / "x.nc")], capture_output=True, text=True)
     assert result.returncode == 2 and "does not exist" in result.stderr

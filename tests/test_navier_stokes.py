@@ -134,6 +134,11 @@ def test_bad_input_names_the_parameter():
         integrate(eq, bad, [1.0], dt=0.01)
     with pytest.raises(SolverError, match="strictly increasing"):
         integrate(eq, w0, [1.0, 0.5], dt=0.01)
+    # A forcing the 2/3 rule would drop must not be dropped silently (the flow would stay at rest).
+    kolmogorov = NavierStokes2D(viscosity=1e-2, forcing="kolmogorov", forcing_wavenumber=4)
+    with pytest.raises(SolverError, match=r"kolmogorov forcing at wavenumber 4 is not resolved on the 11x11 grid.*n >= 12"):
+        integrate(kolmogorov, torch.zeros(1, 11, 11, dtype=torch.float64), [0.1], dt=0.01)
+    assert integrate(kolmogorov, torch.zeros(1, 12, 12, dtype=torch.float64), [0.1], dt=0.01).abs().max() > 0.1
 
 
 def test_kolmogorov_forcing_with_drag_matches_the_laminar_transient():

@@ -123,7 +123,12 @@ def _operators(eq: NavierStokes2D, n: int, dtype: torch.dtype, device: torch.dev
     k2 = kx**2 + ky**2
     inv = torch.where(k2 > 0, 1.0 / torch.where(k2 > 0, k2, 1.0), 0.0)
     cutoff = n // 3
-    forcing_hat = _truncate_(torch.fft.rfft2(eq.forcing_field(n, dtype=real, device=device)), cutoff)
+    full_forcing = torch.fft.rfft2(eq.forcing_field(n, dtype=real, device=device))
+    forcing_hat = _truncate_(full_forcing.clone(), cutoff)
+    if (full_forcing - forcing_hat).abs().max() > 1e-6 * full_forcing.abs().max():
+        k = eq.forcing_wavenumber if eq.forcing == "kolmogorov" else 1  # li2021: sin/cos of 2 pi (x + y)
+        raise SolverError(f"the {eq.forcing} forcing at wavenumber {k} is not resolved on the {n}x{n} grid: 2/3 "
+                          f"dealiasing keeps integer wavenumbers <= n // 3 = {cutoff}; use n >= {3 * k}")
     # -u = -d_y psi, -v = d_x psi with psi_hat = w_hat / |k|^2, so that the four fields' products sum to
     # -u . grad w; derivatives vanish at the Nyquist modes.
     gradients = torch.stack(torch.broadcast_tensors(-iky * inv, ikx * inv, ikx, iky))[:, None]
