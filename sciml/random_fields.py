@@ -79,10 +79,12 @@ def gaussian_random_field(
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
     d = grid.ndim
-    if alpha <= d / 2:
-        raise ValueError(f"alpha must exceed d/2 = {d / 2} for a finite-variance field, got {alpha}")
-    if tau <= 0:
-        raise ValueError(f"tau must be positive, got {tau}")
+    if not (math.isfinite(alpha) and alpha > d / 2):
+        raise ValueError(f"alpha must be finite and exceed d/2 = {d / 2} for a finite-variance field, got {alpha}")
+    if not (math.isfinite(tau) and tau > 0):
+        raise ValueError(f"tau must be positive and finite, got {tau}")
+    if sigma is not None and not (math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"sigma must be positive and finite, got {sigma}")
     sigma = tau ** (alpha - d / 2) if sigma is None else sigma
 
     if band_limit is None:

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from sciml import Grid, SolverError, gaussian_random_field, rel_l2
-from sciml.solvers.navier_stokes import NavierStokes2D, courant_number, integrate, nonlinear_term, solve
+from sciml.solvers.navier_stokes import (NavierStokes2D, courant_number, forcing_step_limit, integrate,
+                                         nonlinear_term, solve)
+from sciml.spectral import spectral_resample
 from sciml.datasets.ns2d import LI2021_VORTICITY_GRF
 
 
@@ -136,9 +138,40 @@ def test_bad_input_names_the_parameter():
         integrate(eq, w0, [1.0, 0.5], dt=0.01)
     # A forcing the 2/3 rule would drop must not be dropped silently (the flow would stay at rest).
     kolmogorov = NavierStokes2D(viscosity=1e-2, forcing="kolmogorov", forcing_wavenumber=4)
-    with pytest.raises(SolverError, match=r"kolmogorov forcing at wavenumber 4 is not resolved on the 11x11 grid.*n >= 12"):
-        integrate(kolmogorov, torch.zeros(1, 11, 11, dtype=torch.float64), [0.1], dt=0.01)
-    assert integrate(kolmogorov, torch.zeros(1, 12, 12, dtype=torch.float64), [0.1], dt=0.01).abs().max() > 0.1
+    with pytest.raises(SolverError, match=r"kolmogorov forcing at wavenumber 4 is not resolved on the 12x12 grid.*n >= 13"):
+        integrate(kolmogorov, torch.zeros(1, 12, 12, dtype=torch.float64), [0.1], dt=0.01)
+    assert integrate(kolmogorov, torch.zeros(1, 13, 13, dtype=torch.float64), [0.1], dt=0.01).abs().max() > 0.1
+    with pytest.raises(SolverError, match=r"times must be finite"):
+        integrate(eq, w0, [0.5, float("nan")], dt=0.01)
+    with pytest.raises(SolverError, match=r"forcing_wavenumber must be an integer >= 1, got 2.5"):
+        NavierStokes2D(viscosity=1e-3, forcing="kolmogorov", forcing_wavenumber=2.5)
+
+
+def test_the_two_thirds_rule_is_exact_when_three_divides_n():
+    # A field band-limited to the kept modes: its dealiased Jacobian on 48 points must equal the exact one
+    # (from 192 points, where nothing aliases). Keeping k = n / 3 = 16 aliased k = 32 onto k = -16.
+    n, fine = 48, 192
+    eq = NavierStokes2D(viscosity=1e-3, forcing="none")
+    k = torch.fft.fftfreq(n, 1 / n).abs()[:, None].maximum(torch.arange(n // 2 + 1)[None, :])  # (k_y, k_x)
+    dropped = k > (n - 1) // 3
+
+    w_hat = torch.fft.rfft2(grf(n).to(torch.float64)).masked_fill(dropped, 0)
+    w_fine = spectral_resample(torch.fft.irfft2(w_hat, s=(n, n)), (fine, fine))
+    exact = spectral_resample(torch.fft.irfft2(nonlinear_term(eq, torch.fft.rfft2(w_fine)), s=(fine, fine)), (n, n))
+    exact_hat = torch.fft.rfft2(exact).masked_fill(dropped, 0)
+    error = (nonlinear_term(eq, w_hat) - exact_hat).abs().max() / exact_hat.abs().max()
+    assert float(error) < 1e-12
+
+
+def test_adaptive_steps_of_a_flow_started_at_rest_follow_the_forcing():
+    # From rest the CFL bound allows any step; forcing_step_limit must keep the steps short enough.
+    eq = NavierStokes2D(viscosity=0.1)
+    w0 = torch.zeros(1, 32, 32, dtype=torch.float64)
+    reference = integrate(eq, w0, [1.0, 2.0], dt=1e-3)
+    adaptive = integrate(eq, w0, [1.0, 2.0], adaptive=True)
+    assert float(rel_l2(adaptive, reference).max()) < 1e-3  # one step per interval gave 0.78
+    assert forcing_step_limit(eq, 32, 0.5) == pytest.approx(1 / (0.1 * 8 * math.pi**2))  # nu |k_f|^2, k_f = 2 pi (1, 1)
+    assert forcing_step_limit(NavierStokes2D(viscosity=0.1, forcing="none"), 32, 0.5) == math.inf
 
 
 def test_kolmogorov_forcing_with_drag_matches_the_laminar_transient():

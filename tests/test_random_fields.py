@@ -43,8 +43,12 @@ def test_pointwise_variance_matches_the_covariance_operator():
 def test_mean_zero_removes_the_constant_mode_and_bad_parameters_fail():
     fields = gaussian_random_field(Grid.box(16, 16), 4, seed=1)
     assert float(fields.mean(dim=(1, 2)).abs().max()) < 1e-14
-    with pytest.raises(ValueError, match="alpha must exceed"):
+    with pytest.raises(ValueError, match="alpha must be finite and exceed"):
         gaussian_random_field(Grid.box(16, 16), 1, seed=0, alpha=1.0)
+    for bad, message in (({"alpha": float("nan")}, "alpha must be finite"), ({"tau": float("inf")}, "tau must be"),
+                         ({"sigma": float("nan")}, "sigma must be"), ({"sigma": -1.0}, "sigma must be positive")):
+        with pytest.raises(ValueError, match=message):  # NaN gave an all-NaN field, sigma < 0 acted as |sigma|
+            gaussian_random_field(Grid.box(16, 16), 1, seed=0, **bad)
 
 
 def test_band_limited_field_is_one_function_sampled_at_any_grid():

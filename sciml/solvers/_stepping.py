@@ -32,6 +32,8 @@ class SolverDiverged(SolverError):
 
 def check_times(times: Sequence[float]) -> list[float]:
     times = [float(t) for t in times]
+    if not all(math.isfinite(t) for t in times):
+        raise SolverError(f"times must be finite, got {times}")
     if not times or times[0] < 0 or any(b <= a for a, b in zip(times, times[1:])):
         raise SolverError(f"times must be non-empty, >= 0 and strictly increasing, got {times}")
     return times

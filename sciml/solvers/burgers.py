@@ -70,16 +70,25 @@ def _operators(eq: Burgers1D, n: int, batch: int, h: float, dtype: torch.dtype, 
     """``(-i k / 2 dealiased, ETDRK4 coefficients of L = -nu k^2)`` for one step size."""
     k = wavenumbers(n, eq.length, real=True, dtype=torch.float64, device=device)
     k_int = torch.fft.rfftfreq(n, d=1.0 / n, dtype=torch.float64).to(device)
-    dealias = (k_int <= n / 3).to(torch.float64)  # also removes the Nyquist mode
+    # 2/3 rule: keep 3 k < n, so that no product of kept modes aliases onto a kept mode (k = n / 3 would);
+    # this also removes the Nyquist mode.
+    dealias = (3 * k_int < n).to(torch.float64)
     nu = torch.tensor(eq.viscosities(batch), dtype=torch.float64, device=device)[:, None]
     complex_dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
     ik_half = (-0.5j * k * dealias).to(complex_dtype)
     return ik_half, etdrk4_coefficients(-nu * k**2, h, dtype=dtype)
 
 
-def step(eq: Burgers1D, u_hat: torch.Tensor, dt: float) -> torch.Tensor:
-    """One ETDRK4 step of the spectrum ``u_hat = rfft(u)``; shape ``(batch, n // 2 + 1)``."""
-    n = 2 * (u_hat.shape[-1] - 1)
+def step(eq: Burgers1D, u_hat: torch.Tensor, dt: float, *, n: int | None = None) -> torch.Tensor:
+    """One ETDRK4 step of the spectrum ``u_hat = rfft(u)`` of ``n`` grid points; shape ``(batch, n // 2 + 1)``.
+
+    ``n`` defaults to the even size ``2 (n // 2)``; give it for an odd grid (``rfft`` of ``n`` and of
+    ``n - 1`` points have the same length, but not the same wavenumbers' meaning for the product).
+    """
+    if n is None:
+        n = 2 * (u_hat.shape[-1] - 1)
+    elif u_hat.shape[-1] != n // 2 + 1:
+        raise SolverError(f"u_hat has {u_hat.shape[-1]} modes, not the n // 2 + 1 = {n // 2 + 1} of n = {n} points")
     real = torch.float64 if u_hat.dtype == torch.complex128 else torch.float32
     ik_half, coefficients = _operators(eq, n, u_hat.shape[0], float(dt), real, u_hat.device)
 
@@ -119,7 +128,7 @@ def integrate(eq: Burgers1D, u0: torch.Tensor, times: Sequence[float], *, dt: fl
     n = u0.shape[-1]
     return run_to_times(
         initial=u0, state=torch.fft.rfft(u0), times=times, dt=dt, progress=progress, desc="burgers",
-        step=lambda u_hat, h: step(eq, u_hat, h),
+        step=lambda u_hat, h: step(eq, u_hat, h, n=n),
         observe=lambda u_hat: torch.fft.irfft(u_hat, n=n),
         check=lambda u, h, t: _check_state(eq, u, h, t, max_courant),
     )

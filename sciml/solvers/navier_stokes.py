@@ -43,7 +43,8 @@ from ._stepping import check_dt, check_finite, check_state, check_times, run_to_
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["NavierStokes2D", "step", "integrate", "solve", "velocity", "courant_number", "nonlinear_term"]
+__all__ = ["NavierStokes2D", "step", "integrate", "solve", "velocity", "courant_number", "nonlinear_term",
+           "stable_dt", "forcing_step_limit"]
 
 FORCINGS = ("li2021", "kolmogorov", "none")
 SCHEMES = ("cn-heun", "etdrk4")
@@ -79,8 +80,9 @@ class NavierStokes2D:
             raise SolverError(f"length must be positive, got {self.length}")
         if not (math.isfinite(self.drag) and self.drag >= 0):
             raise SolverError(f"drag must be finite and >= 0, got {self.drag}")
-        if self.forcing_wavenumber < 1:
-            raise SolverError(f"forcing_wavenumber must be >= 1, got {self.forcing_wavenumber}")
+        if (isinstance(self.forcing_wavenumber, bool) or not isinstance(self.forcing_wavenumber, int)
+                or self.forcing_wavenumber < 1):
+            raise SolverError(f"forcing_wavenumber must be an integer >= 1, got {self.forcing_wavenumber!r}")
 
     def attributes(self) -> dict:
         """The equation and its discretisation as NetCDF attributes."""
@@ -106,7 +108,7 @@ class _Operators(NamedTuple):
     gradients: torch.Tensor  # (4, 1, k_y, k_x) maps w_hat to the spectra of (-u, -v, d_x w, d_y w)
     linear: torch.Tensor  # (k_y, k_x) real, -nu |k|^2 - alpha
     forcing_hat: torch.Tensor  # (k_y, k_x) dealiased forcing spectrum
-    cutoff: int  # 2/3 rule: modes with integer |k_x| or |k_y| > cutoff = n // 3 are dropped
+    cutoff: int  # 2/3 rule: modes with integer |k_x| or |k_y| > cutoff = (n - 1) // 3 are dropped (3 k < n)
 
 
 @functools.lru_cache(maxsize=16)
@@ -122,13 +124,13 @@ def _operators(eq: NavierStokes2D, n: int, dtype: torch.dtype, device: torch.dev
     iky = torch.where(nyquist_y, 0.0, ky) * 1j
     k2 = kx**2 + ky**2
     inv = torch.where(k2 > 0, 1.0 / torch.where(k2 > 0, k2, 1.0), 0.0)
-    cutoff = n // 3
+    cutoff = (n - 1) // 3  # 3 k < n: a product of kept modes never aliases onto a kept mode (k = n / 3 would)
     full_forcing = torch.fft.rfft2(eq.forcing_field(n, dtype=real, device=device))
     forcing_hat = _truncate_(full_forcing.clone(), cutoff)
     if (full_forcing - forcing_hat).abs().max() > 1e-6 * full_forcing.abs().max():
         k = eq.forcing_wavenumber if eq.forcing == "kolmogorov" else 1  # li2021: sin/cos of 2 pi (x + y)
         raise SolverError(f"the {eq.forcing} forcing at wavenumber {k} is not resolved on the {n}x{n} grid: 2/3 "
-                          f"dealiasing keeps integer wavenumbers <= n // 3 = {cutoff}; use n >= {3 * k}")
+                          f"dealiasing keeps integer wavenumbers k with 3 k < n (here k <= {cutoff}); use n >= {3 * k + 1}")
     # -u = -d_y psi, -v = d_x psi with psi_hat = w_hat / |k|^2, so that the four fields' products sum to
     # -u . grad w; derivatives vanish at the Nyquist modes.
     gradients = torch.stack(torch.broadcast_tensors(-iky * inv, ikx * inv, ikx, iky))[:, None]
@@ -229,10 +231,36 @@ def _check_state(eq: NavierStokes2D, w: torch.Tensor, dt: float, t: float, max_c
 
 
 def stable_dt(eq: NavierStokes2D, w0: torch.Tensor, *, courant: float = 0.5, max_speed_factor: float = 1.5) -> float:
-    """A time step with Courant number ``courant`` for ``max_speed_factor`` times the initial peak speed."""
+    """A time step with Courant number ``courant`` for ``max_speed_factor`` times the initial peak speed,
+    and no longer than :func:`forcing_step_limit` allows."""
     dx = eq.length / w0.shape[-1]
     speed = _max_speed(eq, w0) * max_speed_factor
-    return courant * dx / speed if speed > 0 else courant * dx
+    return min(courant * dx / speed if speed > 0 else courant * dx, forcing_step_limit(eq, w0.shape[-1], courant))
+
+
+@functools.lru_cache(maxsize=64)
+def forcing_step_limit(eq: NavierStokes2D, n: int, courant: float) -> float:
+    """The longest step a forced flow allows whatever its current speed, on the ``n x n`` grid:
+
+        h <= sqrt(courant dx / U_f)     and     h <= 1 / (nu |k_f|^2 + alpha),
+
+    with ``U_f`` the peak speed the forcing adds per unit time (the velocity of ``f`` taken as a
+    vorticity) and ``k_f`` its largest wavenumber. The first keeps the Courant number below
+    ``courant`` for a flow accelerated from rest over one step; the second resolves the forced mode's
+    relaxation time, which Crank-Nicolson damps wrongly (gain -> -1) for ``h |L| >> 1``. Without
+    them a flow at rest or slow to start would be advanced by one step per output interval.
+    ``inf`` for an unforced flow.
+    """
+    if eq.forcing == "none":
+        return math.inf
+    ops = _operators(eq, n, torch.float64, torch.device("cpu"))
+    forcing_velocity = torch.fft.irfft2(ops.gradients[:2, 0] * ops.forcing_hat, s=(n, n))  # (2, y, x): -u_f, -v_f
+    speed = float(forcing_velocity.abs().sum(dim=0).max())
+    forced = ops.forcing_hat.abs() > 1e-12 * float(ops.forcing_hat.abs().max())
+    rate = float(-ops.linear[forced].min())  # nu |k_f|^2 + alpha of the fastest-relaxing forced mode
+    limits = [math.sqrt(courant * (eq.length / n) / speed) if speed > 0 else math.inf,
+              1.0 / rate if rate > 0 else math.inf]
+    return min(limits)
 
 
 def integrate(
@@ -256,7 +284,8 @@ def integrate(
         dt: largest time step; each output interval is split into equal steps no larger than it.
             ``None`` picks :func:`stable_dt` (with ``adaptive``: no cap beyond the CFL bound).
         adaptive: re-choose the step at the start of each output interval from the current peak speed,
-            ``h <= courant dx / max(|u| + |v|)`` over the batch (and ``h <= dt`` when given).
+            ``h <= courant dx / max(|u| + |v|)`` over the batch, within :func:`forcing_step_limit` (and
+            ``h <= dt`` when given).
         courant: the Courant number adaptive steps aim at, in ``(0, max_courant]``.
         scheme: ``"cn-heun"`` or ``"etdrk4"`` (see the module doc).
         max_courant: raise :class:`SolverError` when the Courant number exceeds this at an output time.
@@ -288,6 +317,8 @@ def _integrate(eq: NavierStokes2D, w0: torch.Tensor, times: Sequence[float], *, 
         if not 0 < courant <= max_courant:
             raise SolverError(f"courant must be in (0, max_courant={max_courant}], got {courant}")
         cap = math.inf if dt is None else check_dt(dt)
+
+        cap = min(cap, forcing_step_limit(eq, n, courant))
 
         def bound(w: torch.Tensor) -> float:
             speed = _max_speed(eq, w)
