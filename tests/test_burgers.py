@@ -77,3 +77,19 @@ def test_bad_input_names_the_parameter():
     u0 = exact(64, 0.0)[None]
     with pytest.raises(SolverError, match=r"dt=0\.5 violates the CFL bound"):
         integrate(Burgers1D(viscosity=NU), u0, [1.0], dt=0.5)
+
+
+def test_an_under_resolved_viscosity_is_refused_and_the_frames_before_are_kept():
+    # Li et al. initial conditions on 256 points: nu = 1e-2 resolves the fronts (max|u| dx / nu ~ 0.9),
+    # nu = 1e-4 does not, and Gibbs oscillations then raise the total variation, which Burgers cannot do.
+    from sciml import Grid, gaussian_random_field
+    from sciml.datasets.burgers import LI2021_BURGERS_GRF
+    from sciml.solvers._stepping import SolverDiverged
+    from sciml.solvers.burgers import total_variation
+
+    u0 = gaussian_random_field(Grid.box(256), 2, seed=0, **LI2021_BURGERS_GRF)
+    resolved = integrate(Burgers1D(viscosity=1e-2), u0, [0.0, 0.5, 1.0])
+    assert float((total_variation(resolved[:, -1]) / total_variation(u0)).max()) <= 1.0
+    with pytest.raises(SolverDiverged, match=r"viscosity is too small for 256 points: the total variation grew") as err:
+        integrate(Burgers1D(viscosity=1e-4), u0, [0.0, 0.05, 0.5, 1.0])
+    assert err.value.frames is not None and err.value.frames.shape[1] >= 1
