@@ -50,11 +50,15 @@ def generate(
     progress: bool = True,
     command: str | None = None,
 ) -> xr.Dataset:
-    """``resolution`` nodes per side; solve on ``solve_resolution`` nodes (``(solve - 1)`` a multiple of
-    ``(resolution - 1)``) and subsample the nodes when asked."""
+    """``resolution`` nodes per side; solve on ``solve_resolution`` nodes (default ``None``: ``resolution``;
+    ``(solve - 1)`` a multiple of ``(resolution - 1)``) and subsample the nodes when asked."""
     from tqdm.auto import tqdm
 
-    solve_at = solve_resolution or resolution
+    if solve_resolution is not None and (isinstance(solve_resolution, bool) or not isinstance(solve_resolution, int)
+                                         or solve_resolution < resolution):
+        raise ValueError(f"solve_resolution must be an integer >= resolution = {resolution} (or None for "
+                         f"resolution), got {solve_resolution!r}")
+    solve_at = resolution if solve_resolution is None else solve_resolution
     if (solve_at - 1) % (resolution - 1):
         raise ValueError(f"solve_resolution - 1 = {solve_at - 1} must be a multiple of resolution - 1 = {resolution - 1}")
     stride = (solve_at - 1) // (resolution - 1)

@@ -1,12 +1,15 @@
-"""Darcy finite volumes: manufactured solution with measured second order, CG == direct, layered media."""
+"""Darcy finite volumes: manufactured solution with measured second order, CG == direct, layered media,
+and the refusals of inputs that would give a silent wrong answer."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from sciml import SolverError
+from sciml import ConfigError, SolverError
+from sciml.datasets import generate
 from sciml.solvers.darcy import apply_operator, solve, solve_pressure
 
 
@@ -81,3 +84,103 @@ def test_bad_coefficients_name_the_parameter():
         solve_pressure(torch.ones(1, 9, 9), method="multigrid")
     with pytest.raises(SolverError, match="did not reach rtol"):
         solve_pressure(torch.ones(1, 33, 33, dtype=torch.float64), method="cg", max_iter=3)
+
+
+def rough(n, s, seed=0):
+    """Li et al.-style two-valued coefficient 12 / 3, float64 ``(n, s, s)``."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.where(torch.rand(n, s, s, generator=gen) > 0.5, 12.0, 3.0).double()
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.float16, torch.bfloat16])
+def test_coefficients_other_than_float32_or_float64_are_refused(dtype):
+    # An integer a used to return p = 0 (the float64 result truncated to int), and f = 0.5 truncated to 0.
+    a = rough(2, 9).to(dtype)
+    with pytest.raises(SolverError, match=f"coefficient a must be float32 or float64, got {dtype}"):
+        solve_pressure(a, 0.5)
+
+
+def test_float32_gives_the_float64_pressure_rounded():
+    a = rough(2, 33)
+    reference = solve_pressure(a, 0.5, method="direct")
+    for method in ("direct", "cg"):
+        p = solve_pressure(a.float(), 0.5, method=method)  # the forcing is not rounded to the dtype of a either
+        assert p.dtype == torch.float32
+        # The audit saw float32 CG stop at a true residual of 2.4e-4 while claiming rtol = 1e-10.
+        torch.testing.assert_close(p.double(), reference, rtol=0, atol=2e-7 * float(reference.abs().max()))
+
+
+@pytest.mark.parametrize("method", ["direct", "cg"])
+@pytest.mark.parametrize("scale", [1e20, 1e-25])
+def test_float32_extreme_coefficients_are_solved_in_float64(method, scale):
+    # 2 a a' overflows (1e40) or underflows (1e-50) float32: the faces used to be NaN and the pressure NaN.
+    a = rough(2, 17)
+    reference = solve_pressure(a, 1.0, method="direct") / scale  # p scales as 1 / a
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no SciPy "Matrix is exactly singular" either
+        p = solve_pressure((a * scale).float(), 1.0, method=method)
+    torch.testing.assert_close(p.double(), reference, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("method", ["direct", "cg"])
+def test_a_pressure_beyond_the_dtype_names_the_coefficient_range(method):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(SolverError, match=r"coefficient a spans \[1e-42, 1e-42\].*overflow or underflow "
+                                              r"torch.float32"):
+            solve_pressure(torch.full((1, 9, 9), 1e-42, dtype=torch.float32), method=method)  # p ~ 1e40
+        with pytest.raises(SolverError, match=r"coefficient a spans \[1, 1e\+200\].*torch.float64"):
+            a = torch.ones(1, 9, 9, dtype=torch.float64)
+            a[0, 3:6, 3:6] = 1e200  # 2 a a' = inf between two such nodes
+            solve_pressure(a, method=method)
+
+
+@pytest.mark.parametrize("rtol", [1, 2.0, 0, -1e-3, float("nan"), True])
+def test_cg_rtol_must_lie_in_zero_one(rtol):
+    # rtol >= 1 used to return p = 0 (converged before the first step), rtol <= 0 "residual nan".
+    with pytest.raises(SolverError, match=r"rtol must be a number with 0 < rtol < 1, got "):
+        solve_pressure(rough(1, 9), method="cg", rtol=rtol)
+
+
+@pytest.mark.parametrize("max_iter", [0, -1, 2.5, True])
+def test_cg_max_iter_must_be_a_positive_integer(max_iter):
+    with pytest.raises(SolverError, match=f"max_iter must be an integer >= 1 \\(or None for 20 s\\), got {max_iter}"):
+        solve_pressure(rough(1, 9), method="cg", max_iter=max_iter)
+
+
+def test_cg_max_iter_one_is_one_iteration_not_the_default():
+    with pytest.raises(SolverError, match="did not reach rtol=1e-10 in max_iter=1 iterations"):
+        solve_pressure(rough(1, 17), method="cg", max_iter=1)
+
+
+def test_cg_returns_zero_for_a_sample_with_zero_forcing():
+    a = rough(3, 17)
+    f = torch.ones(3, 17, 17, dtype=torch.float64)
+    f[1] = 0.0  # 0 / 0 in the relative residual used to fail the whole batch with "residual nan"
+    direct = solve_pressure(a, f, method="direct")
+    cg = solve_pressure(a, f, method="cg", rtol=1e-12)
+    assert float(cg[1].abs().max()) == 0.0 and float(direct[1].abs().max()) == 0.0
+    torch.testing.assert_close(cg, direct, atol=1e-10 * float(direct.abs().max()), rtol=0)
+
+
+def test_forcing_shapes():
+    a = rough(2, 9)
+    with pytest.raises(SolverError, match=r"forcing f must be a scalar, \(s, s\) or \(batch, s, s\) matching "
+                                          r"coefficient a \(2, 9, 9\), got f \(3, 9, 9\)"):
+        solve_pressure(a, torch.ones(3, 9, 9))
+    with pytest.raises(SolverError, match=r"got f \(9, 8\)"):
+        solve_pressure(a, torch.ones(9, 8))
+    with pytest.raises(SolverError, match="forcing f must be real, got torch.complex64"):
+        solve_pressure(a, torch.ones(9, 9, dtype=torch.complex64))
+    scalar = solve_pressure(a, 2.0)
+    for f in (torch.full((9, 9), 2.0), torch.full((1, 9, 9), 2.0), torch.full((2, 9, 9), 2, dtype=torch.int64)):
+        torch.testing.assert_close(solve_pressure(a, f), scalar, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("solve_resolution", [0, 1, 9, 17.0])
+def test_dataset_solve_resolution_zero_is_refused_not_the_default(solve_resolution):
+    with pytest.raises(ConfigError, match=f"dataset 'darcy': solve_resolution must be an integer >= resolution = 17 "
+                                          f"\\(or None for resolution\\), got {solve_resolution}"):
+        generate("darcy", 1, 17, seed=0, solve_resolution=solve_resolution, progress=False)
+    with pytest.raises(ConfigError, match="solve_resolution - 1 = 24 must be a multiple of resolution - 1 = 16"):
+        generate("darcy", 1, 17, seed=0, solve_resolution=25, progress=False)
