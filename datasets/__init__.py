@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import numbers
 from typing import TYPE_CHECKING
 
 from sciml.errors import ConfigError, SciMLError
@@ -36,6 +37,11 @@ def generate(name: str, n_samples: int, resolution: int, *, seed: int, workers: 
         raise ConfigError(f"need n >= 1 and resolution >= 4, got n={n_samples}, resolution={resolution}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
+    for key, value in (("seed", seed), ("first_sample", options.get("first_sample", 0))):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise ConfigError(f"{key} must be an integer >= 0, got {value!r}")
+    if options.get("device") is not None:
+        _check_device(options["device"])
     if workers > 1:
         from ._common import generate_in_workers
 
@@ -51,3 +57,19 @@ def generate(name: str, n_samples: int, resolution: int, *, seed: int, workers: 
         raise
     except ValueError as err:  # a recipe's own option check
         raise ConfigError(f"dataset {name!r}: {err}") from None
+
+
+def _check_device(device) -> None:
+    """A device this process can use, before any work: :class:`ConfigError` naming ``device`` otherwise."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"device {device!r} is not a torch device; use cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r}: CUDA is not available here; use device cpu")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) present; "
+                              f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}")

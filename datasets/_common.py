@@ -4,6 +4,8 @@ generation split across processes."""
 from __future__ import annotations
 
 import inspect
+import math
+import numbers
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
@@ -17,31 +19,62 @@ if TYPE_CHECKING:
 
 
 def chunked(run: Callable[[int, int], tuple[torch.Tensor, float]], n_samples: int, chunk: int, *, desc: str,
-            progress: bool) -> tuple[torch.Tensor, float]:
+            progress: bool) -> tuple[torch.Tensor, list[float]]:
     """Call ``run(start, count)`` over chunks of samples; concatenate the results on the CPU.
 
-    Returns the trajectories and the time step of the first chunk (recipes pick one step per chunk).
+    Returns the trajectories and the time step of each chunk (recipes pick one step per chunk; record
+    them with :func:`step_attrs`).
     """
     from tqdm.auto import tqdm
 
-    pieces, first_dt = [], None
+    check_chunk(chunk)
+    pieces, steps = [], []
     with tqdm(total=n_samples, desc=desc, unit="sample", disable=not progress, leave=False) as bar:
         for start in range(0, n_samples, chunk):
             count = min(chunk, n_samples - start)
             piece, dt = run(start, count)
             pieces.append(piece.cpu())
-            first_dt = dt if first_dt is None else first_dt
+            steps.append(dt)
             bar.update(count)
-    return torch.cat(pieces), first_dt
+    return torch.cat(pieces), steps
+
+
+def check_chunk(chunk: int) -> int:
+    if isinstance(chunk, bool) or not isinstance(chunk, numbers.Integral) or chunk < 1:
+        raise ValueError(f"chunk must be an integer >= 1, got {chunk!r}")
+    return int(chunk)
+
+
+def check_dt(dt: float | None) -> float | None:
+    """``None`` (the recipe picks the step) or a positive finite step: ``dt=0`` must not mean "default"."""
+    if dt is None:
+        return None
+    if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not (dt > 0 and math.isfinite(dt)):
+        raise ValueError(f"dt must be a positive finite number (or None for the default), got {dt!r}")
+    return float(dt)
+
+
+def step_attrs(steps: Sequence[float], chunk: int) -> dict:
+    """``{"dt": step}`` when every chunk used the same step, else ``{"dt": [step of each chunk], "chunk": chunk}``
+    (samples ``first_sample + i * chunk, ...`` were solved with ``dt[i]``)."""
+    steps = [float(step) for step in steps]
+    if len(set(steps)) == 1:
+        return {"dt": steps[0]}
+    return {"dt": steps, "chunk": chunk}
 
 
 def solve_grid(resolution: int, solve_resolution: int | None, *, default: int | None = None) -> int:
-    """The grid a recipe solves on: ``solve_resolution``, else ``default``, else ``resolution``.
+    """The grid a recipe solves on: ``solve_resolution``, else (``None``) ``default``, else ``resolution``.
 
     A solve grid coarser than the output grid is refused: the output would be an interpolation
     presented as a solution.
     """
-    solve_at = solve_resolution or default or resolution
+    if solve_resolution is None:
+        solve_at = resolution if default is None else default
+    elif isinstance(solve_resolution, bool) or not isinstance(solve_resolution, numbers.Integral):
+        raise ValueError(f"solve_resolution must be an integer (or None for the default), got {solve_resolution!r}")
+    else:
+        solve_at = int(solve_resolution)
     if solve_at < resolution:
         raise ValueError(f"solve_resolution {solve_at} is coarser than resolution {resolution}: the output would be "
                          "interpolated, not solved; use solve_resolution >= resolution")
@@ -91,8 +124,10 @@ def generate_in_workers(name: str, n_samples: int, resolution: int, *, seed: int
     first_sample = options.pop("first_sample", 0)
     device = options.pop("device", accepted["device"].default)
     chunk = options.get("chunk", accepted["chunk"].default)
-    if chunk < 1:
-        raise ConfigError(f"chunk must be >= 1, got {chunk}")
+    try:
+        chunk = check_chunk(chunk)
+    except ValueError as err:
+        raise ConfigError(f"dataset {name!r}: {err}") from None
     ranges = _sample_ranges(n_samples, chunk, workers)
     gpus = torch.cuda.device_count() if str(device) == "cuda" else 0
     threads = torch.get_num_threads()
@@ -106,8 +141,28 @@ def generate_in_workers(name: str, n_samples: int, resolution: int, *, seed: int
         for future in concurrent.futures.as_completed(futures):
             bar.update(future.result().sizes["sample"])
         parts = [future.result() for future in futures]
-    return xr.concat(parts, dim="sample", data_vars="minimal", coords="minimal", compat="override",
-                     combine_attrs="override")
+    joined = xr.concat(parts, dim="sample", data_vars="minimal", coords="minimal", compat="override",
+                       combine_attrs="override")
+    if "dt" in joined.attrs:  # the first part's attributes hold its own steps only
+        joined.attrs = _joined_step_attrs(joined.attrs, parts, chunk)
+    return joined
+
+
+def _joined_step_attrs(attrs: dict, parts: Sequence[xr.Dataset], chunk: int) -> dict:
+    """``attrs`` with ``dt`` (and ``chunk``) of all parts, as one process records them, keys in the same order."""
+    steps = []
+    for part in parts:
+        dt = part.attrs["dt"]
+        n_chunks = -(-part.sizes["sample"] // chunk)
+        steps += list(dt) if isinstance(dt, (list, tuple)) else [dt] * n_chunks
+    recorded = step_attrs(steps, chunk)
+    joined = {}
+    for key, value in attrs.items():
+        if key == "dt":
+            joined.update(recorded)
+        elif key != "chunk":
+            joined[key] = value
+    return joined
 
 
 def _sample_ranges(n_samples: int, chunk: int, workers: int) -> list[tuple[int, int]]:

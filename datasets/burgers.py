@@ -18,19 +18,24 @@ from sciml.grids import Grid
 from sciml.random_fields import gaussian_random_field
 from sciml.solvers.burgers import Burgers1D, integrate, stable_dt
 
-from ._common import chunked, periodic_dataset, solve_grid
+from ._common import chunked, periodic_dataset, solve_grid, step_attrs
 
 if TYPE_CHECKING:
     import xarray as xr
 
 LI2021_BURGERS_GRF = {"alpha": 2.0, "tau": 5.0, "sigma": 25.0}
+DEFAULT_VISCOSITY = 0.1
 
 
-def viscosities(n_samples: int, *, seed: int, first_sample: int, viscosity: float,
+def viscosities(n_samples: int, *, seed: int, first_sample: int, viscosity: float | None,
                 viscosity_range: tuple[float, float] | None) -> tuple[float, ...]:
-    """One viscosity per sample: fixed, or log-uniform in ``viscosity_range`` from the sample's own stream."""
+    """One viscosity per sample: fixed (``None``: :data:`DEFAULT_VISCOSITY`), or log-uniform in
+    ``viscosity_range`` from the sample's own stream; giving both is refused (one would be ignored)."""
     if viscosity_range is None:
-        return (float(viscosity),) * n_samples
+        return (float(DEFAULT_VISCOSITY if viscosity is None else viscosity),) * n_samples
+    if viscosity is not None:
+        raise ValueError(f"viscosity={viscosity} and viscosity_range={tuple(viscosity_range)} are both given: one "
+                         "viscosity for every sample, or one per sample drawn from the range; drop one of them")
     low, high = viscosity_range
     if not 0 < low <= high:
         raise ValueError(f"viscosity_range must satisfy 0 < low <= high, got {viscosity_range}")
@@ -48,7 +53,7 @@ def generate(
     seed: int,
     times: Sequence[float] = (0.0, 1.0),
     first_sample: int = 0,
-    viscosity: float = 0.1,
+    viscosity: float | None = None,
     viscosity_range: tuple[float, float] | None = None,
     solve_resolution: int | None = None,
     chunk: int = 256,
@@ -67,8 +72,8 @@ def generate(
         dt = stable_dt(eq, u0)
         return integrate(eq, u0, times, dt=dt), dt
 
-    trajectory, dt = chunked(run, n_samples, chunk, desc=f"burgers {solve_at}", progress=progress)
-    attrs = {**Burgers1D(viscosity=nus[0]).attributes(), "dt": dt, "solve_resolution": solve_at,
+    trajectory, steps = chunked(run, n_samples, chunk, desc=f"burgers {solve_at}", progress=progress)
+    attrs = {**Burgers1D(viscosity=nus[0]).attributes(), **step_attrs(steps, chunk), "solve_resolution": solve_at,
              **{f"ic_{k}": v for k, v in LI2021_BURGERS_GRF.items()}}
     ds = periodic_dataset("u", trajectory, resolution, times=times, seed=seed, first_sample=first_sample,
                           attrs=attrs, command=command)

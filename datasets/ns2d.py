@@ -16,7 +16,7 @@ from sciml.grids import Grid
 from sciml.random_fields import gaussian_random_field
 from sciml.solvers.navier_stokes import NavierStokes2D, integrate, stable_dt
 
-from ._common import chunked, periodic_dataset, solve_grid
+from ._common import check_dt, chunked, periodic_dataset, solve_grid, step_attrs
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -56,17 +56,19 @@ def generate(
     command: str | None = None,
 ) -> xr.Dataset:
     """Trajectories numbered ``first_sample, ...``; solved at ``solve_resolution`` (default: the
-    output resolution) and spectrally truncated to ``resolution``. ``dt=None`` uses :func:`time_step`."""
+    output resolution) and spectrally truncated to ``resolution``. ``dt=None`` uses :func:`time_step`, one
+    step per chunk of samples: ``attrs["dt"]`` is one number, or one per chunk with ``attrs["chunk"]``."""
     eq = NavierStokes2D(viscosity=viscosity, forcing="li2021")
     solve_at = solve_grid(resolution, solve_resolution)
+    dt = check_dt(dt)
 
     def run(start: int, count: int) -> tuple[torch.Tensor, float]:
         w0 = initial_condition(count, solve_at, seed=seed, first_sample=first_sample + start, device=device, dtype=dtype)
-        step = dt or time_step(eq, w0)
+        step = time_step(eq, w0) if dt is None else dt
         return integrate(eq, w0, times, dt=step), step
 
-    trajectory, used_dt = chunked(run, n_samples, chunk, desc=f"ns2d {solve_at}x{solve_at}", progress=progress)
-    attrs = {**eq.attributes(), "scheme": "cn-heun", "dt": used_dt, "solve_resolution": solve_at,
+    trajectory, steps = chunked(run, n_samples, chunk, desc=f"ns2d {solve_at}x{solve_at}", progress=progress)
+    attrs = {**eq.attributes(), "scheme": "cn-heun", **step_attrs(steps, chunk), "solve_resolution": solve_at,
              **{f"ic_{k}": v for k, v in LI2021_VORTICITY_GRF.items()}}
     return periodic_dataset("vorticity", trajectory, resolution, times=times, seed=seed, first_sample=first_sample,
                             attrs=attrs, command=command)

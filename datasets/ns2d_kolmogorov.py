@@ -14,7 +14,7 @@ import torch
 
 from sciml.solvers.navier_stokes import NavierStokes2D, integrate, stable_dt
 
-from ._common import chunked, periodic_dataset, solve_grid
+from ._common import chunked, periodic_dataset, solve_grid, step_attrs
 from .ns2d import LI2021_VORTICITY_GRF, initial_condition
 
 if TYPE_CHECKING:
@@ -40,16 +40,20 @@ def generate(
 ) -> xr.Dataset:
     eq = NavierStokes2D(viscosity=viscosity, forcing="kolmogorov", drag=drag, forcing_wavenumber=forcing_wavenumber)
     solve_at = solve_grid(resolution, solve_resolution)
+    damping = viscosity * (2 * torch.pi * forcing_wavenumber) ** 2 + drag
+    if not damping > 0:
+        raise ValueError(f"viscosity={viscosity} and drag={drag}: with neither, the forced flow has no steady state and "
+                         "accelerates without bound; give viscosity > 0 or drag > 0")
+    # The forced flow accelerates well beyond the initial speed: budget for the laminar-state speed too.
+    laminar_speed = 1.0 / damping
 
     def run(start: int, count: int) -> tuple[torch.Tensor, float]:
         w0 = initial_condition(count, solve_at, seed=seed, first_sample=first_sample + start, device=device, dtype=dtype)
-        # The forced flow accelerates well beyond the initial speed: budget for the laminar-state speed too.
-        laminar_speed = 1.0 / (viscosity * (2 * torch.pi * forcing_wavenumber) ** 2 + drag)
         dt = min(stable_dt(eq, w0), 0.5 / (solve_at * 2 * laminar_speed))
         return integrate(eq, w0, times, dt=dt, scheme="etdrk4"), dt
 
-    trajectory, dt = chunked(run, n_samples, chunk, desc=f"ns2d-kolmogorov {solve_at}x{solve_at}", progress=progress)
-    attrs = {**eq.attributes(), "scheme": "etdrk4", "dt": dt, "solve_resolution": solve_at,
+    trajectory, steps = chunked(run, n_samples, chunk, desc=f"ns2d-kolmogorov {solve_at}x{solve_at}", progress=progress)
+    attrs = {**eq.attributes(), "scheme": "etdrk4", **step_attrs(steps, chunk), "solve_resolution": solve_at,
              **{f"ic_{k}": v for k, v in LI2021_VORTICITY_GRF.items()}}
     return periodic_dataset("vorticity", trajectory, resolution, times=times, seed=seed, first_sample=first_sample,
                             attrs=attrs, command=command)

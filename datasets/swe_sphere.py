@@ -14,6 +14,8 @@ import torch
 
 from sciml.solvers.shallow_water import solve
 
+from ._common import check_dt
+
 if TYPE_CHECKING:
     import xarray as xr
 
@@ -31,7 +33,8 @@ def generate(
     command: str | None = None,
 ) -> xr.Dataset:
     """``times`` in hours; ``dt`` in seconds (default ``150 * 64 / resolution``, inside the stability bound)."""
-    step = dt or 150.0 * 64 / resolution
+    dt = check_dt(dt)
+    step = 150.0 * 64 / resolution if dt is None else dt
     ds = solve(n_samples, resolution, 2 * resolution, times_hours=times, dt=step, initial_condition=initial_condition,
                seed=seed, device=device, progress=progress)
     if command:

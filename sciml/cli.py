@@ -60,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--n", type=int, required=True, help="number of samples")
     gen.add_argument("--resolution", type=int, required=True, help="grid points (nodes for darcy) per side")
     gen.add_argument("--seed", type=int, required=True)
-    gen.add_argument("--out", required=True, help="output NetCDF file")
+    gen.add_argument("--out", required=True, help="output NetCDF file (an existing one only with --overwrite)")
+    gen.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     gen.add_argument("--first-sample", type=int, help="index of the first sample (to generate in parts)")
     gen.add_argument("--device", help="cpu (default), cuda, cuda:N")
     gen.add_argument("--times", type=float, nargs="+", help="output times (time-dependent recipes; hours for swe-sphere)")
@@ -115,7 +116,8 @@ def _parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="apply a trained surrogate to a dataset and write CF NetCDF")
     predict.add_argument("run", help="run directory written by `sciml train`")
     predict.add_argument("--data", required=True, nargs="+", help="file(s), glob or zarr store with the inputs")
-    predict.add_argument("--out", required=True, help="output NetCDF file")
+    predict.add_argument("--out", required=True, help="output NetCDF file (an existing one only with --overwrite)")
+    predict.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     predict.add_argument("--steps", type=int, help="autoregressive steps (time-stepping surrogates)")
     predict.add_argument("--device", default="auto")
     predict.add_argument("--batch-size", type=int, default=32)
@@ -144,7 +146,7 @@ def _generate(args: argparse.Namespace, command: str) -> None:
     from .data.cf import check_writable
     from .datasets import generate
 
-    out = check_writable(args.out)
+    out = check_writable(args.out, overwrite=args.overwrite)
     options = {key: getattr(args, key) for key in ("first_sample", "device", "times", "viscosity", "viscosity_range",
                                                    "drag", "coefficient_kind", "solve_resolution", "initial_condition",
                                                    "chunk")
@@ -153,7 +155,7 @@ def _generate(args: argparse.Namespace, command: str) -> None:
         options["viscosity_range"] = tuple(options["viscosity_range"])
     ds = generate(args.name, args.n, args.resolution, seed=args.seed, workers=args.workers,
                   progress=not args.no_progress, command=command, **options)
-    write(ds, out)
+    write(ds, out, overwrite=args.overwrite)
     print(f"wrote {out}: {dict(ds.sizes)}", file=sys.stderr)
 
 
@@ -214,10 +216,10 @@ def _predict(args: argparse.Namespace) -> None:
     from .data.cf import check_writable
     from .surrogate import Surrogate
 
-    out = check_writable(args.out)
+    out = check_writable(args.out, overwrite=args.overwrite)
     surrogate = Surrogate.load(args.run)
     prediction = surrogate.predict(_data(args.data), steps=args.steps, batch_size=args.batch_size, device=args.device)
-    write(prediction, out)
+    write(prediction, out, overwrite=args.overwrite)
     print(f"wrote {out}: {dict(prediction.sizes)}", file=sys.stderr)
 
 

@@ -110,8 +110,10 @@ def run(out_dir: str | os.PathLike, config: QuickstartConfig = QuickstartConfig(
          f"trajectories at {config.resolution}x{config.resolution} on {device}")
     t0 = time.perf_counter()
     train_path, test_path = out / "ns2d_train.nc", out / "ns2d_test.nc"
-    data.write(ns2d.generate(config.n_train, config.resolution, **common), train_path)
-    data.write(ns2d.generate(config.n_test, config.resolution, first_sample=config.n_train, **common), test_path)
+    # Re-running into the same --out is supported (prepare_output_dir): these are this run's own files.
+    data.write(ns2d.generate(config.n_train, config.resolution, **common), train_path, overwrite=True)
+    data.write(ns2d.generate(config.n_test, config.resolution, first_sample=config.n_train, **common), test_path,
+               overwrite=True)
     data_seconds = time.perf_counter() - t0
     train_all, test = data.open(train_path).load(), data.open(test_path).load()
     n_val = max(1, config.n_train // 10)

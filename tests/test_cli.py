@@ -12,6 +12,13 @@ def run_cli(*args, **kwargs):
     return subprocess.run([sys.executable, "-m", "sciml", *args], capture_output=True, text=True, timeout=600, **kwargs)
 
 
+def data_samples(path):
+    from sciml import data
+
+    with data.open(path) as ds:
+        return ds.sizes["sample"]
+
+
 def test_import_is_light():
     code = ("import sys, sciml; heavy = [m for m in ('xarray', 'matplotlib', 'neuralop', 'torch_harmonics', 'pandas') "
             "if m in sys.modules]; print(heavy)")
@@ -37,6 +44,11 @@ def test_quickstart_end_to_end_writes_the_report(tmp_path):
         assert (out / name).is_file(), name
     assert "zero-shot" in (out / "report.md").read_text()
     assert not [p for p in out.rglob(".*") if p.is_file()]  # no temporary files left
+    # A re-run into the same directory replaces the run's own data files (and nothing else's).
+    result = run_cli("quickstart", "--out", str(out), "--resolution", "16", "--n-train", "10", "--n-test", "1",
+                     "--train-seconds", "1", "--eval-resolutions", "16", "--no-progress", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert (out / "report.md").is_file() and data_samples(out / "ns2d_train.nc") == 10
 
 
 def test_unwritable_output_is_a_one_line_error(tmp_path):
@@ -52,3 +64,22 @@ def test_bad_option_is_a_one_line_error(tmp_path):
     result = run_cli("quickstart", "--out", str(tmp_path), "--resolution", "4", "--no-progress")
     assert result.returncode == 2 and "resolution must be >= 16" in result.stderr
     assert result.stderr.strip().count("\n") == 0
+
+
+def test_generate_and_predict_refuse_an_existing_out_unless_overwrite(tmp_path):
+    out = tmp_path / "data.nc"
+    out.write_bytes(b"hours of earlier work")
+    args = ("generate", "ns2d", "--n", "1", "--resolution", "16", "--seed", "0", "--times", "0", "0.1", "--out", str(out),
+            "--no-progress")
+    result = run_cli(*args)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0  # refused before solving anything
+    assert f"{out}: file exists" in result.stderr and "--overwrite" in result.stderr
+    assert out.read_bytes() == b"hours of earlier work"
+    # predict checks --out before it loads the run or the data
+    result = run_cli("predict", str(tmp_path / "no-run"), "--data", str(out), "--out", str(out))
+    assert result.returncode == 2 and f"{out}: file exists" in result.stderr
+    assert out.read_bytes() == b"hours of earlier work"
+    result = run_cli(*args, "--overwrite")
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes()[:4] == b"\x89HDF"
+    assert not [p for p in tmp_path.iterdir() if p.name != "data.nc"]  # no temporary left behind

@@ -257,6 +257,49 @@ def test_write_chunks_whole_frames_of_at_least_64_kib(tmp_path):
         assert f["w"].filters()["zlib"] and f.Conventions == "CF-1.10"
 
 
+def test_write_refuses_an_existing_file_unless_overwrite_and_keeps_its_bytes(tmp_path):
+    ds = xr.Dataset({"w": (("sample", "x"), np.ones((1, 4)))}, coords={"x": np.arange(4.0)})
+    out = _write_plain(tmp_path / "precious.nc")
+    before = out.read_bytes()
+    with pytest.raises(DataError) as err:
+        data.write(ds, out)
+    assert str(err.value) == (f"{out}: file exists and would be replaced; pass overwrite=True (--overwrite on the "
+                              "command line) to replace it, or choose another path")
+    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["precious.nc"]
+    data.write(ds, out, overwrite=True)
+    assert data.open(out)["w"].values.tolist() == [[1.0] * 4]
+
+
+def test_write_refuses_a_file_that_appears_while_it_writes(tmp_path, monkeypatch):
+    ds = xr.Dataset({"w": (("sample", "x"), np.ones((1, 4)))}, coords={"x": np.arange(4.0)})
+    out = tmp_path / "race.nc"
+    to_netcdf = xr.Dataset.to_netcdf
+
+    def slow_write(self, *args, **kwargs):  # another process creates the file meanwhile
+        result = to_netcdf(self, *args, **kwargs)
+        out.write_text("theirs")
+        return result
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", slow_write)
+    with pytest.raises(DataError, match="file exists and would be replaced"):
+        data.write(ds, out)
+    assert out.read_text() == "theirs" and [p.name for p in tmp_path.iterdir()] == ["race.nc"]
+
+
+def test_written_file_has_the_mode_of_a_new_file_under_the_umask(tmp_path):
+    import os
+
+    ds = xr.Dataset({"w": (("sample", "x"), np.ones((1, 4)))}, coords={"x": np.arange(4.0)})
+    old = os.umask(0o027)
+    try:
+        path = data.write(ds, tmp_path / "mode.nc")
+        replaced = data.write(ds, path, overwrite=True)
+    finally:
+        os.umask(old)
+    assert (path.stat().st_mode & 0o777) == 0o640  # 0o666 & ~0o027; a temp file's 0o600 must not leak through
+    assert (replaced.stat().st_mode & 0o777) == 0o640
+
+
 _names = st.text(alphabet="abcdefghij_", min_size=1, max_size=6).filter(lambda s: not s.startswith("_"))
 _attr_values = st.one_of(
     st.text(st.characters(exclude_characters="\x00"), max_size=12),  # NUL is refused (tested below)
@@ -287,7 +330,7 @@ def canonical_datasets(draw):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ds=canonical_datasets())
 def test_write_then_open_is_the_identity(tmp_path, ds):
-    path = data.write(ds, tmp_path / "roundtrip.nc")
+    path = data.write(ds, tmp_path / "roundtrip.nc", overwrite=True)  # tmp_path is shared by the examples
     back = data.open(path).load()
     xr.testing.assert_identical(back, ds)  # values (NaN included), dtypes, coords, every attribute
     assert back["field"].dtype == ds["field"].dtype

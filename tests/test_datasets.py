@@ -101,3 +101,63 @@ def test_workers_split_at_whole_chunks_and_write_the_bytes_of_one_process(tmp_pa
         generate("ns2d", 2, 8, seed=0, workers=0)
     with pytest.raises(ConfigError, match="need n >= 1"):  # checked before any process is spawned
         generate("ns2d", 0, 8, seed=0, workers=2)
+
+
+def test_falsy_options_are_checked_not_taken_for_the_default():
+    for name, option in (("ns2d", "dt"), ("swe-sphere", "dt")):
+        for bad in (0, -0.1, float("nan"), float("inf")):
+            with pytest.raises(ConfigError, match=f"dataset '{name}': dt must be a positive finite number"):
+                generate(name, 1, 16, seed=0, progress=False, **{option: bad})
+    for name in ("ns2d", "ns2d-kolmogorov", "burgers"):
+        with pytest.raises(ConfigError, match=f"dataset '{name}': solve_resolution 0 is coarser than resolution 16"):
+            generate(name, 1, 16, seed=0, solve_resolution=0, progress=False)
+        for workers in (1, 2):
+            for bad in (0, -1, 1.5):
+                with pytest.raises(ConfigError, match=rf"dataset '{name}': chunk must be an integer >= 1, got {bad}"):
+                    generate(name, 2, 16, seed=0, chunk=bad, workers=workers, progress=False)
+
+
+def test_viscosity_and_a_viscosity_range_together_are_refused():
+    with pytest.raises(ConfigError, match=r"dataset 'burgers': viscosity=0.5 and viscosity_range=\(0.01, 0.1\) are both"):
+        generate("burgers", 1, 16, seed=0, viscosity=0.5, viscosity_range=(0.01, 0.1), progress=False)
+    fixed = generate("burgers", 1, 16, seed=0, times=[0.0, 0.01], solve_resolution=64, progress=False)
+    assert fixed["viscosity"].values.tolist() == [0.1]  # the default
+
+
+def test_negative_seed_or_first_sample_and_unusable_devices_are_named(monkeypatch):
+    for options in ({"seed": -1}, {"seed": 0, "first_sample": -2}):
+        key = "first_sample" if "first_sample" in options else "seed"
+        for name in ("ns2d", "darcy", "burgers"):
+            with pytest.raises(ConfigError, match=f"^{key} must be an integer >= 0, got -"):
+                generate(name, 1, 17, progress=False, **options)
+    with pytest.raises(ConfigError, match="device 'gpu' is not a torch device"):
+        generate("ns2d", 1, 16, seed=0, device="gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for workers in (1, 2):
+        with pytest.raises(ConfigError, match="device 'cuda': CUDA is not available here"):
+            generate("ns2d", 2, 16, seed=0, device="cuda", workers=workers)
+
+
+def test_kolmogorov_flow_without_viscosity_or_drag_is_refused():
+    with pytest.raises(ConfigError, match="dataset 'ns2d-kolmogorov': viscosity=0 and drag=0: .* no steady state"):
+        generate("ns2d-kolmogorov", 1, 16, seed=0, viscosity=0, drag=0, progress=False)
+
+
+def test_dt_records_the_step_of_every_chunk(tmp_path):
+    from sciml.solvers.burgers import Burgers1D, stable_dt
+
+    options = dict(seed=4, times=[0.0, 0.05], solve_resolution=64, progress=False)
+    ds = generate("burgers", 3, 32, chunk=1, **options)
+    u0 = torch.from_numpy(generate("burgers", 3, 64, **{**options, "times": [0.0]})["u"].values[:, 0])
+    steps = [stable_dt(Burgers1D(viscosity=0.1), u0[i:i + 1]) for i in range(3)]
+    assert len(set(steps)) == 3  # the chunks really used different steps
+    assert list(ds.attrs["dt"]) == steps and ds.attrs["chunk"] == 1
+    whole = generate("burgers", 3, 32, chunk=3, **options)
+    assert whole.attrs["dt"] == stable_dt(Burgers1D(viscosity=0.1), u0) and "chunk" not in whole.attrs
+    back = data.open(data.write(ds, tmp_path / "steps.nc"))
+    assert back.attrs["dt"].tolist() == steps and back.attrs["chunk"] == 1
+    # Split over workers (parts of 1 and 2 chunks): the same per-chunk steps, the same bytes.
+    parts = generate("burgers", 3, 32, chunk=1, workers=2, **options)
+    assert list(parts.attrs["dt"]) == steps and list(parts.attrs) == list(ds.attrs)
+    data.write(parts, tmp_path / "parts.nc")
+    assert (tmp_path / "parts.nc").read_bytes() == (tmp_path / "steps.nc").read_bytes()

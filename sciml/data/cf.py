@@ -93,14 +93,24 @@ def trajectory_dataset(
     return xr.Dataset(data_vars, coords=all_coords, attrs=global_attrs)
 
 
-def check_writable(path: str | os.PathLike) -> Path:
-    """Fail early, before hours of work, when ``path`` cannot be written: :class:`DataError` naming it."""
+def check_writable(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Fail early, before hours of work, when ``path`` cannot be written: :class:`DataError` naming it.
+
+    An existing file is refused unless ``overwrite`` (its data would be lost).
+    """
     path = Path(path)
     directory = path.parent
     if path.is_dir():
         raise DataError(f"{path}: is a directory; give a file name such as {path / 'data.nc'}")
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise DataError(exists_message(path))
     if not directory.is_dir():
         raise DataError(f"{path}: directory {directory} does not exist; create it or choose another --out")
     if not os.access(directory, os.W_OK):
         raise DataError(f"{path}: directory {directory} is not writable; choose another --out")
     return path
+
+
+def exists_message(path: Path) -> str:
+    return (f"{path}: file exists and would be replaced; pass overwrite=True (--overwrite on the command line) "
+            "to replace it, or choose another path")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import glob
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
@@ -349,21 +348,24 @@ def _check_attrs(owner: str, attrs: Mapping[str, object], path: Path) -> None:
             )
 
 
-def write(ds: xr.Dataset, path: str | os.PathLike, *, compression: int = 4) -> Path:
+def write(ds: xr.Dataset, path: str | os.PathLike, *, compression: int = 4, overwrite: bool = False) -> Path:
     """Write ``ds`` as CF NetCDF4, compressed and chunked for training access, atomically.
 
     Chunks hold whole spatial frames (a training read touches one chunk per frame) and at least
     64 KiB; zlib at ``compression`` (0 = none, 1-9). Values, dtypes, coordinates and attributes round
     trip exactly through :func:`open`, with one exception NetCDF imposes: a one-element list attribute
     reads back as its element. ``Conventions = "CF-1.10"`` is added when absent. The file is
-    written to a temporary name in the target directory and renamed when complete.
+    written to a temporary name in the target directory and renamed when complete; it gets the
+    permissions of any new file (``0o666`` less the process umask). An existing ``path`` is replaced
+    only with ``overwrite=True``.
 
     Raises:
-        DataError: unwritable target, or an attribute NetCDF cannot represent (named).
+        DataError: unwritable target, an existing file without ``overwrite``, or an attribute NetCDF
+            cannot represent (named).
     """
     from .cf import check_writable
 
-    path = check_writable(path)
+    path = check_writable(path, overwrite=overwrite)
     if not 0 <= compression <= 9:
         raise DataError(f"{path}: compression={compression}; use 0 (none) to 9 (smallest)")
     ds = ds.copy(deep=False)
@@ -378,12 +380,43 @@ def write(ds: xr.Dataset, path: str | os.PathLike, *, compression: int = 4) -> P
             if compression:
                 encoding[name]["complevel"] = compression
     ds.attrs.setdefault("Conventions", "CF-1.10")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _new_temporary(path)
     try:
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _rename_no_replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _new_temporary(path: Path) -> Path:
+    """An empty new file beside ``path`` created with mode ``0o666`` (the umask applies, as for any new file;
+    ``tempfile.mkstemp`` would give ``0o600``, which the rename would pass on to ``path``)."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise DataError(f"{path}: cannot create a temporary file in {path.parent}; remove stale .{path.name}.*.tmp files")
+
+
+def _rename_no_replace(tmp: Path, path: Path) -> None:
+    """Move ``tmp`` to ``path`` unless a file appeared there meanwhile (a hard link fails on an existing name)."""
+    from .cf import exists_message
+
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise DataError(exists_message(path)) from None
+    except OSError:  # a file system without hard links: check, then rename
+        if path.exists() or path.is_symlink():
+            raise DataError(exists_message(path)) from None
+        os.replace(tmp, path)
+        return
+    tmp.unlink()
