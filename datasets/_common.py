@@ -35,8 +35,35 @@ def chunked(run: Callable[[int, int], tuple[torch.Tensor, float]], n_samples: in
             piece, dt = run(start, count)
             pieces.append(piece.cpu())
             steps.append(dt)
+            if start == 0 and count < n_samples:
+                check_memory(piece, count, n_samples)
             bar.update(count)
     return torch.cat(pieces), steps
+
+
+def check_memory(piece: torch.Tensor, count: int, n_samples: int) -> None:
+    """Refuse, after the first chunk, a run whose result cannot be held in memory (it would fail at the end,
+    after all the solving): the chunks, their concatenation and the resampled output make about three
+    copies of the result."""
+    available = _available_bytes()
+    needed = 3 * piece.element_size() * piece.numel() / count * n_samples
+    if available is not None and needed > available:
+        raise ValueError(f"{n_samples} samples need about {needed / 2**30:.1f} GiB of memory (the trajectories, their "
+                         f"concatenation and the output) and {available / 2**30:.1f} GiB is available; generate them "
+                         "in parts (first_sample= and n, --first-sample and --n on the command line) and open the "
+                         "files together with sciml.data.open([...])")
+
+
+def _available_bytes() -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` in bytes; ``None`` where it cannot be read (not Linux)."""
+    try:
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 def check_chunk(chunk: int) -> int:

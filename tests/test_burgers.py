@@ -77,6 +77,8 @@ def test_bad_input_names_the_parameter():
     u0 = exact(64, 0.0)[None]
     with pytest.raises(SolverError, match=r"dt=0\.5 violates the CFL bound"):
         integrate(Burgers1D(viscosity=NU), u0, [1.0], dt=0.5)
+    with pytest.raises(SolverError, match=r"u0 must be float32 or float64, got torch.int64"):
+        integrate(Burgers1D(viscosity=NU), torch.zeros(1, 16, dtype=torch.int64), [0.1])
 
 
 def test_an_under_resolved_viscosity_is_refused_and_the_frames_before_are_kept():

@@ -161,3 +161,15 @@ def test_dt_records_the_step_of_every_chunk(tmp_path):
     assert list(parts.attrs["dt"]) == steps and list(parts.attrs) == list(ds.attrs)
     data.write(parts, tmp_path / "parts.nc")
     assert (tmp_path / "parts.nc").read_bytes() == (tmp_path / "steps.nc").read_bytes()
+
+
+def test_a_result_too_large_for_memory_is_refused_after_the_first_chunk(monkeypatch):
+    from sciml.datasets import _common
+
+    solved = []
+    original = _common.check_memory
+    monkeypatch.setattr(_common, "_available_bytes", lambda: 10_000)  # bytes: far less than 4 trajectories
+    monkeypatch.setattr(_common, "check_memory", lambda *a: (solved.append(a[1]), original(*a)))
+    with pytest.raises(ConfigError, match=r"dataset 'ns2d': 4 samples need about .* GiB of memory .* in parts"):
+        generate("ns2d", 4, 16, seed=0, times=[0.0, 0.1], chunk=1, progress=False)
+    assert solved == [1]  # one chunk solved, not four

@@ -141,6 +141,10 @@ def test_bad_input_names_the_parameter():
     with pytest.raises(SolverError, match=r"kolmogorov forcing at wavenumber 4 is not resolved on the 12x12 grid.*n >= 13"):
         integrate(kolmogorov, torch.zeros(1, 12, 12, dtype=torch.float64), [0.1], dt=0.01)
     assert integrate(kolmogorov, torch.zeros(1, 13, 13, dtype=torch.float64), [0.1], dt=0.01).abs().max() > 0.1
+    with pytest.raises(SolverError, match=r"w0 must be float32 or float64, got torch.float16"):
+        integrate(eq, w0.half(), [0.1], dt=0.01)
+    with pytest.raises(SolverError, match=r"w0 has no samples: shape \(0, 32, 32\)"):
+        integrate(eq, w0[:0], [0.1], dt=0.01)
     with pytest.raises(SolverError, match=r"times must be finite"):
         integrate(eq, w0, [0.5, float("nan")], dt=0.01)
     with pytest.raises(SolverError, match=r"forcing_wavenumber must be an integer >= 1, got 2.5"):

@@ -38,6 +38,8 @@ def test_solve_writes_ascending_latitude_and_physical_units():
 def test_unstable_time_step_is_refused():
     with pytest.raises(SolverError, match=r"dt=600 s violates the gravity-wave stability bound; use dt <= \d+ s"):
         solve(1, 64, 128, times_hours=[1.0], dt=600.0, progress=False)
+    with pytest.raises(SolverError, match=r"n_samples must be an integer >= 1, got 0"):
+        solve(0, 16, 32, times_hours=[1.0], progress=False)
 
 
 def test_a_missing_torch_harmonics_is_named_with_the_fix(monkeypatch):

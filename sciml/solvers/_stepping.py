@@ -46,6 +46,14 @@ def check_dt(dt: float) -> float:
     return dt
 
 
+def check_field(field: torch.Tensor, name: str, shape: str) -> None:
+    """A real float32/float64 initial field with at least one sample; ``shape`` names the layout for the message."""
+    if field.dtype not in (torch.float32, torch.float64):
+        raise SolverError(f"{name} must be float32 or float64, got {field.dtype} (shape {shape})")
+    if field.shape[0] == 0:
+        raise SolverError(f"{name} has no samples: shape {tuple(field.shape)}, expected {shape} with batch >= 1")
+
+
 def check_finite(field: torch.Tensor, name: str) -> None:
     if not bool(torch.isfinite(field).all()):
         raise SolverError(f"the initial {name} contains NaN or Inf")

@@ -23,7 +23,7 @@ import torch
 from ..errors import SolverError
 from ..spectral import wavenumbers
 from ._etd import etdrk4_coefficients, etdrk4_step
-from ._stepping import check_dt, check_finite, check_state, check_times, run_to_times
+from ._stepping import check_dt, check_field, check_finite, check_state, check_times, run_to_times
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -138,6 +138,7 @@ def integrate(eq: Burgers1D, u0: torch.Tensor, times: Sequence[float], *, dt: fl
     """
     if u0.ndim != 2:
         raise SolverError(f"u0 must be (batch, n), got shape {tuple(u0.shape)}")
+    check_field(u0, "u0", "(batch, n)")
     eq.viscosities(u0.shape[0])
     check_finite(u0, "velocity u0")
     times = check_times(times)

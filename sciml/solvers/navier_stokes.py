@@ -38,7 +38,7 @@ import torch
 from ..spectral import wavenumbers
 from ..errors import SolverError
 from ._etd import ETDRK4Coefficients, ETDRK4Forcing, etdrk4_coefficients, etdrk4_forcing, etdrk4_step
-from ._stepping import check_dt, check_finite, check_state, check_times, run_to_times
+from ._stepping import check_dt, check_field, check_finite, check_state, check_times, run_to_times
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -308,6 +308,7 @@ def _integrate(eq: NavierStokes2D, w0: torch.Tensor, times: Sequence[float], *, 
     """:func:`integrate`, also returning ``(h, count)`` of each output interval."""
     if w0.ndim != 3 or w0.shape[-1] != w0.shape[-2]:
         raise SolverError(f"w0 must be (batch, n, n), got shape {tuple(w0.shape)}")
+    check_field(w0, "w0", "(batch, n, n)")
     if scheme not in SCHEMES:
         raise SolverError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
     check_finite(w0, "vorticity w0")

@@ -73,6 +73,8 @@ def solve(
 
     if initial_condition not in INITIAL_CONDITIONS:
         raise SolverError(f"initial_condition must be one of {INITIAL_CONDITIONS}, got {initial_condition!r}")
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise SolverError(f"n_samples must be an integer >= 1, got {n_samples!r}")
     if nlat < 8 or nlon < nlat:
         raise SolverError(f"need nlat >= 8 and nlon >= nlat, got {nlat} x {nlon}")
     if not (dt > 0 and math.isfinite(dt)):
