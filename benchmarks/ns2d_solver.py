@@ -16,8 +16,8 @@ thresholds the step's megabyte temporaries are page-faulted in afresh every step
 measures that).
 
 Usage: python benchmarks/ns2d_solver.py [--device cpu|cuda] [--sizes 64 128 256 512] [--repeats 15]
-           [--schemes cn-heun etdrk4] [--threads N] [--default-allocator]
-Writes benchmarks/results/<cpu|cuda>/ns2d_solver.{json,md}.
+           [--schemes cn-heun etdrk4] [--threads N] [--default-allocator] [--out DIR]
+Writes DIR/ns2d_solver.{json,md} (default DIR: benchmarks/results/<cpu|cuda>/).
 """
 
 from __future__ import annotations
@@ -104,6 +104,8 @@ def main() -> None:
     parser.add_argument("--schemes", nargs="+", default=["cn-heun", "etdrk4"])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--out", type=Path, help="output folder (default: benchmarks/results/<cpu|cuda>/, the "
+                        "committed results; use another for a partial run)")
     parser.add_argument("--default-allocator", action="store_true",
                         help="keep glibc's default thresholds (default: sciml.allocator.keep_freed_memory, as the CLI)")
     args = parser.parse_args()
@@ -112,13 +114,16 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    unknown = sorted(set(args.sizes) - set(BATCH[device.type]))
+    if unknown:
+        parser.error(f"--sizes {unknown}: no batch size is set for them; choose from {sorted(BATCH[device.type])}")
     rows = [measure(scheme, n, BATCH[device.type][n], dtype, device, args.repeats)
             for scheme in args.schemes for dtype in (torch.float32, torch.float64) for n in args.sizes]
     # glibc's thresholds decide how often torch's large FFT temporaries are page-faulted in afresh
     machine = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
                "name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
                "allocator": allocator_settings()}
-    out = Path(__file__).parent / "results" / device.type
+    out = args.out or Path(__file__).parent / "results" / device.type
     out.mkdir(parents=True, exist_ok=True)
     (out / "ns2d_solver.json").write_text(json.dumps({"machine": machine, "results": rows}, indent=2))
     table = ["| scheme | n | batch | dtype | ms/step (min-max) | FFT floor ms (min) | ratio (target <= 1.5) | "

@@ -89,6 +89,14 @@ class Sizes:
             raise ConfigError(f"warmup must be an integer >= 0, got {self.warmup!r}")
         if self.train_seconds is not None and not self.train_seconds > 0:
             raise ConfigError(f"train_seconds must be positive, got {self.train_seconds!r}")
+        for name in ("train_resolution", "reference_resolution"):
+            _check_resolution(name, getattr(self, name))
+        for name in ("solver_resolutions", "surrogate_resolutions"):
+            values = getattr(self, name)
+            if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)):
+                raise ConfigError(f"{name} must be a list of integers, got {values!r}")
+            for value in values:
+                _check_resolution(name, value)
         object.__setattr__(self, "solver_resolutions", tuple(sorted({int(r) for r in self.solver_resolutions})))
         surrogate = {int(r) for r in self.surrogate_resolutions} | {int(self.train_resolution)}
         object.__setattr__(self, "surrogate_resolutions", tuple(sorted(surrogate)))
@@ -110,6 +118,11 @@ class Sizes:
 
     def as_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def _check_resolution(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must hold integers (grid points per side), got {value!r}")
 
 
 class Problem:
