@@ -76,7 +76,8 @@ def test_breakeven_queries_hand_computed():
                      surrogate_seconds_per_sample=0.5)
     assert even.exact == pytest.approx(100 / 7.5, rel=1e-12)
     assert even.queries == 14
-    assert 100 + 13 * 0.5 > 13 * 8.0 and 100 + 14 * 0.5 <= 14 * 8.0
+    q = even.queries  # the first query count at which the surrogate's total cost is no more than the solver's
+    assert 100 + (q - 1) * 0.5 > (q - 1) * 8.0 and 100 + q * 0.5 <= q * 8.0
     # Exactly divisible: 100 / (6 - 1) = 20 queries, not 21.
     assert breakeven(training_seconds=100.0, data_seconds=0.0, solver_seconds_per_sample=6.0,
                      surrogate_seconds_per_sample=1.0).queries == 20
@@ -93,6 +94,17 @@ def test_cost_error_points_must_be_positive_and_finite():
         CostErrorPoint(8, 1.0, 0.0)
     with pytest.raises(ValueError, match="seconds_per_sample"):
         matched_accuracy([(8, math.nan, 0.1)], surrogate_seconds_per_sample=1.0, surrogate_rel_l2=0.1)
+    with pytest.raises(ValueError, match="surrogate_seconds_per_sample of the surrogate must be positive"):
+        matched_accuracy([(8, 1.0, 0.1)], surrogate_seconds_per_sample=0, surrogate_rel_l2=0.1)
+    with pytest.raises(ValueError, match="seconds_per_sample must be a real number, got True"):
+        CostErrorPoint(8, True, 0.1)
+    import numpy as np
+
+    assert CostErrorPoint(8, np.float32(1.0), np.float64(0.1)).seconds_per_sample == 1.0  # numpy scalars are numbers
+    for bad in (math.nan, math.inf, 0.0):
+        with pytest.raises(ValueError, match="solver_seconds_per_sample must be positive and finite"):
+            breakeven(training_seconds=1.0, data_seconds=1.0, solver_seconds_per_sample=bad,
+                      surrogate_seconds_per_sample=0.5)
 
 
 def test_measure_counts_calls_returns_the_first_result_and_scales_per_item():

@@ -20,6 +20,7 @@ up; none when the surrogate is not cheaper per query.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
 
@@ -36,9 +37,21 @@ class CostErrorPoint:
 
     def __post_init__(self) -> None:
         for name in ("seconds_per_sample", "rel_l2"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be positive and finite for a log-log curve, got {value!r}")
+            object.__setattr__(self, name, _positive(name, getattr(self, name), what=f"run {self.resolution}"))
+
+
+def _real(name: str, value: object) -> float:
+    """``value`` as a float if it is a real number (numpy scalars included, bools not), else ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    return float(value)
+
+
+def _positive(name: str, value: object, *, what: str) -> float:
+    value = _real(name, value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} of {what} must be positive and finite for a log-log curve, got {value!r}")
+    return value
 
 
 def _points(points: Iterable[CostErrorPoint | dict | Sequence]) -> list[CostErrorPoint]:
@@ -117,7 +130,9 @@ def matched_accuracy(solver_points: Iterable[CostErrorPoint | dict | Sequence], 
     See the module docstring. Points may be :class:`CostErrorPoint`, ``{resolution,
     seconds_per_sample, rel_l2}`` dicts or ``(resolution, seconds, error)`` tuples.
     """
-    surrogate = CostErrorPoint(None, surrogate_seconds_per_sample, surrogate_rel_l2)
+    surrogate = CostErrorPoint(None, _positive("surrogate_seconds_per_sample", surrogate_seconds_per_sample,
+                                               what="the surrogate"),
+                               _positive("surrogate_rel_l2", surrogate_rel_l2, what="the surrogate"))
     points = _points(solver_points)
     dominated_by = tuple(p.resolution for p in points
                          if p.rel_l2 <= surrogate.rel_l2 and p.seconds_per_sample <= surrogate.seconds_per_sample)
@@ -197,8 +212,11 @@ def breakeven(*, training_seconds: float, data_seconds: float, solver_seconds_pe
     """Break-even number of queries; see :class:`BreakEven`."""
     for name, value in (("training_seconds", training_seconds), ("data_seconds", data_seconds),
                         ("surrogate_seconds_per_sample", surrogate_seconds_per_sample)):
-        if not (math.isfinite(value) and value >= 0):
+        if not (math.isfinite(_real(name, value)) and value >= 0):
             raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+    if solver_seconds_per_sample is not None and not (
+            math.isfinite(_real("solver_seconds_per_sample", solver_seconds_per_sample)) and solver_seconds_per_sample > 0):
+        raise ValueError(f"solver_seconds_per_sample must be positive and finite (or None), got {solver_seconds_per_sample!r}")
     upfront = training_seconds + data_seconds
     if solver_seconds_per_sample is None:
         return BreakEven(None, None, upfront, None, "no solver cost at matched accuracy (see the matched-accuracy reason)")
