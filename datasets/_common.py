@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 
+from sciml._proc import proc_kib_field
 from sciml.data.cf import trajectory_dataset
 from sciml.grids import Grid
 from sciml.spectral import spectral_resample
@@ -56,14 +57,7 @@ def check_memory(piece: torch.Tensor, count: int, n_samples: int) -> None:
 
 def _available_bytes() -> int | None:
     """``MemAvailable`` of ``/proc/meminfo`` in bytes; ``None`` where it cannot be read (not Linux)."""
-    try:
-        with open("/proc/meminfo") as info:
-            for line in info:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
+    return proc_kib_field("/proc/meminfo", "MemAvailable")
 
 
 def check_chunk(chunk: int) -> int:

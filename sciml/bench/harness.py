@@ -17,6 +17,7 @@ from typing import Callable, Hashable, Iterator, Mapping, TypeVar
 
 import torch
 
+from .._proc import proc_kib_field
 from ..allocator import allocator_settings
 from ..timing import Timing, time_call, timed
 
@@ -82,15 +83,8 @@ class Measurement:
 
 
 def _status_bytes(key: str) -> int | None:
-    """A ``kB`` field of ``/proc/self/status`` (``VmHWM``, ``VmRSS``) in bytes; ``None`` off Linux."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
+    """A field of ``/proc/self/status`` (``VmHWM``, ``VmRSS``) in bytes; ``None`` off Linux."""
+    return proc_kib_field("/proc/self/status", key)
 
 
 def _reset_host_peak() -> bool:
@@ -196,14 +190,7 @@ def _cpu_model() -> str:
 
 
 def _memory_total_bytes() -> int | None:
-    try:
-        with open("/proc/meminfo") as info:
-            for line in info:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
+    return proc_kib_field("/proc/meminfo", "MemTotal")
 
 
 def machine(device: torch.device | str | None = None) -> dict:
