@@ -254,8 +254,7 @@ def forcing_step_limit(eq: NavierStokes2D, n: int, courant: float) -> float:
     if eq.forcing == "none":
         return math.inf
     ops = _operators(eq, n, torch.float64, torch.device("cpu"))
-    forcing_velocity = torch.fft.irfft2(ops.gradients[:2, 0] * ops.forcing_hat, s=(n, n))  # (2, y, x): -u_f, -v_f
-    speed = float(forcing_velocity.abs().sum(dim=0).max())
+    speed = _max_speed(eq, eq.forcing_field(n)[None])  # the forcing taken as a vorticity: its velocity per unit time
     forced = ops.forcing_hat.abs() > 1e-12 * float(ops.forcing_hat.abs().max())
     rate = float(-ops.linear[forced].min())  # nu |k_f|^2 + alpha of the fastest-relaxing forced mode
     limits = [math.sqrt(courant * (eq.length / n) / speed) if speed > 0 else math.inf,
