@@ -13,6 +13,7 @@ asked for, and only those values are read); several files open dask-backed and a
 
 from __future__ import annotations
 
+import datetime
 import glob
 import os
 from pathlib import Path
@@ -193,7 +194,10 @@ def _normalise(ds: xr.Dataset, path: Path, dims: Mapping[str, str] | None) -> xr
         changes = [f"renamed {old}->{new}" for old, new in dims.items() if old != new]
     else:
         changes = []
-    era5 = {old: new for old, new in _ERA5_NAMES.items() if old in ds.variables or old in ds.dims}
+    # valid_time is ERA5's time only as a dimension; a non-dimension valid_time (a prediction's init + lead,
+    # cfgrib's time + step) sits beside the time it is computed from and is kept.
+    era5 = {old: new for old, new in _ERA5_NAMES.items()
+            if old in ds.dims or (old in ds.variables and old != "valid_time")}
     clashes = [new for new in era5.values() if new in ds.variables or new in ds.dims]
     if clashes:
         raise DataError(f"{path}: both {sorted(era5)} and {clashes} are present; pass dims= to say which is which")
@@ -232,14 +236,15 @@ def _check_coordinates(ds: xr.Dataset, path: Path) -> None:
             continue
         values = np.asarray(ds[name].values)
         steps = np.diff(values)
-        zero = np.flatnonzero(steps == steps.dtype.type(0))
+        origin = datetime.timedelta(0) if values.dtype == object else steps.dtype.type(0)  # cftime steps are timedeltas
+        zero = np.flatnonzero(steps == origin)
         if zero.size:
             i = int(zero[0])
             raise DataError(
                 f"{path}: coordinate {name!r} has duplicate value {values[i]} at indices {i} and {i + 1}; "
                 f"drop duplicates with ds.drop_duplicates({name!r}) or fix the file"
             )
-        back = np.flatnonzero(steps < steps.dtype.type(0))
+        back = np.flatnonzero(steps < origin)
         if back.size:
             i = int(back[0])
             raise DataError(
