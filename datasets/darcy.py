@@ -15,7 +15,7 @@ import torch
 from sciml.data.cf import trajectory_dataset
 from sciml.grids import Grid
 from sciml.random_fields import gaussian_random_field
-from sciml.solvers.darcy import solve_pressure
+from sciml.solvers.darcy import Darcy2D, solve_pressure
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -62,18 +62,18 @@ def generate(
     if (solve_at - 1) % (resolution - 1):
         raise ValueError(f"solve_resolution - 1 = {solve_at - 1} must be a multiple of resolution - 1 = {resolution - 1}")
     stride = (solve_at - 1) // (resolution - 1)
+    eq = Darcy2D(forcing=1.0)
     a, p = [], []
     with tqdm(total=n_samples, desc=f"darcy {solve_at}x{solve_at}", unit="sample", disable=not progress, leave=False) as bar:
         for start in range(0, n_samples, 64):
             count = min(64, n_samples - start)
             coeff = coefficient(count, solve_at, seed=seed, first_sample=first_sample + start, kind=coefficient_kind)
-            pressure = solve_pressure(coeff.to(device), 1.0).cpu()
+            pressure = solve_pressure(eq, coeff.to(device)).cpu()
             a.append(coeff[:, ::stride, ::stride])
             p.append(pressure[:, ::stride, ::stride])
             bar.update(count)
     nodes = torch.linspace(0.0, 1.0, resolution, dtype=torch.float64)
-    attrs = {"equation": "darcy_2d", "forcing": 1.0, "boundary_condition": "dirichlet_zero",
-             "discretisation": "5-point finite volumes, harmonic-mean faces", "coefficient": coefficient_kind,
+    attrs = {**eq.attributes(), "coefficient": coefficient_kind,
              "solve_resolution": solve_at, "seed": seed, "first_sample": first_sample,
              **{f"grf_{k}": v for k, v in GRF.items()}}
     if command:

@@ -232,7 +232,7 @@ class Darcy(Problem):
     """2-D Darcy flow (``sciml.datasets.darcy``): coefficient ``a -> pressure``, ``resolution`` = nodes per side.
 
     Solver ladder and reference: the 5-point finite-volume solver (sparse LU on CPU, batched CG
-    elsewhere: ``solve_pressure(method="auto")``), float64. Nodes ``x_i = i / (s - 1)``: a
+    elsewhere: ``Darcy2D(method="auto")``), float64. Nodes ``x_i = i / (s - 1)``: a
     coarse solution is compared with the reference after bilinear interpolation onto the reference
     nodes, with trapezoidal quadrature.
     """
@@ -291,9 +291,9 @@ class Darcy(Problem):
         return a.to(device=device, dtype=dtype)
 
     def solve(self, inputs, *, reference=False):
-        from ..solvers.darcy import solve_pressure
+        from ..solvers.darcy import Darcy2D, solve_pressure
 
-        return solve_pressure(inputs, 1.0)
+        return solve_pressure(Darcy2D(forcing=1.0), inputs)
 
     def training_data(self, n, resolution, *, seed, device):
         from ..datasets import darcy

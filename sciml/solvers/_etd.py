@@ -1,4 +1,4 @@
-"""Fourth-order exponential time differencing Runge-Kutta (ETDRK4) for ``d_t v = L v + N(v)``, L diagonal.
+"""Fourth-order exponential time differencing Runge-Kutta (ETDRK4) for ``d_t v = L v + N(v, t)``, L diagonal.
 
 Cox & Matthews (2002), "Exponential time differencing for stiff systems", J. Comput. Phys. 176; the
 phi-function coefficients are evaluated by the contour integrals of Kassam & Trefethen (2005),
@@ -59,26 +59,28 @@ def etdrk4_forcing(c: ETDRK4Coefficients, forcing: torch.Tensor) -> ETDRK4Forcin
     return ETDRK4Forcing(c.Q * forcing, (c.f1 + 4 * c.f2 + c.f3) * forcing)
 
 
-def etdrk4_step(v: torch.Tensor, nonlinear: Callable[[torch.Tensor], torch.Tensor], c: ETDRK4Coefficients, *,
+def etdrk4_step(v: torch.Tensor, nonlinear: Callable[[torch.Tensor, float], torch.Tensor], c: ETDRK4Coefficients, *,
                 forcing: ETDRK4Forcing | None = None) -> torch.Tensor:
-    """One ETDRK4 step of the spectral state ``v`` for ``d_t v = L v + N(v) + F``, ``F`` constant:
+    """One ETDRK4 step ``t -> t + h`` of the spectral state ``v`` for ``d_t v = L v + N(v, t) + F``, ``F`` constant:
 
-        a = E2 v + Q (N(v) + F),   b = E2 v + Q (N(a) + F),   c = E2 a + Q (2 N(b) - N(v) + F),
-        v' = E v + f1 N(v) + 2 f2 (N(a) + N(b)) + f3 N(c) + (f1 + 4 f2 + f3) F.
+        a = E2 v + Q (N(v, t) + F),   b = E2 v + Q (N(a, t + h/2) + F),
+        c = E2 a + Q (2 N(b, t + h/2) - N(v, t) + F),
+        v' = E v + f1 N(v, t) + 2 f2 (N(a, t + h/2) + N(b, t + h/2)) + f3 N(c, t + h) + (f1 + 4 f2 + f3) F.
 
-    Folding ``F`` into the first product of each combination (``forcing``, from :func:`etdrk4_forcing`)
-    saves a pass over the state per stage. ``v`` is not updated in place; ``nonlinear``'s results are.
+    ``nonlinear(x, s)`` evaluates ``N`` at the stage time ``t + s h``, ``s`` in ``(0, 1/2, 1/2, 1)``. Folding
+    ``F`` into the first product of each combination (``forcing``, from :func:`etdrk4_forcing`) saves a pass
+    over the state per stage. ``v`` is not updated in place; ``nonlinear``'s results are.
     """
     def scaled(factor: torch.Tensor, x: torch.Tensor, increment: torch.Tensor | None) -> torch.Tensor:
         return factor * x if increment is None else torch.addcmul(increment, factor, x)
 
     stage = None if forcing is None else forcing.stage
-    nv = nonlinear(v)
+    nv = nonlinear(v, 0.0)
     e2v = scaled(c.E2, v, stage)
     a = torch.addcmul(e2v, c.Q, nv)
-    na = nonlinear(a)
+    na = nonlinear(a, 0.5)
     b = e2v.addcmul_(c.Q, na)
-    nb = nonlinear(b)
-    nc = nonlinear(scaled(c.E2, a, stage).addcmul_(c.Q, nb, value=2).addcmul_(c.Q, nv, value=-1))
+    nb = nonlinear(b, 0.5)
+    nc = nonlinear(scaled(c.E2, a, stage).addcmul_(c.Q, nb, value=2).addcmul_(c.Q, nv, value=-1), 1.0)
     step = scaled(c.E, v, None if forcing is None else forcing.step)
     return step.addcmul_(c.f1, nv).addcmul_(c.f2, na.add_(nb), value=2).addcmul_(c.f3, nc)

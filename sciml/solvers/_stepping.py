@@ -1,15 +1,69 @@
-"""Shared driver of the time-dependent solvers: step to each output time, check, record."""
+"""Shared pieces of the solvers: the driver of the time-dependent ones (step to each output time, check,
+record), the per-equation operator cache, and the check of a closure's output."""
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence, TypeVar
+from collections import OrderedDict
+from typing import Callable, Hashable, Sequence, TypeVar
 
 import torch
 
 from ..errors import SolverError
 
 State = TypeVar("State")
+Value = TypeVar("Value")
+
+Closure = Callable[[torch.Tensor, float], torch.Tensor]
+
+
+class OperatorCache:
+    """Derived operators of one equation object (spectral multipliers, step coefficients), keyed by grid,
+    step, dtype and device. Holds at most ``max_entries``, dropping the least recently used, so that adaptive
+    steps cannot grow it without bound; it dies with its equation and pickles (and copies) empty."""
+
+    __slots__ = ("_entries", "max_entries")
+
+    def __init__(self, max_entries: int = 8) -> None:
+        self._entries: OrderedDict[Hashable, object] = OrderedDict()
+        self.max_entries = max_entries
+
+    def __call__(self, key: Hashable, build: Callable[[], Value]) -> Value:
+        """The entry for ``key``, built by ``build()`` on a miss."""
+        entries = self._entries
+        if key in entries:
+            entries.move_to_end(key)
+            return entries[key]
+        value = build()
+        entries[key] = value
+        if len(entries) > self.max_entries:
+            entries.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __reduce__(self):
+        return type(self), (self.max_entries,)
+
+
+def closure_tendency(closure: Closure, state: torch.Tensor, t: float) -> torch.Tensor:
+    """``closure(state, t)``, refused unless a tensor of the state's shape, dtype and device."""
+    out = closure(state, t)
+    if not isinstance(out, torch.Tensor) or (out.shape, out.dtype, out.device) != (state.shape, state.dtype,
+                                                                                   state.device):
+        got = f"{tuple(out.shape)} {out.dtype} on {out.device}" if isinstance(out, torch.Tensor) else type(out).__name__
+        raise SolverError(f"closure(state, t) must return the tendency as a tensor like the state, "
+                          f"{tuple(state.shape)} {state.dtype} on {state.device}; got {got}")
+    return out
+
+
+def closure_attrs(closure: Closure | None) -> dict:
+    """``{"closure": qualified name}`` for a dataset solved with a closure, else ``{}``."""
+    if closure is None:
+        return {}
+    name = getattr(closure, "__qualname__", type(closure).__qualname__)
+    return {"closure": f"{getattr(closure, '__module__', None) or type(closure).__module__}.{name}"}
 
 
 class SolverDiverged(SolverError):
@@ -74,7 +128,7 @@ def run_to_times(
     *,
     initial: torch.Tensor,
     state: State,
-    step: Callable[[State, float], State],
+    step: Callable[[State, float, float], State],
     observe: Callable[[State], torch.Tensor],
     check: Callable[[torch.Tensor, float, float], None],
     times: Sequence[float],
@@ -85,14 +139,14 @@ def run_to_times(
 ) -> torch.Tensor:
     """Advance ``state`` from ``t = 0`` through ``times`` and stack the observed fields on dim 1.
 
-    Each output interval is split into equal steps no longer than ``dt`` (so outputs land exactly on
-    the requested times); a callable ``dt(field)`` gives that bound from the field at the start of each
-    interval (adaptive stepping). ``steps_taken``, when given, receives ``(h, count)`` per interval.
-    At every output time the field is checked for NaN/Inf, then by ``check(field, h, t)``, which raises
-    on instability. A non-finite field re-runs its interval from the last good state one step at a time,
-    so :class:`SolverDiverged` names the first non-finite step and its time; checking only at output times
-    keeps the common, stable case free of per-step host synchronisation. A time of 0 records ``initial``
-    itself, bit for bit.
+    ``step(state, t, h)`` advances ``state`` from time ``t`` by ``h``. Each output interval is split into
+    equal steps no longer than ``dt`` (so outputs land exactly on the requested times); a callable
+    ``dt(field)`` gives that bound from the field at the start of each interval (adaptive stepping).
+    ``steps_taken``, when given, receives ``(h, count)`` per interval. At every output time the field is
+    checked for NaN/Inf, then by ``check(field, h, t)``, which raises on instability. A non-finite field
+    re-runs its interval from the last good state one step at a time, so :class:`SolverDiverged` names the
+    first non-finite step and its time; checking only at output times keeps the common, stable case free
+    of per-step host synchronisation. A time of 0 records ``initial`` itself, bit for bit.
     """
     from tqdm.auto import tqdm
 
@@ -109,11 +163,11 @@ def run_to_times(
             if steps_taken is not None:
                 steps_taken.append((h, count))
             begin = state
-            for _ in range(count):
-                state = step(state, h)
+            for k in range(count):
+                state = step(state, start + k * h, h)
             field = observe(state)
             if not bool(torch.isfinite(field).all()):
-                first = _first_non_finite(begin, step, observe, h, count)
+                first = _first_non_finite(begin, step, observe, start, h, count)
                 number, reached = steps_done + first, start + first * h
                 raise _diverged(f"the solution became non-finite at step {number} (t={reached:.6g}, dt={h:.3g}); "
                                 f"reduce dt", frames, times, stop, step=number, time=reached)
@@ -140,11 +194,12 @@ def _split(length: float, dt: float) -> tuple[int, float]:
     return count, length / count
 
 
-def _first_non_finite(state: State, step: Callable[[State, float], State], observe: Callable[[State], torch.Tensor],
-                      h: float, count: int) -> int:
-    """Re-run ``count`` steps of ``h`` from ``state``; the first (from 1) whose observed field has NaN/Inf."""
+def _first_non_finite(state: State, step: Callable[[State, float, float], State],
+                      observe: Callable[[State], torch.Tensor], start: float, h: float, count: int) -> int:
+    """Re-run ``count`` steps of ``h`` from ``state`` at time ``start``; the first (from 1) whose observed field
+    has NaN/Inf."""
     for k in range(1, count + 1):
-        state = step(state, h)
+        state = step(state, start + (k - 1) * h, h)
         if not bool(torch.isfinite(observe(state)).all()):
             return k
     return count  # not reproduced (a non-deterministic device): the step where it was detected

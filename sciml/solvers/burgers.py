@@ -9,13 +9,17 @@ exactly and ``N = -(i k / 2) FFT(u^2)`` (2/3-rule dealiased). Time stepping is t
 exponential time differencing Runge-Kutta scheme of Cox & Matthews (2002, J. Comput. Phys. 176),
 with its coefficients computed by the contour integrals of Kassam & Trefethen (2005, SIAM J. Sci.
 Comput. 26) to avoid cancellation for small ``h L``. The viscosity may differ per sample.
+
+An optional closure adds an explicit term ``c(u, t)`` to the right-hand side (``closure(u, t)``, ``u`` the
+physical velocity ``(batch, x)``, returning its tendency of the same shape), evaluated with ``N`` at the
+four ETDRK4 stage times ``t, t + h/2, t + h/2, t + h`` and dealiased like it. The spectral operators of each
+grid, batch, step, dtype and device live in a small cache on the equation object.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
 import torch
@@ -23,7 +27,8 @@ import torch
 from ..errors import SolverError
 from ..spectral import wavenumbers
 from ._etd import etdrk4_coefficients, etdrk4_step
-from ._stepping import check_dt, check_field, check_finite, check_state, check_times, run_to_times
+from ._stepping import (Closure, OperatorCache, check_dt, check_field, check_finite, check_state, check_times,
+                        closure_attrs, closure_tendency, run_to_times)
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -42,6 +47,7 @@ class Burgers1D:
 
     viscosity: float | tuple[float, ...]
     length: float = 1.0
+    _cache: OperatorCache = field(default_factory=OperatorCache, init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         many = hasattr(self.viscosity, "__len__")
@@ -65,9 +71,9 @@ class Burgers1D:
                 "dealiasing": "2/3"}
 
 
-@functools.lru_cache(maxsize=32)
 def _operators(eq: Burgers1D, n: int, batch: int, h: float, dtype: torch.dtype, device: torch.device):
-    """``(-i k / 2 dealiased, ETDRK4 coefficients of L = -nu k^2)`` for one step size."""
+    """``(-i k / 2 dealiased, the 2/3-rule mask, ETDRK4 coefficients of L = -nu k^2)`` for one step size; the
+    mask and ``-i k / 2`` of the state's complex dtype."""
     k = wavenumbers(n, eq.length, real=True, dtype=torch.float64, device=device)
     k_int = torch.fft.rfftfreq(n, d=1.0 / n, dtype=torch.float64).to(device)
     # 2/3 rule: keep 3 k < n, so that no product of kept modes aliases onto a kept mode (k = n / 3 would);
@@ -76,25 +82,34 @@ def _operators(eq: Burgers1D, n: int, batch: int, h: float, dtype: torch.dtype, 
     nu = torch.tensor(eq.viscosities(batch), dtype=torch.float64, device=device)[:, None]
     complex_dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
     ik_half = (-0.5j * k * dealias).to(complex_dtype)
-    return ik_half, etdrk4_coefficients(-nu * k**2, h, dtype=dtype)
+    return ik_half, dealias.to(complex_dtype), etdrk4_coefficients(-nu * k**2, h, dtype=dtype)
 
 
-def step(eq: Burgers1D, u_hat: torch.Tensor, dt: float, *, n: int | None = None) -> torch.Tensor:
-    """One ETDRK4 step of the spectrum ``u_hat = rfft(u)`` of ``n`` grid points; shape ``(batch, n // 2 + 1)``.
+def step(eq: Burgers1D, u_hat: torch.Tensor, dt: float, *, n: int | None = None, t: float = 0.0,
+         closure: Closure | None = None) -> torch.Tensor:
+    """One ETDRK4 step from time ``t`` of the spectrum ``u_hat = rfft(u)`` of ``n`` grid points; shape
+    ``(batch, n // 2 + 1)``. Differentiable with autograd.
 
     ``n`` defaults to the even size ``2 (n // 2)``; give it for an odd grid (``rfft`` of ``n`` and of
     ``n - 1`` points have the same length, but not the same wavenumbers' meaning for the product).
+    ``closure(u, t)``, when given, adds the tendency ``(batch, n)`` of the physical velocity ``u`` at each
+    stage (see the module doc).
     """
     if n is None:
         n = 2 * (u_hat.shape[-1] - 1)
     elif u_hat.shape[-1] != n // 2 + 1:
         raise SolverError(f"u_hat has {u_hat.shape[-1]} modes, not the n // 2 + 1 = {n // 2 + 1} of n = {n} points")
     real = torch.float64 if u_hat.dtype == torch.complex128 else torch.float32
-    ik_half, coefficients = _operators(eq, n, u_hat.shape[0], float(dt), real, u_hat.device)
+    batch, dt = u_hat.shape[0], float(dt)
+    ik_half, dealias, coefficients = eq._cache((n, batch, dt, real, u_hat.device),
+                                               lambda: _operators(eq, n, batch, dt, real, u_hat.device))
 
-    def nonlinear(v: torch.Tensor) -> torch.Tensor:
+    def nonlinear(v: torch.Tensor, stage: float) -> torch.Tensor:
         u = torch.fft.irfft(v, n=n)
-        return ik_half * torch.fft.rfft(u * u)
+        if closure is None:
+            return ik_half * torch.fft.rfft(u * u)
+        spectra = torch.fft.rfft(torch.stack((u * u, closure_tendency(closure, u, t + stage * dt))))
+        return torch.addcmul(ik_half * spectra[0], dealias, spectra[1])
 
     return etdrk4_step(u_hat, nonlinear, coefficients)
 
@@ -129,12 +144,14 @@ def total_variation(u: torch.Tensor) -> torch.Tensor:
 
 
 def integrate(eq: Burgers1D, u0: torch.Tensor, times: Sequence[float], *, dt: float | None = None,
-              max_courant: float = 1.0, progress: bool = False) -> torch.Tensor:
+              max_courant: float = 1.0, closure: Closure | None = None, progress: bool = False) -> torch.Tensor:
     """Integrate ``u0`` ``(batch, n)`` from ``t = 0``; returns ``(batch, len(times), n)``.
 
-    ``dt=None`` picks :func:`stable_dt`. Raises :class:`SolverError` for an unstable ``dt`` (checked at
-    the start and every output time), a non-finite state, or a total variation grown above its initial
-    value (an under-resolved viscosity; the frames before are kept, see ``SolverDiverged``).
+    ``dt=None`` picks :func:`stable_dt`; ``closure(u, t)`` adds an explicit tendency (see :func:`step`).
+    Raises :class:`SolverError` for an unstable ``dt`` (checked at the start and every output time), a
+    non-finite state, or, without a closure, a total variation grown above its initial value (an
+    under-resolved viscosity; the frames before are kept, see ``SolverDiverged``). A closure may add
+    variation, so that check is then skipped.
     """
     if u0.ndim != 2:
         raise SolverError(f"u0 must be (batch, n), got shape {tuple(u0.shape)}")
@@ -145,26 +162,27 @@ def integrate(eq: Burgers1D, u0: torch.Tensor, times: Sequence[float], *, dt: fl
     dt = check_dt(stable_dt(eq, u0) if dt is None else dt)
     _check_state(eq, u0, dt, 0.0, max_courant)
     n = u0.shape[-1]
-    initial_variation = total_variation(u0)
+    initial_variation = total_variation(u0) if closure is None else None
     return run_to_times(
         initial=u0, state=torch.fft.rfft(u0), times=times, dt=dt, progress=progress, desc="burgers",
-        step=lambda u_hat, h: step(eq, u_hat, h, n=n),
+        step=lambda u_hat, t, h: step(eq, u_hat, h, n=n, t=t, closure=closure),
         observe=lambda u_hat: torch.fft.irfft(u_hat, n=n),
         check=lambda u, h, t: _check_state(eq, u, h, t, max_courant, initial_variation),
     )
 
 
 def solve(eq: Burgers1D, u0: torch.Tensor, times: Sequence[float], *, dt: float | None = None,
-          progress: bool = True, attrs: dict | None = None) -> xr.Dataset:
-    """:func:`integrate` wrapped as ``u(sample, time, x)`` with the viscosity as a ``sample`` coordinate."""
+          closure: Closure | None = None, progress: bool = True, attrs: dict | None = None) -> xr.Dataset:
+    """:func:`integrate` wrapped as ``u(sample, time, x)`` with the viscosity as a ``sample`` coordinate
+    (a closure is recorded by its qualified name)."""
     from ..data.cf import trajectory_dataset
 
     dt = stable_dt(eq, u0) if dt is None else dt
-    trajectory = integrate(eq, u0, times, dt=dt, progress=progress)
+    trajectory = integrate(eq, u0, times, dt=dt, closure=closure, progress=progress)
     n = u0.shape[-1]
     ds = trajectory_dataset({"u": trajectory}, times=times,
                             coords={"x": torch.arange(n, dtype=torch.float64) * (eq.length / n)},
-                            attrs={**eq.attributes(), "dt": dt, **(attrs or {})})
+                            attrs={**eq.attributes(), "dt": dt, **closure_attrs(closure), **(attrs or {})})
     return ds.assign_coords(viscosity=("sample", list(eq.viscosities(u0.shape[0])),
                                        {"long_name": "kinematic viscosity", "units": "1"}))
 

@@ -1,5 +1,10 @@
 """2-D Darcy flow ``-div(a grad p) = f`` on the unit square with ``p = 0`` on the boundary.
 
+The same shape as the time-dependent solvers: an equation dataclass (:class:`Darcy2D`: the source ``f``
+and the linear solver's options), a batched pure function (:func:`solve_pressure`, coefficient ``a`` to
+pressure ``p``) and ``solve -> xr.Dataset``. The problem is steady, so the "step" is the solve: there is
+no ``integrate``.
+
 Discretisation: vertex-centred finite volumes on ``s x s`` nodes ``x_i = i / (s - 1)`` (boundary nodes
 included), the 5-point stencil with harmonic-mean face coefficients
 
@@ -21,7 +26,9 @@ log-normal ones live in the ``darcy`` dataset recipe (``sciml.datasets.darcy``).
 
 from __future__ import annotations
 
+import math
 import numbers
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,7 +39,47 @@ from ..errors import SolverError
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["solve_pressure", "apply_operator", "solve"]
+__all__ = ["Darcy2D", "solve_pressure", "apply_operator", "solve"]
+
+METHODS = ("auto", "direct", "cg")
+
+
+@dataclass(frozen=True)
+class Darcy2D:
+    """``-div(a grad p) = f`` on the unit square, ``p = 0`` on the boundary, and how to solve it.
+
+    Attributes:
+        forcing: the constant source ``f`` (a finite number).
+        method: ``"direct"`` (scipy sparse LU per sample, CPU), ``"cg"`` (batched Jacobi-preconditioned
+            conjugate gradients in torch, any device), or ``"auto"`` (direct on CPU, CG elsewhere).
+        rtol: relative residual CG stops at (float64), ``0 < rtol < 1``; samples with zero forcing get ``p = 0``.
+        max_iter: CG iteration cap, an integer >= 1 (``None``: ``20 s`` for ``s`` nodes per side).
+    """
+
+    forcing: float = 1.0
+    method: str = "auto"
+    rtol: float = 1e-10
+    max_iter: int | None = None
+
+    def __post_init__(self) -> None:
+        if (isinstance(self.forcing, bool) or not isinstance(self.forcing, numbers.Real)
+                or not math.isfinite(self.forcing)):
+            raise SolverError(f"forcing must be a finite number, got {self.forcing!r}")
+        object.__setattr__(self, "forcing", float(self.forcing))
+        if self.method not in METHODS:
+            raise SolverError(f"method must be 'auto', 'direct' or 'cg', got {self.method!r}")
+        _check_cg_options(self.rtol, self.max_iter)
+
+    def attributes(self) -> dict:
+        """The equation and its discretisation as NetCDF attributes."""
+        return {"equation": "darcy_2d", "forcing": self.forcing, "boundary_condition": "dirichlet_zero",
+                "discretisation": "5-point finite volumes, harmonic-mean faces"}
+
+    def method_for(self, device: torch.device) -> str:
+        """The linear solver used on ``device``: ``method``, with ``"auto"`` resolved."""
+        if self.method == "auto":
+            return "direct" if device.type == "cpu" else "cg"
+        return self.method
 
 
 def _check(a: torch.Tensor, f: torch.Tensor | float) -> torch.Tensor:
@@ -168,52 +215,45 @@ def _solve_direct(a: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-def solve_pressure(a: torch.Tensor, f: torch.Tensor | float = 1.0, *, method: str = "auto", rtol: float = 1e-10,
-                   max_iter: int | None = None) -> torch.Tensor:
+def solve_pressure(eq: Darcy2D, a: torch.Tensor, *, f: torch.Tensor | None = None) -> torch.Tensor:
     """Solve ``-div(a grad p) = f``, ``p = 0`` on the boundary, for a batch of coefficients.
 
     Both methods work in float64 whatever the dtype of ``a``; the pressure is then rounded to that dtype
     (for float32, about 1e-7 relative to the float64 solution).
 
     Args:
+        eq: the equation and solver options.
         a: positive coefficient at the nodes, ``(batch, s, s)`` including boundary nodes; float32 or float64.
-        f: forcing, a scalar or nodal values ``(s, s)`` / ``(batch, s, s)`` (or ``(1, s, s)``).
-        method: ``"direct"`` (scipy, CPU), ``"cg"`` (batched torch CG, any device), or ``"auto"``
-            (direct on CPU, CG elsewhere).
-        rtol: relative residual of CG (float64), ``0 < rtol < 1``; samples with zero forcing get ``p = 0``.
-        max_iter: CG iteration cap, an integer >= 1 (default ``20 s``).
+        f: nodal source ``(s, s)``, ``(batch, s, s)`` or ``(1, s, s)`` in place of the constant ``eq.forcing``.
 
     Returns:
         Pressure ``(batch, s, s)`` with zero boundary, same dtype and device as ``a``.
 
     Raises:
-        SolverError: on a bad argument, CG not reaching ``rtol``, or a pressure that is not finite (a
+        SolverError: on a bad argument, CG not reaching ``eq.rtol``, or a pressure that is not finite (a
             coefficient range that overflows or underflows the faces or the dtype of ``a``).
     """
-    f = _check(a, f)
-    _check_cg_options(rtol, max_iter)
-    if method == "auto":
-        method = "direct" if a.device.type == "cpu" else "cg"
+    if not isinstance(eq, Darcy2D):
+        raise SolverError(f"eq must be a Darcy2D, got {type(eq).__name__}; call solve_pressure(Darcy2D(...), a)")
+    f = _check(a, eq.forcing if f is None else f)
+    method = eq.method_for(a.device)
     if method == "direct":
         p = _solve_direct(a.double(), f)
-    elif method == "cg":
-        p = _solve_cg(a.double(), f, rtol, 20 * a.shape[-1] if max_iter is None else int(max_iter))
     else:
-        raise SolverError(f"method must be 'auto', 'direct' or 'cg', got {method!r}")
+        p = _solve_cg(a.double(), f, eq.rtol, 20 * a.shape[-1] if eq.max_iter is None else int(eq.max_iter))
     p = p.to(dtype=a.dtype, device=a.device)
     if not bool(torch.isfinite(p).all()):
         raise _range_error(a, a.dtype)
     return p
 
 
-def solve(a: torch.Tensor, f: float = 1.0, *, method: str = "auto", attrs: dict | None = None) -> xr.Dataset:
-    """:func:`solve_pressure` wrapped as ``a(sample, y, x)`` and ``pressure(sample, y, x)`` on the nodes."""
+def solve(eq: Darcy2D, a: torch.Tensor, *, attrs: dict | None = None) -> xr.Dataset:
+    """:func:`solve_pressure` wrapped as ``a(sample, y, x)`` and ``pressure(sample, y, x)`` on the nodes, with
+    the equation's attributes, the linear solver used, and ``attrs``."""
     from ..data.cf import trajectory_dataset
 
-    p = solve_pressure(a, f, method=method)
+    p = solve_pressure(eq, a)
     nodes = torch.linspace(0.0, 1.0, a.shape[-1], dtype=torch.float64)
     return trajectory_dataset({"a": a, "pressure": p}, times=None, coords={"y": nodes, "x": nodes},
-                              attrs={"equation": "darcy_2d", "forcing": f, "boundary_condition": "dirichlet_zero",
-                                     "discretisation": "5-point finite volumes, harmonic-mean faces",
-                                     "solver": method, **(attrs or {})}, periodic=False)
-
+                              attrs={**eq.attributes(), "solver": eq.method_for(a.device), **(attrs or {})},
+                              periodic=False)

@@ -4,33 +4,38 @@ Equation (Li et al. 2021, "Fourier Neural Operator for Parametric PDEs", sec. 5.
 
     d_t w + u . grad w = nu Laplacian w - alpha w + f,    u = (d_y psi, -d_x psi),    -Laplacian psi = w,
 
-on ``[0, L)^2`` with periodic boundaries. The state is the vorticity spectrum ``w_hat = rfft2(w)``
-(laid out ``(batch, y, k_x)``); the Jacobian ``u . grad w`` is evaluated in physical space and
-dealiased with the 2/3 rule (Orszag 1971).
+on ``[0, L)^2`` with periodic boundaries and an optional linear drag ``alpha``. The state is the vorticity
+spectrum ``w_hat = rfft2(w)`` (laid out ``(batch, y, k_x)``); the Jacobian ``u . grad w`` is evaluated in
+physical space and dealiased with the 2/3 rule (Orszag 1971).
 
-with optional linear drag ``alpha``. Time stepping, both unconditionally stable for the linear
-(viscous + drag) part and bounded by a CFL condition for advection:
+An optional closure adds an explicit term ``c(w, t)`` to the right-hand side (``closure(w, t)``, ``w`` the
+physical vorticity ``(batch, y, x)``, returning its tendency of the same shape). It enters wherever the
+advection does, at each stage's time, and is dealiased with it: it acts on the modes the 2/3 rule keeps
+(``-beta w`` as a closure is ``drag=beta`` on those). Steps are differentiable with autograd.
+
+Time stepping, both unconditionally stable for the linear (viscous + drag) part and bounded by a CFL
+condition for advection:
 
 * ``scheme="cn-heun"`` (default): Crank-Nicolson for the linear part, Heun (explicit trapezoid) for
-  advection and forcing, second order. With ``L = -nu |k|^2 - alpha`` and ``N`` the dealiased
-  nonlinear term plus forcing:
+  advection, forcing and closure, second order. With ``L = -nu |k|^2 - alpha`` and ``N(w, t)`` the
+  dealiased nonlinear term plus forcing and closure:
 
-    w* = [(1 + dt L / 2) w_n + dt N(w_n)] / (1 - dt L / 2)
-    w_{n+1} = [(1 + dt L / 2) w_n + dt (N(w_n) + N(w*)) / 2] / (1 - dt L / 2)
+    w* = [(1 + dt L / 2) w_n + dt N(w_n, t_n)] / (1 - dt L / 2)
+    w_{n+1} = [(1 + dt L / 2) w_n + dt (N(w_n, t_n) + N(w*, t_n + dt)) / 2] / (1 - dt L / 2)
 
   This is the scheme of the data generator published with Li et al. (2021), so datasets are comparable.
 * ``scheme="etdrk4"``: exponential time differencing RK4 (Cox & Matthews 2002), fourth order, the
-  linear part integrated exactly.
+  linear part integrated exactly; ``N`` is evaluated at ``t_n``, ``t_n + dt/2`` (twice) and ``t_n + dt``.
 
 Each output interval is split into equal steps, of a fixed largest ``dt`` or, with ``adaptive=True``,
-of ``dt <= courant dx / max(|u| + |v|)`` re-chosen from the flow at the interval's start.
+of ``dt <= courant dx / max(|u| + |v|)`` re-chosen from the flow at the interval's start. The spectral
+operators of each grid, dtype, device and step live in a small cache on the equation object.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 import torch
@@ -38,7 +43,8 @@ import torch
 from ..spectral import wavenumbers
 from ..errors import SolverError
 from ._etd import ETDRK4Coefficients, ETDRK4Forcing, etdrk4_coefficients, etdrk4_forcing, etdrk4_step
-from ._stepping import check_dt, check_field, check_finite, check_state, check_times, run_to_times
+from ._stepping import (Closure, OperatorCache, check_dt, check_field, check_finite, check_state, check_times,
+                        closure_attrs, closure_tendency, run_to_times)
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -70,6 +76,7 @@ class NavierStokes2D:
     length: float = 1.0
     drag: float = 0.0
     forcing_wavenumber: int = 4
+    _cache: OperatorCache = field(default_factory=OperatorCache, init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.viscosity) and self.viscosity >= 0):
@@ -105,14 +112,17 @@ class NavierStokes2D:
 
 
 class _Operators(NamedTuple):
-    gradients: torch.Tensor  # (4, 1, k_y, k_x) maps w_hat to the spectra of (-u, -v, d_x w, d_y w)
+    gradients: torch.Tensor  # (5, 1, k_y, k_x) maps w_hat to the spectra of (-u, -v, d_x w, d_y w, w)
     linear: torch.Tensor  # (k_y, k_x) real, -nu |k|^2 - alpha
     forcing_hat: torch.Tensor  # (k_y, k_x) dealiased forcing spectrum
     cutoff: int  # 2/3 rule: modes with integer |k_x| or |k_y| > cutoff = (n - 1) // 3 are dropped (3 k < n)
 
 
-@functools.lru_cache(maxsize=16)
 def _operators(eq: NavierStokes2D, n: int, dtype: torch.dtype, device: torch.device) -> _Operators:
+    return eq._cache(("operators", n, dtype, device), lambda: _build_operators(eq, n, dtype, device))
+
+
+def _build_operators(eq: NavierStokes2D, n: int, dtype: torch.dtype, device: torch.device) -> _Operators:
     real = _real(dtype)
     kx = wavenumbers(n, eq.length, real=True, dtype=real, device=device)[None, :]
     ky = wavenumbers(n, eq.length, dtype=real, device=device)[:, None]
@@ -131,9 +141,10 @@ def _operators(eq: NavierStokes2D, n: int, dtype: torch.dtype, device: torch.dev
         k = eq.forcing_wavenumber if eq.forcing == "kolmogorov" else 1  # li2021: sin/cos of 2 pi (x + y)
         raise SolverError(f"the {eq.forcing} forcing at wavenumber {k} is not resolved on the {n}x{n} grid: 2/3 "
                           f"dealiasing keeps integer wavenumbers k with 3 k < n (here k <= {cutoff}); use n >= {3 * k + 1}")
-    # -u = -d_y psi, -v = d_x psi with psi_hat = w_hat / |k|^2, so that the four fields' products sum to
-    # -u . grad w; derivatives vanish at the Nyquist modes.
-    gradients = torch.stack(torch.broadcast_tensors(-iky * inv, ikx * inv, ikx, iky))[:, None]
+    # -u = -d_y psi, -v = d_x psi with psi_hat = w_hat / |k|^2, so that the first four fields' products sum to
+    # -u . grad w; derivatives vanish at the Nyquist modes. The fifth is w itself, for a closure.
+    one = torch.ones_like(ikx)
+    gradients = torch.stack(torch.broadcast_tensors(-iky * inv, ikx * inv, ikx, iky, one))[:, None]
     return _Operators(gradients, -eq.viscosity * k2 - eq.drag, forcing_hat, cutoff)
 
 
@@ -152,12 +163,17 @@ def _ops_for(eq: NavierStokes2D, w_hat: torch.Tensor) -> _Operators:
     return _operators(eq, n, w_hat.dtype, w_hat.device)
 
 
-def _advection(ops: _Operators, w_hat: torch.Tensor) -> torch.Tensor:
-    """Dealiased spectrum of ``-u . grad w``: one inverse FFT of the four stacked fields, one forward FFT."""
+def _explicit(ops: _Operators, w_hat: torch.Tensor, closure: Closure | None, t: float) -> torch.Tensor:
+    """Dealiased spectrum of ``-u . grad w`` (plus ``closure(w, t)``): one inverse FFT of the four (five)
+    stacked fields, one forward FFT."""
     n = w_hat.shape[-2]
-    fields = torch.fft.irfft2(ops.gradients * w_hat, s=(n, n))  # (4, batch, y, x): -u, -v, d_x w, d_y w
-    product = torch.mul(fields[0], fields[2]).addcmul_(fields[1], fields[3])  # not in place on fields: autograd
-    return _truncate_(torch.fft.rfft2(product), ops.cutoff)
+    if closure is None:
+        fields = torch.fft.irfft2(ops.gradients[:4] * w_hat, s=(n, n))  # (4, batch, y, x): -u, -v, d_x w, d_y w
+        product = torch.mul(fields[0], fields[2])  # not in place on fields: autograd
+    else:
+        fields = torch.fft.irfft2(ops.gradients * w_hat, s=(n, n))  # (5, batch, y, x): ..., w
+        product = torch.addcmul(closure_tendency(closure, fields[4], t), fields[0], fields[2])
+    return _truncate_(torch.fft.rfft2(product.addcmul_(fields[1], fields[3])), ops.cutoff)
 
 
 def nonlinear_term(eq: NavierStokes2D, w_hat: torch.Tensor) -> torch.Tensor:
@@ -166,43 +182,46 @@ def nonlinear_term(eq: NavierStokes2D, w_hat: torch.Tensor) -> torch.Tensor:
     Costs one batched inverse FFT of four fields and one forward FFT: the floor of a pseudo-spectral step.
     """
     ops = _ops_for(eq, w_hat)
-    return _advection(ops, w_hat).add_(ops.forcing_hat)
-
-
-@functools.lru_cache(maxsize=16)
-def _etdrk4(eq: NavierStokes2D, n: int, h: float, dtype: torch.dtype,
-            device: torch.device) -> tuple[ETDRK4Coefficients, ETDRK4Forcing]:
-    ops = _operators(eq, n, dtype, device)
-    coefficients = etdrk4_coefficients(ops.linear, h, dtype=dtype)
-    return coefficients, etdrk4_forcing(coefficients, ops.forcing_hat)
+    return _explicit(ops, w_hat, None, 0.0).add_(ops.forcing_hat)
 
 
 def _real(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype in (torch.float64, torch.complex128) else torch.float32
 
 
-def step(eq: NavierStokes2D, w_hat: torch.Tensor, dt: float, *, scheme: str = "cn-heun") -> torch.Tensor:
-    """Advance the vorticity spectrum by ``dt``; shape ``(batch, k_y, k_x)``. See the module doc for schemes."""
+def step(eq: NavierStokes2D, w_hat: torch.Tensor, dt: float, *, t: float = 0.0, scheme: str = "cn-heun",
+         closure: Closure | None = None) -> torch.Tensor:
+    """Advance the vorticity spectrum from time ``t`` by ``dt``; shape ``(batch, k_y, k_x)``.
+
+    ``closure(w, t)``, when given, adds the tendency ``(batch, y, x)`` of the physical vorticity ``w`` to the
+    explicit part at each stage (see the module doc for the schemes). Differentiable with autograd.
+    """
     ops = _ops_for(eq, w_hat)
+    n, dt = w_hat.shape[-2], float(dt)
     if scheme == "etdrk4":
-        coefficients, forcing = _etdrk4(eq, w_hat.shape[-2], float(dt), w_hat.dtype, w_hat.device)
-        return etdrk4_step(w_hat, lambda v: _advection(ops, v), coefficients, forcing=forcing)
+        coefficients, forcing = eq._cache(("etdrk4", n, dt, w_hat.dtype, w_hat.device),
+                                          lambda: _etdrk4(ops, dt, w_hat.dtype))
+        return etdrk4_step(w_hat, lambda v, s: _explicit(ops, v, closure, t + s * dt), coefficients, forcing=forcing)
     if scheme != "cn-heun":
         raise SolverError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
-    gain, source, half_source, forced = _crank_nicolson(eq, w_hat.shape[-2], float(dt), w_hat.dtype, w_hat.device)
-    # With N = f + A(w): w_{n+1} = gain w_n + source f + (source / 2) (A(w_n) + A(w*)),
-    # w* = gain w_n + source f + source A(w_n).
+    gain, source, half_source, forced = eq._cache(("cn-heun", n, dt, w_hat.dtype, w_hat.device),
+                                                  lambda: _crank_nicolson(ops, dt, w_hat.dtype))
+    # With N = f + A(w, t): w_{n+1} = gain w_n + source f + (source / 2) (A(w_n, t) + A(w*, t + dt)),
+    # w* = gain w_n + source f + source A(w_n, t).
     base = torch.addcmul(forced, gain, w_hat)
-    a0 = _advection(ops, w_hat)
-    a1 = _advection(ops, torch.addcmul(base, source, a0))
+    a0 = _explicit(ops, w_hat, closure, t)
+    a1 = _explicit(ops, torch.addcmul(base, source, a0), closure, t + dt)
     return base.addcmul_(half_source, a0.add_(a1))
 
 
-@functools.lru_cache(maxsize=16)
-def _crank_nicolson(eq: NavierStokes2D, n: int, h: float, dtype: torch.dtype, device: torch.device):
+def _etdrk4(ops: _Operators, h: float, dtype: torch.dtype) -> tuple[ETDRK4Coefficients, ETDRK4Forcing]:
+    coefficients = etdrk4_coefficients(ops.linear, h, dtype=dtype)
+    return coefficients, etdrk4_forcing(coefficients, ops.forcing_hat)
+
+
+def _crank_nicolson(ops: _Operators, h: float, dtype: torch.dtype):
     """``(gain, source, source / 2, source f_hat)``, each ``(k_y, k_x)`` of the state's complex dtype, with
     ``gain = (1 + h L / 2) / (1 - h L / 2)`` and ``source = h / (1 - h L / 2)``."""
-    ops = _operators(eq, n, dtype, device)
     half = 0.5 * h * ops.linear
     source = h / (1 - half)
     return ((1 + half) / (1 - half)).to(dtype), source.to(dtype), (0.5 * source).to(dtype), source * ops.forcing_hat
@@ -238,7 +257,6 @@ def stable_dt(eq: NavierStokes2D, w0: torch.Tensor, *, courant: float = 0.5, max
     return min(courant * dx / speed if speed > 0 else courant * dx, forcing_step_limit(eq, w0.shape[-1], courant))
 
 
-@functools.lru_cache(maxsize=64)
 def forcing_step_limit(eq: NavierStokes2D, n: int, courant: float) -> float:
     """The longest step a forced flow allows whatever its current speed, on the ``n x n`` grid:
 
@@ -253,7 +271,11 @@ def forcing_step_limit(eq: NavierStokes2D, n: int, courant: float) -> float:
     """
     if eq.forcing == "none":
         return math.inf
-    ops = _operators(eq, n, torch.float64, torch.device("cpu"))
+    return eq._cache(("forcing_step_limit", n, float(courant)), lambda: _forcing_step_limit(eq, n, courant))
+
+
+def _forcing_step_limit(eq: NavierStokes2D, n: int, courant: float) -> float:
+    ops = _operators(eq, n, torch.complex128, torch.device("cpu"))  # the entry velocity() below uses
     speed = _max_speed(eq, eq.forcing_field(n)[None])  # the forcing taken as a vorticity: its velocity per unit time
     forced = ops.forcing_hat.abs() > 1e-12 * float(ops.forcing_hat.abs().max())
     rate = float(-ops.linear[forced].min())  # nu |k_f|^2 + alpha of the fastest-relaxing forced mode
@@ -272,6 +294,7 @@ def integrate(
     courant: float = 0.5,
     scheme: str = "cn-heun",
     max_courant: float = 1.0,
+    closure: Closure | None = None,
     progress: bool = False,
 ) -> torch.Tensor:
     """Integrate from ``t = 0`` and record the vorticity at ``times``.
@@ -288,6 +311,7 @@ def integrate(
         courant: the Courant number adaptive steps aim at, in ``(0, max_courant]``.
         scheme: ``"cn-heun"`` or ``"etdrk4"`` (see the module doc).
         max_courant: raise :class:`SolverError` when the Courant number exceeds this at an output time.
+        closure: ``closure(w, t)``, an extra explicit tendency of the vorticity ``(batch, n, n)`` (see :func:`step`).
         progress: show a progress bar over steps.
 
     Returns:
@@ -298,11 +322,11 @@ def integrate(
             broke the CFL bound; it keeps the frames completed before.
     """
     return _integrate(eq, w0, times, dt=dt, adaptive=adaptive, courant=courant, scheme=scheme,
-                      max_courant=max_courant, progress=progress)[0]
+                      max_courant=max_courant, closure=closure, progress=progress)[0]
 
 
 def _integrate(eq: NavierStokes2D, w0: torch.Tensor, times: Sequence[float], *, dt: float | None, adaptive: bool,
-               courant: float, scheme: str, max_courant: float,
+               courant: float, scheme: str, max_courant: float, closure: Closure | None,
                progress: bool) -> tuple[torch.Tensor, list[tuple[float, int]]]:
     """:func:`integrate`, also returning ``(h, count)`` of each output interval."""
     if w0.ndim != 3 or w0.shape[-1] != w0.shape[-2]:
@@ -329,7 +353,7 @@ def _integrate(eq: NavierStokes2D, w0: torch.Tensor, times: Sequence[float], *, 
     steps_taken: list[tuple[float, int]] = []
     trajectory = run_to_times(
         initial=w0, state=torch.fft.rfft2(w0), times=times, dt=bound, progress=progress, desc="navier-stokes",
-        step=lambda w_hat, h: step(eq, w_hat, h, scheme=scheme),
+        step=lambda w_hat, t, h: step(eq, w_hat, h, t=t, scheme=scheme, closure=closure),
         observe=lambda w_hat: torch.fft.irfft2(w_hat, s=(n, n)),
         check=lambda w, h, t: _check_state(eq, w, h, t, max_courant),
         steps_taken=steps_taken,
@@ -346,6 +370,7 @@ def solve(
     adaptive: bool = False,
     courant: float = 0.5,
     scheme: str = "cn-heun",
+    closure: Closure | None = None,
     progress: bool = True,
     attrs: dict | None = None,
 ) -> xr.Dataset:
@@ -353,16 +378,18 @@ def solve(
 
     Returns a dataset with ``vorticity(sample, time, y, x)`` and the equation's parameters as
     attributes (plus ``attrs``). ``dt`` is the largest step; with ``adaptive``, ``dt`` lists the step
-    used up to each output time ``t > 0`` and ``time_stepping``/``courant`` record the rule.
+    used up to each output time ``t > 0`` and ``time_stepping``/``courant`` record the rule. A closure is
+    recorded by its qualified name.
     """
     from ..data.cf import trajectory_dataset
 
     dt = stable_dt(eq, w0) if dt is None and not adaptive else dt
     trajectory, steps_taken = _integrate(eq, w0, times, dt=dt, adaptive=adaptive, courant=courant, scheme=scheme,
-                                         max_courant=1.0, progress=progress)
+                                         max_courant=1.0, closure=closure, progress=progress)
     stepping = ({"time_stepping": "adaptive-cfl", "courant": courant, "dt": [h for h, _ in steps_taken]} if adaptive
                 else {"dt": dt})
     n = w0.shape[-1]
     coord = torch.arange(n, dtype=torch.float64) * (eq.length / n)
     return trajectory_dataset({"vorticity": trajectory}, times=times, coords={"y": coord, "x": coord},
-                              attrs={**eq.attributes(), "scheme": scheme, **stepping, **(attrs or {})})
+                              attrs={**eq.attributes(), "scheme": scheme, **stepping, **closure_attrs(closure),
+                                     **(attrs or {})})
