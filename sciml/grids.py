@@ -11,12 +11,18 @@ Three kinds exist:
 * ``"bounded"``: a non-periodic box ``[0, L_1] x ... x [0, L_d]`` sampled at the nodes
   ``x_j = j L / (n - 1)`` (both endpoints included), as for Dirichlet problems such as Darcy flow;
   trapezoidal quadrature weights;
-* ``"latlon"``: an equiangular latitude-longitude grid on the unit sphere, dims ``("lat", "lon")``,
-  latitude ascending, with ``cos(lat)`` quadrature weights (a stub until the forecasting issue).
+* ``"latlon"``: a global latitude-longitude grid on the unit sphere, dims ``("lat", "lon")``, latitude
+  ascending (south to north), longitude uniform and periodic, ``lambda_j = 2 pi j / n_lon``. Its
+  latitudes are one of the node sets of :data:`LATLON_NODES` (torch-harmonics' names):
+  ``"equiangular"``, ``lat_k = -pi/2 + k pi / (n_lat - 1)`` with both poles, and
+  ``"legendre-gauss"``, ``sin(lat_k)`` the roots of the Legendre polynomial ``P_{n_lat}``. The
+  quadrature is the rule of the node set in ``x = sin(lat)`` (Clenshaw-Curtis, Gauss-Legendre) times
+  the trapezoidal rule ``2 pi / n_lon`` in longitude: the weights torch-harmonics' transforms use.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -25,7 +31,7 @@ import torch
 
 from .errors import GridError
 
-__all__ = ["Grid", "GridError", "PERIODIC_ATTR", "is_periodic"]
+__all__ = ["Grid", "GridError", "LATLON_NODES", "PERIODIC_ATTR", "is_periodic"]
 
 #: Attribute of a spatial coordinate variable saying whether the domain is periodic along it
 #: (``"true"``/``"false"``; also 0/1 or booleans). Absent means periodic.
@@ -44,6 +50,42 @@ def is_periodic(attrs: dict, *, name: str = "coordinate") -> bool:
 
 KINDS = ("box", "bounded", "latlon")
 
+#: Latitude node sets of a ``"latlon"`` grid, named as torch-harmonics names its grids.
+LATLON_NODES = ("equiangular", "legendre-gauss")
+
+
+@functools.lru_cache(maxsize=64)
+def _latitude_rule(nlat: int, nodes: str) -> tuple[np.ndarray, np.ndarray]:
+    """Latitudes ``lat_k`` (radians, ascending) and weights ``w_k`` of a node set, read-only arrays.
+
+    ``sum_k w_k g(sin lat_k)`` approximates ``int_{-1}^{1} g(x) dx``, i.e. ``int cos(lat) f dlat``.
+
+    * ``"equiangular"``: ``x_k = -cos(theta_k)``, ``theta_k = k pi / N``, ``N = nlat - 1`` (the
+      Chebyshev extrema, both poles included) with the Clenshaw-Curtis weights (Waldvogel 2006, BIT
+      46:195; Trefethen 2008, SIAM Rev. 50:67)
+      ``w_k = (c_k / N) (1 - sum_{j=1}^{floor(N/2)} b_j cos(2 j theta_k) / (4 j^2 - 1))``, ``c_k = 1``
+      at the poles and 2 elsewhere, ``b_j = 1`` for ``j = N / 2`` and 2 elsewhere: exact for
+      polynomials in ``x`` of degree ``< nlat``; the cosine sums are one FFT.
+    * ``"legendre-gauss"``: ``x_k`` the roots of ``P_nlat`` with the Gauss weights
+      ``2 / ((1 - x_k^2) P'_nlat(x_k)^2)``: exact for degree ``< 2 nlat``.
+    """
+    if nodes == "legendre-gauss":
+        x, weights = np.polynomial.legendre.leggauss(nlat)
+        lat = np.arcsin(x)
+    else:
+        n = nlat - 1
+        # sum_j a_j cos(2 pi j k / N) is the real part of a length-N DFT of a (k = N wraps to k = 0)
+        a = np.zeros(n)
+        j = np.arange(1, n // 2 + 1)
+        a[j] = np.where(2 * j == n, 1.0, 2.0) / (4.0 * j**2 - 1.0)
+        cosines = np.fft.fft(a).real
+        c = np.full(nlat, 2.0)
+        c[[0, -1]] = 1.0
+        weights = c / n * (1.0 - np.append(cosines, cosines[0]))
+        lat = np.linspace(-math.pi / 2, math.pi / 2, nlat)
+    lat.flags.writeable = weights.flags.writeable = False
+    return lat, weights
+
 
 @dataclass(frozen=True)
 class Grid:
@@ -51,16 +93,20 @@ class Grid:
 
     Attributes:
         kind: ``"box"`` (periodic box), ``"bounded"`` (non-periodic box, endpoints included) or
-            ``"latlon"`` (equiangular sphere).
+            ``"latlon"`` (global sphere).
         shape: points per spatial dim, in the order of ``dims``.
         lengths: domain length per dim (``(pi, 2 pi)`` for the sphere).
         dims: names of the spatial dims, e.g. ``("y", "x")``.
+        nodes: the latitude node set of a ``"latlon"`` grid, one of :data:`LATLON_NODES` (``None``
+            given for a ``"latlon"`` grid means ``"equiangular"``, as before node sets existed); ``None``
+            for boxes, whose nodes the kind fixes.
     """
 
     kind: str
     shape: tuple[int, ...]
     lengths: tuple[float, ...]
     dims: tuple[str, ...]
+    nodes: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -71,6 +117,13 @@ class Grid:
             raise GridError(f"every grid size must be an integer >= 2, got shape {self.shape}")
         if any(not (length > 0 and math.isfinite(length)) for length in self.lengths):
             raise GridError(f"domain lengths must be positive and finite, got {self.lengths}")
+        if self.kind == "latlon":
+            if self.nodes is None:
+                object.__setattr__(self, "nodes", "equiangular")
+            if self.nodes not in LATLON_NODES:
+                raise GridError(f"latitude nodes must be one of {LATLON_NODES}, got {self.nodes!r}")
+        elif self.nodes is not None:
+            raise GridError(f"nodes={self.nodes!r} applies to 'latlon' grids only; a {self.kind!r} grid takes nodes=None")
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -90,9 +143,13 @@ class Grid:
         return cls("bounded", box.shape, box.lengths, box.dims)
 
     @classmethod
-    def latlon(cls, nlat: int, nlon: int) -> Grid:
-        """Equiangular lat-lon grid on the unit sphere (poles included, longitude periodic)."""
-        return cls("latlon", (int(nlat), int(nlon)), (math.pi, 2 * math.pi), ("lat", "lon"))
+    def latlon(cls, nlat: int, nlon: int, *, nodes: str = "equiangular") -> Grid:
+        """Global lat-lon grid on the unit sphere with latitudes ``nodes`` (:data:`LATLON_NODES`).
+
+        ``"equiangular"`` includes both poles; ``"legendre-gauss"`` (Gaussian grid) has no node at
+        the poles. Longitude ``2 pi j / nlon`` is periodic.
+        """
+        return cls("latlon", (int(nlat), int(nlon)), (math.pi, 2 * math.pi), ("lat", "lon"), nodes)
 
     @classmethod
     def from_coords(cls, coords: dict[str, np.ndarray], *, periodic: bool = True, rtol: float = 1e-6) -> Grid:
@@ -102,17 +159,13 @@ class Grid:
         period is ``n * spacing`` (the endpoint is not repeated). ``periodic=False``: a
         ``"bounded"`` grid whose points are the nodes, length ``(n - 1) * spacing``. Raises
         :class:`GridError` naming the dim otherwise, since spectral operators on a non-uniform grid
-        would silently be wrong.
+        would silently be wrong. Lat-lon coordinates are :meth:`from_latlon`'s.
         """
         dims = tuple(coords)
         shape, lengths = [], []
         for dim in dims:
-            values = np.asarray(coords[dim], dtype=np.float64)
-            if values.ndim != 1 or values.size < 2:
-                raise GridError(f"coordinate {dim!r} must be 1-D with at least 2 points, got shape {values.shape}")
+            values = _coordinate(coords[dim], dim)
             steps = np.diff(values)
-            if not np.all(steps > 0):
-                raise GridError(f"coordinate {dim!r} is not strictly increasing; sort the data along {dim!r}")
             spacing = float(steps.mean())
             if np.max(np.abs(steps - spacing)) > rtol * max(abs(spacing), 1e-300) + 1e-12:
                 raise GridError(
@@ -125,6 +178,39 @@ class Grid:
             raise GridError(f"expected 1 or 2 spatial dims, got {dims}")
         return cls("box" if periodic else "bounded", tuple(shape), tuple(lengths), dims)
 
+    @classmethod
+    def from_latlon(cls, lat: np.ndarray, lon: np.ndarray, *, tol: float = 1e-3) -> Grid:
+        """Recognise a global lat-lon grid from its coordinates in degrees.
+
+        ``lat`` must be ascending and, within ``tol`` times the nominal spacing ``180 / nlat``, the
+        nodes of one of :data:`LATLON_NODES`: ``linspace(-90, 90, nlat)`` (equiangular with both
+        poles) or ``degrees(arcsin(x_k))`` with ``x_k`` the Gauss-Legendre nodes
+        (``numpy.polynomial.legendre.leggauss``). ``lon`` must step by ``360 / nlon`` within ``tol``
+        of that step (uniform and covering 360 degrees), starting anywhere. Anything else (a regional
+        box, an equiangular grid without poles, a descending latitude) raises :class:`GridError`
+        naming the coordinate: the spherical transforms would silently be wrong on it. Where the
+        longitudes start is not recorded (as a box does not record its origin): :meth:`coords` starts at 0.
+        """
+        lat, lon = _coordinate(lat, "lat"), _coordinate(lon, "lon")
+        nlat, nlon = lat.size, lon.size
+        found = [nodes for nodes in LATLON_NODES
+                 if np.max(np.abs(lat - np.degrees(_latitude_rule(nlat, nodes)[0]))) <= tol * 180.0 / nlat]
+        if not found:
+            raise GridError(
+                f"coordinate 'lat' ({nlat} values from {lat[0]:.6g} to {lat[-1]:.6g}) is neither equiangular with both "
+                f"poles (linspace(-90, 90, {nlat})) nor Gauss-Legendre (degrees(arcsin(leggauss({nlat})))); only global "
+                "grids on these nodes are supported, so regrid first"
+            )
+        steps = np.diff(lon)
+        dlon = 360.0 / nlon
+        if np.max(np.abs(steps - dlon)) > tol * dlon:
+            raise GridError(
+                f"coordinate 'lon' steps by {steps.min():.6g} to {steps.max():.6g} degrees, but a global grid of {nlon} "
+                f"longitudes steps by 360 / {nlon} = {dlon:.6g}; only uniform longitudes covering 360 degrees are "
+                "supported, so regrid first"
+            )
+        return cls.latlon(nlat, nlon, nodes=found[0])
+
     # ------------------------------------------------------------------ geometry
     @property
     def ndim(self) -> int:
@@ -132,18 +218,28 @@ class Grid:
 
     @property
     def spacing(self) -> tuple[float, ...]:
-        """Grid spacing per dim (radians for the sphere)."""
+        """Grid spacing per dim (radians for the sphere).
+
+        On the sphere: the largest gap between adjacent latitudes (torch-harmonics'
+        ``compute_latitude_spacing``; ``pi / (nlat - 1)`` on the equiangular grid, the only uniform
+        one) and ``2 pi / nlon``.
+        """
         if self.kind == "latlon":
-            return (math.pi / (self.shape[0] - 1), 2 * math.pi / self.shape[1])
+            lat, _ = _latitude_rule(self.shape[0], self.nodes)
+            return (float(np.diff(lat).max()), 2 * math.pi / self.shape[1])
         if self.kind == "bounded":
             return tuple(length / (n - 1) for length, n in zip(self.lengths, self.shape))
         return tuple(length / n for length, n in zip(self.lengths, self.shape))
 
     def coords(self) -> dict[str, np.ndarray]:
-        """1-D coordinate arrays (float64) keyed by dim name; degrees for the sphere."""
+        """1-D coordinate arrays (float64) keyed by dim name; degrees for the sphere, latitude ascending."""
         if self.kind == "latlon":
             nlat, nlon = self.shape
-            return {"lat": np.linspace(-90.0, 90.0, nlat), "lon": np.arange(nlon) * (360.0 / nlon)}
+            if self.nodes == "equiangular":  # exact in degrees: -90, ..., 90
+                lat = np.linspace(-90.0, 90.0, nlat)
+            else:
+                lat = np.degrees(_latitude_rule(nlat, self.nodes)[0])
+            return {"lat": lat, "lon": np.arange(nlon) * (360.0 / nlon)}
         if self.kind == "bounded":
             return {dim: np.linspace(0.0, length, n) for dim, n, length in zip(self.dims, self.shape, self.lengths)}
         return {dim: np.arange(n) * (length / n) for dim, n, length in zip(self.dims, self.shape, self.lengths)}
@@ -153,16 +249,16 @@ class Grid:
 
         Box: uniform cell measure ``prod(dx)`` (the trapezoidal rule, spectrally accurate for periodic
         functions). Bounded box: the tensor-product trapezoidal rule (half weights on the boundary
-        nodes), second-order accurate. Sphere: the exact area of each point's latitude band ``[lat - dlat/2, lat + dlat/2]``
-        (clipped at the poles) split evenly in longitude, so the weights sum to ``4 pi``.
+        nodes), second-order accurate. Sphere: ``w_kj = w_k 2 pi / nlon`` for the area element
+        ``cos(lat) dlat dlon``, with ``w_k`` the latitude rule of the node set in ``x = sin(lat)``:
+        Clenshaw-Curtis on ``"equiangular"`` (exact for polynomials in ``sin(lat)`` of degree
+        ``< nlat``), Gauss-Legendre on ``"legendre-gauss"`` (degree ``< 2 nlat``); the longitude sum
+        is exact for ``e^{i m lon}``, ``|m| < nlon``. The weights sum to ``4 pi`` and equal
+        torch-harmonics' ``QuadratureS2`` weights.
         """
         if self.kind == "latlon":
             nlat, nlon = self.shape
-            dlat = math.pi / (nlat - 1)
-            lat = torch.linspace(-math.pi / 2, math.pi / 2, nlat, dtype=torch.float64)
-            upper = (lat + dlat / 2).clamp(max=math.pi / 2)
-            lower = (lat - dlat / 2).clamp(min=-math.pi / 2)
-            band = 2 * math.pi * (torch.sin(upper) - torch.sin(lower)) / nlon  # (lat,)
+            band = torch.from_numpy(_latitude_rule(nlat, self.nodes)[1] * (2 * math.pi / nlon))  # (lat,)
             return band[:, None].expand(nlat, nlon).to(dtype=dtype, device=device).clone()
         cell = math.prod(self.spacing)
         weights = torch.full(self.shape, cell, dtype=torch.float64)
@@ -175,22 +271,45 @@ class Grid:
         return weights.to(dtype=dtype, device=device)
 
     def with_shape(self, *shape: int) -> Grid:
-        """The same domain sampled at another resolution."""
+        """The same domain sampled at another resolution (and, on the sphere, on the same node set)."""
         if len(shape) != self.ndim:
             raise GridError(f"{self.ndim}-D grid cannot take shape {shape}")
-        return Grid(self.kind, tuple(int(n) for n in shape), self.lengths, self.dims)
+        return Grid(self.kind, tuple(int(n) for n in shape), self.lengths, self.dims, self.nodes)
 
     def same_domain(self, other: Grid, *, rtol: float = 1e-6) -> bool:
-        """True when both grids cover the same domain with the same dims (resolution may differ)."""
+        """True when both grids cover the same domain with the same dims and node rule (resolution may differ).
+
+        Two spheres on different latitude node sets are not the same: a spherical transform built for
+        one node set is wrong on the other, so a model trained on one must not be fed the other.
+        """
         return (
             self.kind == other.kind
             and self.dims == other.dims
+            and self.nodes == other.nodes
             and all(math.isclose(a, b, rel_tol=rtol) for a, b in zip(self.lengths, other.lengths))
         )
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "shape": list(self.shape), "lengths": list(self.lengths), "dims": list(self.dims)}
+        """``{"kind", "shape", "lengths", "dims"}``, plus ``"nodes"`` for a sphere."""
+        data = {"kind": self.kind, "shape": list(self.shape), "lengths": list(self.lengths), "dims": list(self.dims)}
+        if self.nodes is not None:
+            data["nodes"] = self.nodes
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> Grid:
-        return cls(data["kind"], tuple(data["shape"]), tuple(data["lengths"]), tuple(data["dims"]))
+        """Inverse of :meth:`to_json`; a ``"latlon"`` grid saved without ``"nodes"`` is equiangular."""
+        return cls(data["kind"], tuple(data["shape"]), tuple(data["lengths"]), tuple(data["dims"]), data.get("nodes"))
+
+
+def _coordinate(values: np.ndarray, dim: str) -> np.ndarray:
+    """``values`` as a float64 1-D strictly increasing array of at least 2 points, else :class:`GridError`."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size < 2:
+        raise GridError(f"coordinate {dim!r} must be 1-D with at least 2 points, got shape {values.shape}")
+    steps = np.diff(values)
+    if np.all(steps < 0):
+        raise GridError(f"coordinate {dim!r} is descending; flip the data along {dim!r} so it ascends")
+    if not np.all(steps > 0):
+        raise GridError(f"coordinate {dim!r} is not strictly increasing; sort the data along {dim!r}")
+    return values

@@ -1,8 +1,11 @@
 """Error metrics on gridded fields, weighted by the grid's quadrature.
 
 All take ``pred`` and ``true`` of shape ``(batch, channel, *space)``; with a ``grid`` the integrals are
-quadrature sums ``sum_x w(x) f(x)`` (so they converge to the continuous norms and are comparable across
-resolutions); without one, every point weighs the same.
+quadrature sums ``sum_x w(x) f(x)`` with ``w = grid.quadrature_weights()`` (so they converge to the
+continuous norms and are comparable across resolutions); without one, every point weighs the same. On a
+:meth:`~sciml.grids.Grid.latlon` sphere of either node set the weights are the area of each point
+(Clenshaw-Curtis or Gauss-Legendre in ``sin(lat)``: about the area each point stands for), so errors near the poles, where points crowd,
+count for the little area they cover.
 """
 
 from __future__ import annotations

@@ -16,14 +16,22 @@ def test_relative_l2_and_nrmse_on_known_fields():
     assert max_error(pred, true)[0].tolist() == pytest.approx([0.5, 0.0])
 
 
-def test_sphere_weighting_discounts_polar_points():
-    grid = Grid.latlon(19, 36)
+@pytest.mark.parametrize(("nodes", "pole", "equator"), [("equiangular", 0.0393, 0.2954), ("legendre-gauss", 0.0986, 0.2838)])
+def test_sphere_weighting_discounts_polar_points(nodes, pole, equator):
+    grid = Grid.latlon(19, 36, nodes=nodes)
+    weights = grid.quadrature_weights()
     true = torch.ones(1, 1, *grid.shape)
-    pred = true.clone()
-    pred[..., -1, :] += 1.0  # error on the north-pole row only
-    weighted = float(rel_l2(pred, true, grid=grid))
-    unweighted = float(rel_l2(pred, true))
-    assert weighted < 0.2 * unweighted
+    unweighted = math.sqrt(1 / 19)  # one row of 19 in error by 1, whichever row
+    errors = {}
+    for row in (-1, 9):  # the northernmost row, the equator
+        pred = true.clone()
+        pred[..., row, :] += 1.0
+        assert float(rel_l2(pred, true)) == pytest.approx(unweighted, rel=1e-6)
+        errors[row] = float(rel_l2(pred, true, grid=grid))
+        # ||error||^2 / ||true||^2 = (area of the row's band) / (area of the sphere)
+        assert errors[row] ** 2 == pytest.approx(float(weights[row].sum()) / (4 * math.pi), rel=1e-6)
+    assert errors[-1] == pytest.approx(pole, abs=1e-4) and errors[9] == pytest.approx(equator, abs=1e-4)
+    assert errors[-1] < 0.45 * unweighted < errors[9]  # the polar row weighs much less than its share of points
 
 
 def test_undefined_relative_error_raises():

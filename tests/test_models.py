@@ -6,11 +6,12 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
 from sciml import ConfigError, Grid, gaussian_random_field
-from sciml.models import BoundedFeatures, FNOConfig, SphereFeatures, available, build, config_of
+from sciml.models import BoundedFeatures, FNOConfig, SFNOConfig, SphereFeatures, available, build, config_of
 from sciml.models.features import crop, reflect
 from sciml.models.uno import UNOConfig, uno_layers
 from sciml.spectral import wavenumbers
@@ -137,6 +138,97 @@ def test_sphere_features_are_unit_vectors_single_valued_at_the_poles_at_every_re
         torch.testing.assert_close(xyz[2], torch.sin(lat)[:, None].expand(nlat, nlon))
 
 
+def test_sphere_features_on_the_gaussian_grid_are_the_unit_vectors_of_the_gauss_nodes():
+    features = SphereFeatures(nodes="legendre-gauss")
+    for nlat, nlon in ((16, 32), (32, 64)):
+        xyz = features(torch.zeros(1, 0, nlat, nlon, dtype=torch.float64))[0]
+        x, _ = np.polynomial.legendre.leggauss(nlat)  # sin(lat) of the Gaussian latitudes, ascending
+        lon = 2 * np.pi * np.arange(nlon) / nlon
+        rho = np.sqrt(1 - x**2)[:, None]  # cos(lat)
+        expected = np.stack([rho * np.cos(lon), rho * np.sin(lon), np.broadcast_to(x[:, None], (nlat, nlon))])
+        torch.testing.assert_close(xyz, torch.from_numpy(expected), atol=1e-15, rtol=0)
+        torch.testing.assert_close(xyz.square().sum(0), torch.ones(nlat, nlon, dtype=torch.float64), atol=1e-15, rtol=0)
+    # at the same size the equiangular features are another function of the index: their first row is the pole
+    south = float(features(torch.zeros(1, 0, 16, 32))[0, 2, 0, 0])
+    assert float(SphereFeatures()(torch.zeros(1, 0, 16, 32))[0, 2, 0, 0]) == -1.0 and south == pytest.approx(-0.98940, abs=1e-5)
+    with pytest.raises(ConfigError, match="nodes must be one of 'equiangular', 'legendre-gauss', got 'gauss'"):
+        SphereFeatures(nodes="gauss")
+
+
+@pytest.mark.parametrize("nodes", ["equiangular", "legendre-gauss"])
+def test_sfno_builds_its_transforms_on_the_data_nodes_at_every_resolution(nodes):
+    from torch_harmonics import InverseRealSHT, RealSHT
+
+    model = build("sfno", in_channels=2, out_channels=1, lmax=8, hidden_channels=8, n_layers=2, grid=nodes)
+    assert config_of(model)[1]["grid"] == nodes
+    with torch.no_grad():
+        for shape in ((32, 64), (64, 128)):  # trained at neither: zero-shot
+            out = model(torch.randn(2, 2, *shape, generator=torch.Generator().manual_seed(0)))
+            assert out.shape == (2, 1, *shape) and torch.isfinite(out).all()
+    transforms = [m for m in model.modules() if isinstance(m, (RealSHT, InverseRealSHT))]
+    assert {(m.nlat, m.grid) for m in transforms} == {(32, nodes), (64, nodes)}
+
+
+def _legendre_mode(grid: Grid, l: int, m: int) -> np.ndarray:
+    """``P_l^m(sin lat) (cos m lon, sin m lon)`` on ``grid``: ``(2, nlat * nlon)``."""
+    from scipy.special import lpmv
+
+    lat = np.deg2rad(grid.coords()["lat"])[:, None]
+    lon = np.deg2rad(grid.coords()["lon"])[None, :]
+    legendre = lpmv(m, l, np.sin(lat))
+    return np.stack([legendre * np.cos(m * lon), legendre * np.sin(m * lon)]).reshape(2, -1)
+
+
+@pytest.mark.parametrize("nodes", ["equiangular", "legendre-gauss"])
+def test_a_spherical_layer_maps_each_harmonic_into_its_own_span_only_on_its_own_nodes(nodes):
+    """A spherical convolution multiplies the coefficient of ``Y_l^m`` by a (complex) weight of ``l``, so
+    ``P_l^m(sin lat) cos(m lon)`` comes back in the span of ``P_l^m (cos, sin)(m lon)``, at every resolution
+    with the same coefficients; only when the transforms integrate on the nodes the data are sampled at."""
+
+    def span_residual_and_coefficients(model_nodes, shape):
+        torch.manual_seed(0)
+        model = build("sfno", in_channels=1, out_channels=1, lmax=8, hidden_channels=4, n_layers=1,
+                      position_features=False, grid=model_nodes)
+        conv = model.operator.fno_blocks.convs[0].double()
+        basis = _legendre_mode(Grid.latlon(*shape, nodes=nodes), l=5, m=3)
+        field = torch.from_numpy(basis[0].reshape(shape)).expand(1, 4, *shape)
+        with torch.no_grad():
+            out = (conv(field) - conv.bias).reshape(4, -1).numpy()
+        coefficients, *_ = np.linalg.lstsq(basis.T, out.T, rcond=None)
+        return np.linalg.norm(out - coefficients.T @ basis) / np.linalg.norm(out), coefficients
+
+    other = "equiangular" if nodes == "legendre-gauss" else "legendre-gauss"
+    coarse, coarse_coefficients = span_residual_and_coefficients(nodes, (16, 32))
+    fine, fine_coefficients = span_residual_and_coefficients(nodes, (32, 64))
+    assert max(coarse, fine) < 1e-6  # measured 2e-8 (float32 weights)
+    np.testing.assert_allclose(fine_coefficients, coarse_coefficients, rtol=1e-6)
+    # the same layer built for the other node set leaks out of the span: measured 0.22 and 0.11
+    assert span_residual_and_coefficients(other, (16, 32))[0] > 0.05
+    assert span_residual_and_coefficients(other, (32, 64))[0] > 0.05
+
+
+def test_sfno_defaults_fit_the_grid_and_refuse_a_box():
+    assert SFNOConfig.defaults_for(Grid.latlon(32, 64)) == {"lmax": 16, "grid": "equiangular"}
+    assert SFNOConfig.defaults_for(Grid.latlon(16, 32)) == {"lmax": 8, "grid": "equiangular"}  # 2 lmax - 1 <= 16
+    assert SFNOConfig.defaults_for(Grid.latlon(17, 32)) == {"lmax": 9, "grid": "equiangular"}
+    assert SFNOConfig.defaults_for(Grid.latlon(16, 32, nodes="legendre-gauss")) == {"lmax": 16, "grid": "legendre-gauss"}
+    assert SFNOConfig.defaults_for(Grid.latlon(8, 12, nodes="legendre-gauss")) == {"lmax": 6, "grid": "legendre-gauss"}  # 2 lmax - 1 <= 12
+    assert SFNOConfig.defaults_for(Grid.latlon(721, 1440)) == {"lmax": 16, "grid": "equiangular"}
+    for grid in (Grid.latlon(16, 32), Grid.latlon(9, 12, nodes="legendre-gauss"), Grid.latlon(2, 2)):
+        options = SFNOConfig.defaults_for(grid)
+        model = build("sfno", in_channels=1, out_channels=1, hidden_channels=4, n_layers=1, **options)
+        assert model(torch.zeros(1, 1, *grid.shape)).shape == (1, 1, *grid.shape)  # the defaults always fit
+    # the options the user gave are the caller's to keep; a node set other than the data's is refused
+    assert SFNOConfig.defaults_for(Grid.latlon(16, 32), {"lmax": 4, "grid": "equiangular"}) == {"lmax": 8, "grid": "equiangular"}
+    with pytest.raises(ConfigError) as err:
+        SFNOConfig.defaults_for(Grid.latlon(16, 32), {"grid": "legendre-gauss"})
+    assert str(err.value) == ("model option grid='legendre-gauss' does not match the data's 'equiangular' latitudes; "
+                              "drop it or pass grid='equiangular'")
+    with pytest.raises(ConfigError) as err:
+        SFNOConfig.defaults_for(Grid.box(32, 32))
+    assert str(err.value) == "sfno works on a 'latlon' sphere grid, not on a 'box' grid; use a box model such as fno"
+
+
 BAD_OPTIONS = [
     ("fno", dict(in_channels=0, out_channels=1), "in_channels must be a positive integer, got 0"),
     ("fno", dict(in_channels=1, out_channels=1, n_modes=(16, 0)), "n_modes must be a non-empty list of positive integers (one per spatial dim), got (16, 0)"),
@@ -150,7 +242,8 @@ BAD_OPTIONS = [
     ("unet", dict(in_channels=1), "unknown model 'unet'; available: fno, sfno, tfno, uno"),
     ("fno", dict(in_channels=1, out_channels=1, modes=8), "unknown option 'modes' for model 'fno'; valid options: in_channels, out_channels, n_modes, hidden_channels, n_layers, boundary"),
     ("uno", dict(in_channels=1, out_channels=1, boundary="dirichlet"), "boundary must be one of 'periodic', 'reflect', got 'dirichlet'"),
-    ("sfno", dict(in_channels=1, out_channels=1, n_modes=(8, 16), width=3), "unknown options 'n_modes', 'width' for model 'sfno'; valid options: in_channels, out_channels, lmax, hidden_channels, n_layers, position_features"),
+    ("sfno", dict(in_channels=1, out_channels=1, n_modes=(8, 16), width=3), "unknown options 'n_modes', 'width' for model 'sfno'; valid options: in_channels, out_channels, lmax, hidden_channels, n_layers, position_features, grid"),
+    ("sfno", dict(in_channels=1, out_channels=1, grid="gaussian"), "grid must be one of 'equiangular', 'legendre-gauss', got 'gaussian'"),
     ("tfno", dict(in_channels=1), "model 'tfno' needs option out_channels"),
     ("uno", dict(), "model 'uno' needs options in_channels, out_channels"),
 ]
@@ -172,7 +265,16 @@ def test_bad_inputs_raise_config_errors_naming_the_expected_shape():
     with pytest.raises(ConfigError) as err:
         sfno(torch.zeros(2, 2, 8, 16))
     assert str(err.value) == (
-        "SFNO with lmax=6 needs at least 11 latitudes and longitudes, got a 8 x 16 grid; use a finer grid or a smaller lmax"
+        "SFNO with lmax=6 on the equiangular grid needs at least 11 latitudes and 11 longitudes, got a 8 x 16 grid; "
+        "use a finer grid or a smaller lmax"
+    )
+    gaussian = build("sfno", **CASES["sfno"][0], grid="legendre-gauss")
+    assert gaussian(torch.zeros(2, 2, 6, 11)).shape == (2, 1, 6, 11)  # Gauss-Legendre: lmax latitudes suffice
+    with pytest.raises(ConfigError) as err:
+        gaussian(torch.zeros(2, 2, 8, 10))
+    assert str(err.value) == (
+        "SFNO with lmax=6 on the legendre-gauss grid needs at least 6 latitudes and 11 longitudes, got a 8 x 10 grid; "
+        "use a finer grid or a smaller lmax"
     )
     with pytest.raises(ConfigError, match="is not a registered sciml model"):
         config_of(torch.nn.Linear(1, 1))

@@ -15,17 +15,33 @@ Canonical layout (``../docs/architecture.md``, "Data model"):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+
+from ..errors import DataError
 
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["SPACE_ORDER", "LEAD_ORDER", "record", "canonical_order", "read_values"]
+__all__ = ["SPACE_ORDER", "LEAD_ORDER", "record", "canonical_order", "read_values", "source_name", "require_variables"]
 
 LEAD_ORDER = ("sample", "time")
 SPACE_ORDER = ("z", "y", "x", "lat", "lon")
+
+
+def source_name(ds: xr.Dataset) -> str:
+    """The file a dataset came from, for error messages ("<in-memory dataset>" otherwise)."""
+    return str(ds.encoding.get("source", "<in-memory dataset>"))
+
+
+def require_variables(ds: xr.Dataset, names: Sequence[str], *, purpose: str = "") -> None:
+    """:class:`DataError` naming the file, the missing variables, what needs them and what is there."""
+    missing = [name for name in names if name not in ds.data_vars]
+    if missing:
+        need = f"; {purpose} needs {list(names)}" if purpose else ""
+        raise DataError(f"{source_name(ds)}: variable(s) {missing} not found{need}; available: "
+                        f"{sorted(map(str, ds.data_vars))}")
 
 
 def record(ds: xr.Dataset, change: str) -> xr.Dataset:

@@ -1,6 +1,7 @@
 """CF attributes of sciml's fields and coordinates, and the canonical trajectory dataset solvers return.
 
-Canonical layout: fields as variables over ``(sample, time, y, x)`` (or ``(sample, time, x)``),
+Canonical layout: fields as variables over ``(sample, time, y, x)`` (or ``(sample, time, x)``, or
+``(sample, time, lat, lon)`` on the sphere),
 coordinates with ``units``/``long_name``/``axis``, PDE parameters and provenance as global attributes,
 ``Conventions = "CF-1.10"``. Reading and writing files is :mod:`sciml.data.io`.
 """
@@ -63,14 +64,17 @@ def trajectory_dataset(
         coords: spatial coordinates in dim order, e.g. ``{"y": ..., "x": ...}``.
         attrs: global attributes (PDE parameters, provenance).
         field_attrs: per-variable attributes overriding :data:`VARIABLE_ATTRS`.
-        periodic: whether the domain is periodic; ``False`` marks the spatial coordinates
-            ``periodic = "false"`` (their values are then nodes including both ends of the domain).
+        periodic: whether a box domain is periodic; ``False`` marks its coordinates ``periodic =
+            "false"`` (their values are then nodes including both ends of the domain). On the sphere
+            ``lon`` is marked ``"true"`` and ``lat`` ``"false"``: latitude is never periodic.
     """
     import xarray as xr
 
     from ..grids import PERIODIC_ATTR
 
     space = list(coords)
+    if not periodic and "lon" in space:
+        raise DataError("periodic=False describes a bounded box, but a lat-lon grid is periodic in longitude; leave periodic=True")
     lead = ("sample",) if times is None else ("sample", "time")
     expected = (*([] if times is None else [len(times)]), *(len(_numpy(c)) for c in coords.values()))
     data_vars = {}
@@ -85,7 +89,7 @@ def trajectory_dataset(
     if times is not None:
         all_coords["time"] = ("time", np.asarray(times, dtype=np.float64), _COORD_ATTRS["time"])
     for dim, values in coords.items():
-        coord_attrs = {**_COORD_ATTRS.get(dim, {"long_name": dim, "units": "1"}), PERIODIC_ATTR: str(periodic).lower()}
+        coord_attrs = {**_COORD_ATTRS.get(dim, {"long_name": dim, "units": "1"}), PERIODIC_ATTR: str(periodic and dim != "lat").lower()}
         all_coords[dim] = (dim, _numpy(values).astype(np.float64), coord_attrs)
     from .. import __version__
 

@@ -8,26 +8,31 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from ..grids import Grid, GridError, is_periodic
+from ..grids import PERIODIC_ATTR, Grid, GridError, is_periodic
+from ._layout import SPACE_ORDER, require_variables, source_name
 
 if TYPE_CHECKING:
     import xarray as xr
 
 __all__ = ["stack_fields", "grid_of", "time_pairs", "source_name"]
 
-SPATIAL_DIMS = (("y", "x"), ("x",))
-
-
-def source_name(ds: xr.Dataset) -> str:
-    """The file a dataset came from, for error messages ("<in-memory dataset>" otherwise)."""
-    return str(ds.encoding.get("source", "<in-memory dataset>"))
+SPATIAL_DIMS = (("lat", "lon"), ("y", "x"), ("x",))
 
 
 def grid_of(ds: xr.Dataset) -> Grid:
-    """The box grid spanned by the dataset's ``y, x`` (or ``x``) coordinates.
+    """The grid spanned by the dataset's spatial coordinates: ``(lat, lon)``, ``(y, x)`` or ``(x,)``.
 
-    Periodic (``"box"``) unless the coordinates carry ``periodic = "false"``
+    Boxes: periodic (``"box"``) unless the coordinates carry ``periodic = "false"``
     (:data:`sciml.grids.PERIODIC_ATTR`), which makes a ``"bounded"`` grid whose points are the nodes.
+
+    Sphere: a global ``"latlon"`` grid recognised by :meth:`sciml.grids.Grid.from_latlon` (degrees;
+    equiangular latitudes with both poles or Gauss-Legendre latitudes, ascending; a uniform longitude
+    covering 360 degrees, starting anywhere). Latitude is never periodic and its ``periodic``
+    attribute is ignored: files written by earlier versions of sciml mark it ``"true"``, and refusing
+    them would break readable data for an attribute nothing reads. A longitude marked
+    ``periodic = "false"`` contradicts a global grid and is refused.
+
+    Raises :class:`~sciml.errors.DataError` naming the file and the coordinate otherwise.
     """
     for dims in SPATIAL_DIMS:
         if all(d in ds.dims for d in dims):
@@ -35,25 +40,29 @@ def grid_of(ds: xr.Dataset) -> Grid:
             if missing:
                 raise DataError(f"{source_name(ds)}: spatial dims {missing} have no coordinate values; add them")
             try:
+                if dims == ("lat", "lon"):
+                    if not is_periodic(ds["lon"].attrs, name="coordinate 'lon'"):
+                        raise GridError(f"coordinate 'lon' is marked {PERIODIC_ATTR} = 'false', but a global lat-lon grid is "
+                                        "periodic in longitude; drop the attribute or set it to 'true'")
+                    return Grid.from_latlon(ds["lat"].values, ds["lon"].values)
                 periodic = {is_periodic(ds[d].attrs, name=f"coordinate {d!r}") for d in dims}
                 if len(periodic) > 1:
                     raise GridError(f"coordinates {dims} mix periodic and bounded dims; this is not supported yet")
                 return Grid.from_coords({d: ds[d].values for d in dims}, periodic=periodic.pop())
             except GridError as err:
                 raise DataError(f"{source_name(ds)}: {err}") from None
-    raise DataError(f"{source_name(ds)}: no spatial dims ('y', 'x') or ('x',) found among {tuple(ds.dims)}")
+    raise DataError(f"{source_name(ds)}: no spatial dims ('lat', 'lon'), ('y', 'x') or ('x',) found among {tuple(ds.dims)}")
 
 
 def stack_fields(ds: xr.Dataset, variables: Sequence[str], *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Stack ``variables`` into one tensor with the channel axis just before the spatial dims.
 
-    ``(sample, [time,] *space)`` per variable -> ``(sample, [time,] channel, *space)``. Raises
+    ``(sample, [time,] *space)`` per variable -> ``(sample, [time,] channel, *space)``, the spatial
+    dims being those of :data:`sciml.data._layout.SPACE_ORDER` (``y, x`` or ``lat, lon``). Raises
     :class:`DataError` for a missing variable, mismatched dims, or NaN/Inf (naming the first bad sample).
     """
     source = source_name(ds)
-    missing = [v for v in variables if v not in ds.data_vars]
-    if missing:
-        raise DataError(f"{source}: variable(s) {missing} not found; available: {sorted(ds.data_vars)}")
+    require_variables(ds, variables)
     dims = ds[variables[0]].dims
     for name in variables[1:]:
         if ds[name].dims != dims:
@@ -67,7 +76,7 @@ def stack_fields(ds: xr.Dataset, variables: Sequence[str], *, dtype: torch.dtype
             at = ", ".join(f"{d}={i}" for d, i in zip(dims, where))
             raise DataError(f"{source}: variable {name!r} has {int(bad.sum())} NaN/Inf values (first at {at}); clean or drop those samples")
         arrays.append(values)
-    space_rank = sum(d in ("x", "y") for d in dims)
+    space_rank = sum(d in SPACE_ORDER for d in dims)
     stacked = np.stack(arrays, axis=len(dims) - space_rank)
     return torch.from_numpy(stacked).to(dtype)
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..grids import LATLON_NODES, Grid
 
 __all__ = ["PeriodicFeatures", "BoundedFeatures", "SphereFeatures", "BOUNDARIES", "reflect", "crop"]
 
@@ -96,23 +98,32 @@ class BoundedFeatures(_AxisFeatures):
 class SphereFeatures(nn.Module):
     """Append the Cartesian coordinates of each point of the unit sphere as three input channels.
 
-    ``(batch, c, lat, lon) -> (batch, c + 3, lat, lon)`` on the equiangular grid of
-    :meth:`sciml.grids.Grid.latlon` (latitude ascending from -90 to 90 degrees, poles included;
-    longitude ``2 pi j / n_lon``): ``(cos(lat) cos(lon), cos(lat) sin(lon), sin(lat))``.
+    ``(batch, c, lat, lon) -> (batch, c + 3, lat, lon)`` on :meth:`sciml.grids.Grid.latlon` with the
+    latitude node set ``nodes`` (:data:`sciml.grids.LATLON_NODES`; latitude ascending, longitude
+    ``2 pi j / n_lon``): ``(cos(lat) cos(lon), cos(lat) sin(lon), sin(lat))``, with ``lat`` the
+    grid's own latitudes at whatever ``n_lat`` the input has (``k pi / (n_lat - 1) - pi / 2`` on
+    ``"equiangular"``, ``arcsin`` of the Gauss-Legendre nodes on ``"legendre-gauss"``).
 
     Unlike ``sin/cos`` of latitude and longitude separately, these are smooth functions on the sphere
     (the degree-1 spherical harmonics): single-valued at the poles, periodic in longitude and
     band-limited, so the spectral layers see them exactly at every resolution.
     """
 
+    def __init__(self, *, nodes: str = "equiangular") -> None:
+        super().__init__()
+        if nodes not in LATLON_NODES:
+            raise ConfigError(f"nodes must be one of {', '.join(map(repr, LATLON_NODES))}, got {nodes!r}")
+        self.nodes = nodes
+        self._xyz: dict[tuple, torch.Tensor] = {}  # per (nlat, nlon, device, dtype): one host-to-device copy each
+
     def forward(self, field: torch.Tensor) -> torch.Tensor:
         if field.ndim != 4:
             raise ConfigError(f"expected (batch, channel, lat, lon), got input shape {tuple(field.shape)}")
         batch, _, nlat, nlon = field.shape
-        options = {"device": field.device, "dtype": field.dtype}
-        lat = torch.linspace(-math.pi / 2, math.pi / 2, nlat, **options)[:, None]
-        lon = (torch.arange(nlon, **options) * (2 * math.pi / nlon))[None, :]
-        xyz = torch.stack(
-            [torch.cos(lat) * torch.cos(lon), torch.cos(lat) * torch.sin(lon), torch.sin(lat).expand(nlat, nlon)]
-        )
-        return torch.cat([field, xyz.unsqueeze(0).expand(batch, -1, -1, -1)], dim=1)
+        key = (nlat, nlon, field.device, field.dtype)
+        if key not in self._xyz:
+            coords = Grid.latlon(nlat, nlon, nodes=self.nodes).coords()
+            lat, lon = np.deg2rad(coords["lat"])[:, None], np.deg2rad(coords["lon"])[None, :]
+            xyz = np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.broadcast_to(np.sin(lat), (nlat, nlon))])
+            self._xyz[key] = torch.from_numpy(xyz).to(device=field.device, dtype=field.dtype)
+        return torch.cat([field, self._xyz[key].unsqueeze(0).expand(batch, -1, -1, -1)], dim=1)
