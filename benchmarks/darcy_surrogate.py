@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import torch
+from sciml._atomic import write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -124,14 +125,14 @@ def main() -> None:
               "targets": {"16": 0.080, "32": 0.100}}
     out = ROOT / "benchmarks" / "results" / "cpu"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "darcy_surrogate.json").write_text(json.dumps(result, indent=2))
+    write_text(out / "darcy_surrogate.json", json.dumps(result, indent=2))
     rows = ["| recipe | train s | epochs | rel L2 @16 | rel L2 @32 (zero-shot) | 32/16 |", "|---|---|---|---|---|---|"]
     for name, row in (("neuraloperator reference", ref), ("sciml", mine)):
         e16, e32 = row["rel_l2"][16], row["rel_l2"][32]
         rows.append(f"| {name} | {row['train_seconds']:.1f} | {row['epochs']} | {e16:.4f} | {e32:.4f} | {e32 / e16:.2f} |")
     text = "\n".join([f"Machine: {result['machine']}", "", *rows, "",
                       "Targets: sciml <= 0.080 at 16 and <= 0.100 at 32 in the reference's training time.", ""])
-    (out / "darcy_surrogate.md").write_text(text)
+    write_text(out / "darcy_surrogate.md", text)
     print(text)
     assert math.isfinite(mine["rel_l2"][16])
 

@@ -32,6 +32,7 @@ import torch
 import xarray as xr
 from torch.utils.data import DataLoader
 
+from sciml._atomic import write_text
 from sciml import data
 from sciml import Grid
 from sciml.random_fields import gaussian_random_field
@@ -116,7 +117,7 @@ def main() -> None:
               "statistics_s": stats_s, "statistics_mean": stats.mean.tolist()}
     out = Path(__file__).parent / "results" / "cpu"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "data_loader.json").write_text(json.dumps(result, indent=2))
+    write_text(out / "data_loader.json", json.dumps(result, indent=2))
     table = ["| shuffle block | loader s/epoch (min-max) | h5py same chunks s/epoch (min-max) | loader MB/s | ratio (target >= 0.80) |",
              "|---|---|---|---|---|"]
     table += [f"| {r['block']} | {r['loader_s']:.3f} ({r['loader_s_range'][0]:.3f}-{r['loader_s_range'][1]:.3f}) | "
@@ -126,7 +127,7 @@ def main() -> None:
             f"{raw_mb:.0f} MB raw, {size_mb:.0f} MB on disk (zlib 4); batch {args.batch}.\n\n" + "\n".join(table)
             + f"\n\nLoader with 2 DataLoader workers (block {args.block}): {workers_s:.3f} s/epoch. "
             f"Statistics pass (one read): {stats_s:.3f} s.\n")
-    (out / "data_loader.md").write_text(text)
+    write_text(out / "data_loader.md", text)
     print(text)
 
 

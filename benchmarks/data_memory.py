@@ -25,6 +25,7 @@ CHILD = r"""
 import json, resource, sys, time
 import torch
 from torch.utils.data import DataLoader
+from sciml._atomic import write_text
 from sciml import data
 torch.set_num_threads(2)
 path = sys.argv[1]
@@ -76,14 +77,14 @@ def main() -> None:
                   file_over_cap=file_gb / args.cap_gib, under_cap=result["peak_rss_gib"] < args.cap_gib)
     out = Path(__file__).parent / "results" / "cpu"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "data_memory.json").write_text(json.dumps(result, indent=2))
+    write_text(out / "data_memory.json", json.dumps(result, indent=2))
     text = (
         "| file GiB | cap GiB | file / cap | peak RSS GiB (after import) | under cap | epoch s | statistics s |\n"
         "|---|---|---|---|---|---|---|\n"
         f"| {file_gb:.2f} | {args.cap_gib:.2f} | {file_gb / args.cap_gib:.1f} | {result['peak_rss_gib']:.2f} "
         f"({result['rss_after_import_gib']:.2f}) | {result['under_cap']} | {result['epoch_s']:.1f} | {result['statistics_s']:.1f} |\n"
     )
-    (out / "data_memory.md").write_text(text)
+    write_text(out / "data_memory.md", text)
     print(text)
 
 

@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+from sciml._atomic import write_text
 
 SNIPPET = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
 
@@ -41,8 +42,8 @@ def main() -> None:
     }
     out = Path(__file__).parent / "results" / "cpu"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "import_time.json").write_text(json.dumps(result, indent=2))
-    (out / "import_time.md").write_text(
+    write_text(out / "import_time.json", json.dumps(result, indent=2))
+    write_text(out / "import_time.md", 
         "| import | median seconds |\n|---|---|\n"
         f"| torch | {result['torch_import_s_median']:.3f} |\n"
         f"| sciml (after torch) | {result['sciml_over_torch_s_median']:.3f} (max {result['sciml_over_torch_s_max']:.3f}; target <= 0.3) |\n"

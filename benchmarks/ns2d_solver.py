@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 from torch.overrides import TorchFunctionMode
 
+from sciml._atomic import write_text
 from sciml.allocator import allocator_settings, keep_freed_memory
 from sciml.solvers.navier_stokes import NavierStokes2D, step
 from sciml.timing import timed
@@ -125,7 +126,7 @@ def main() -> None:
                "allocator": allocator_settings()}
     out = args.out or Path(__file__).parent / "results" / device.type
     out.mkdir(parents=True, exist_ok=True)
-    (out / "ns2d_solver.json").write_text(json.dumps({"machine": machine, "results": rows}, indent=2))
+    write_text(out / "ns2d_solver.json", json.dumps({"machine": machine, "results": rows}, indent=2))
     table = ["| scheme | n | batch | dtype | ms/step (min-max) | FFT floor ms (min) | ratio (target <= 1.5) | "
              "ratio of minima | sample-steps/s |", "|---|---|---|---|---|---|---|---|---|"]
     table += [f"| {r['scheme']} | {r['n']} | {r['batch']} | {r['dtype']} | {r['step_s'] * 1e3:.2f} "
@@ -135,7 +136,7 @@ def main() -> None:
     floors = {r["scheme"]: r["ffts_per_step"] for r in rows if r["n"] == args.sizes[0]}
     notes = [f"FFTs per step ({scheme}, n={args.sizes[0]}): {calls}" for scheme, calls in floors.items()]
     text = f"Machine: {machine}\n\n" + "\n".join(table) + "\n\n" + "\n".join(notes) + "\n"
-    (out / "ns2d_solver.md").write_text(text)
+    write_text(out / "ns2d_solver.md", text)
     print(text)
 
 

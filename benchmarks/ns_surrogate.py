@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sciml._atomic import write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -114,7 +115,7 @@ def main() -> None:
               "paper_fno2d_rel_l2": 0.0128}
     out = ROOT / "benchmarks" / "results" / ("cuda" if device.type == "cuda" else "cpu")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "ns_surrogate.json").write_text(json.dumps(result, indent=2))
+    write_text(out / "ns_surrogate.json", json.dumps(result, indent=2))
     rows = ["| grid | one-step rel L2 (t -> t+1, t = 0..10) | / error at 64 |", "|---|---|---|"]
     rows += [f"| {n}x{n} | {e:.4f} | {e / errors[64]:.3f} |" for n, e in errors.items()]
     text = "\n".join([
@@ -126,7 +127,7 @@ def main() -> None:
         "t = 11..49 from w(10). Li et al. (2021), FNO-2D with 1,000 trajectories and 10 input steps: 0.0128.", "",
         f"Zero-shot super-resolution, {config['n_zero_shot']} trajectories solved natively on each grid "
         "(target: <= 1.3x the 64x64 error):", "", *rows, ""])
-    (out / "ns_surrogate.md").write_text(text)
+    write_text(out / "ns_surrogate.md", text)
     print(text)
 
 

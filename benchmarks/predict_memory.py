@@ -21,6 +21,7 @@ from pathlib import Path
 CHILD = r"""
 import json, resource, sys, time
 import torch
+from sciml._atomic import write_text
 from sciml import Surrogate, data
 torch.set_num_threads(2)
 surrogate = Surrogate.load(sys.argv[1])
@@ -64,12 +65,12 @@ def main() -> None:
         result.update(samples=args.samples, batch_size=args.batch_size, input_file_gib=path.stat().st_size / 2**30)
     out = Path(__file__).parent / "results" / "cpu"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "predict_memory.json").write_text(json.dumps(result, indent=2))
+    write_text(out / "predict_memory.json", json.dumps(result, indent=2))
     text = ("| samples | input file GiB | prediction GiB | RSS before predict GiB | peak RSS GiB | predict s |\n"
             "|---|---|---|---|---|---|\n"
             f"| {args.samples} | {result['input_file_gib']:.3f} | {result['prediction_gib']:.3f} | "
             f"{result['rss_before_predict_gib']:.3f} | {result['peak_rss_gib']:.3f} | {result['predict_s']:.1f} |\n")
-    (out / "predict_memory.md").write_text(text)
+    write_text(out / "predict_memory.md", text)
     print(text)
 
 

@@ -28,9 +28,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from sciml._atomic import write_text
 from sciml.models import build
 from sciml.timing import timed
-from sciml.train import TrainConfig, fit
+from sciml.train import Task, TrainConfig, fit
 
 SAMPLES, SIZE, BATCH = 512, 64, 16
 
@@ -51,9 +52,14 @@ def bare(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.devic
         optimizer.step()
 
 
+class _MSE(Task):
+    def loss(self, model: nn.Module, batch) -> torch.Tensor:
+        return mse(model(batch[0]), batch[1])
+
+
 def sciml_fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> None:
     config = TrainConfig(epochs=1, batch_size=BATCH, lr=1e-3, device=str(device), progress=False)
-    fit(model, lambda net, batch: mse(net(batch[0]), batch[1]), (x, y), config=config)
+    fit(_MSE(model), (x, y), config=config)
 
 
 class _Pairs(Dataset):
@@ -130,13 +136,13 @@ def main() -> None:
              "model": "fno n_modes=(12, 12) hidden_channels=32"}
     out = Path(__file__).parent / "results" / device.type
     out.mkdir(parents=True, exist_ok=True)
-    (out / "train_loop.json").write_text(json.dumps({"machine": machine, "setup": setup, "results": rows}, indent=2))
+    write_text(out / "train_loop.json", json.dumps({"machine": machine, "setup": setup, "results": rows}, indent=2))
     table = ["| loop | steps/s | s per epoch, median (min-max) | speed ratio to bare, medians (target >= 0.95) | ratio of minima |",
              "|---|---|---|---|---|"]
     table += [f"| {r['loop']} | {r['steps_per_s']:.2f} | {r['s_per_epoch']:.2f} ({r['s_min']:.2f}-{r['s_max']:.2f}) "
               f"| {r['ratio_to_bare']:.3f} | {r['ratio_to_bare_min']:.3f} |" for r in rows]
     text = f"Machine: {machine}\n\nSetup: {setup}\n\n" + "\n".join(table) + "\n"
-    (out / "train_loop.md").write_text(text)
+    write_text(out / "train_loop.md", text)
     print(text)
 
 

@@ -1,4 +1,4 @@
-"""Run directories of the end-to-end jobs (quickstart, bench): created up front, written atomically."""
+"""Run directories of the end-to-end jobs (quickstart, bench): created up front, stale results removed."""
 
 from __future__ import annotations
 
@@ -18,10 +18,3 @@ def prepare_output_dir(out: Path, *, stale: str) -> None:
     if not os.access(out, os.W_OK):
         raise DataError(f"{out}: output directory is not writable; choose another --out")
     (out / stale).unlink(missing_ok=True)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary name beside ``path``, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

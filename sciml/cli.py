@@ -33,6 +33,46 @@ def _option(text: str) -> tuple[str, object]:
         return key, value
 
 
+# The TrainConfig fields the command line sets, with their help; defaults come from the config each command
+# starts from (TrainConfig() for train, the quickstart's own), never re-declared here.
+_TRAIN_OPTIONS = {
+    "epochs": (int, "passes over the training data"),
+    "max_time": (float, "optional wall-clock budget in seconds (results then depend on the machine's load)"),
+    "batch_size": (int, "samples per optimiser step"),
+    "lr": (float, "peak learning rate"),
+    "weight_decay": (float, "AdamW weight decay"),
+    "schedule": (str, "cosine or constant"),
+    "warmup_fraction": (float, "fraction of the run with a linear warm-up"),
+    "grad_clip": (float, "clip the gradient norm to this"),
+    "precision": (str, "fp32, bf16 or fp16 (CUDA)"),
+    "patience": (int, "stop after this many epochs without a better validation loss"),
+    "checkpoint_every": (int, "also checkpoint every this many steps"),
+    "workers": (int, "DataLoader worker processes reading batches"),
+    "seed": (int, "seed of the initial conditions, parameter init and shuffling"),
+    "device": (str, "auto (CUDA when present), cpu, cuda, cuda:N"),
+}
+
+
+def _add_train_options(parser: argparse.ArgumentParser, base, names=tuple(_TRAIN_OPTIONS)) -> None:
+    """``--epochs``, ``--batch-size``, ... for the TrainConfig fields ``names``, defaults shown from ``base``."""
+    group = parser.add_argument_group("training")
+    for name in names:
+        kind, text = _TRAIN_OPTIONS[name]
+        default = getattr(base, name)
+        group.add_argument(f"--{name.replace('_', '-')}", dest=f"train_{name}", type=kind, metavar=name.upper(),
+                           help=f"{text} (default {default})")
+    group.add_argument("--compile", dest="train_compile", action="store_true", default=None, help="torch.compile the model")
+    group.add_argument("--no-progress", dest="train_progress", action="store_false", default=None, help="hide progress bars")
+
+
+def _train_config(args: argparse.Namespace, base):
+    """``base`` with the training options given on the command line."""
+    from dataclasses import replace
+
+    given = {key[6:]: value for key, value in vars(args).items() if key.startswith("train_") and value is not None}
+    return replace(base, **given)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sciml", description="Scientific machine learning on simulation data.")
     parser.add_argument("--version", action="version", version=f"sciml {__version__}")
@@ -41,16 +81,17 @@ def _parser() -> argparse.ArgumentParser:
     quick = commands.add_parser(
         "quickstart", help="generate Navier-Stokes data, train an FNO, evaluate zero-shot super-resolution, report",
         description="End-to-end run on data from the built-in solver; writes report.md, metrics.json and figures.")
+    from .quickstart import QuickstartConfig
+
+    defaults = QuickstartConfig()
     quick.add_argument("--out", required=True, help="output directory (created if missing)")
-    quick.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
-    quick.add_argument("--resolution", type=int, default=64, help="training grid points per side (default 64)")
-    quick.add_argument("--n-train", type=int, default=256, help="training trajectories (default 256)")
-    quick.add_argument("--n-test", type=int, default=32, help="test trajectories (default 32)")
-    quick.add_argument("--train-seconds", type=float, default=150.0, help="training wall-clock budget (default 150)")
-    quick.add_argument("--eval-resolutions", type=_resolutions, default=(32, 64, 128, 256),
-                       help="comma-separated grids for the error-vs-resolution curve (default 32,64,128,256)")
-    quick.add_argument("--seed", type=int, default=0)
-    quick.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    quick.add_argument("--resolution", type=int, help=f"training grid points per side (default {defaults.resolution})")
+    quick.add_argument("--n-train", type=int, help=f"training trajectories (default {defaults.n_train})")
+    quick.add_argument("--n-test", type=int, help=f"test trajectories (default {defaults.n_test})")
+    quick.add_argument("--eval-resolutions", type=_resolutions,
+                       help="comma-separated grids for the error-vs-resolution curve (default "
+                            f"{','.join(map(str, defaults.eval_resolutions))})")
+    _add_train_options(quick, defaults.train, ("epochs", "max_time", "batch_size", "lr", "seed", "device"))
 
     gen = commands.add_parser(
         "generate", help="solve a named dataset recipe and write it as CF NetCDF",
@@ -80,26 +121,28 @@ def _parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser(
         "train", help="train a neural-operator surrogate on a dataset and save it to a run directory",
-        description="Opens --data with sciml.data.open, holds out --val-fraction of the trajectories, trains "
-                    "with a relative-L2 loss and saves manifest.json + weights.pt + history.jsonl to --out.")
+        description="Opens --data with sciml.data.open (lazily: files larger than memory stream), holds out "
+                    "--val-fraction of the trajectories, trains with a relative-L2 (or H1) loss and saves "
+                    "manifest.json + weights.pt + history.jsonl to --out.")
     train.add_argument("--data", required=True, nargs="+", help="file(s), glob or zarr store")
     train.add_argument("--inputs", required=True, nargs="+", help="input variables (channels)")
     train.add_argument("--outputs", required=True, nargs="+", help="output variables")
-    train.add_argument("--model", default="fno", help="registered model name (default fno)")
+    train.add_argument("--model", default="fno", help="registered model name (default fno; sfno on lat-lon grids)")
     train.add_argument("--option", dest="options", type=_option, action="append", default=[], metavar="KEY=VALUE",
-                       help="model option, repeatable, e.g. --option n_modes=[12,12] --option hidden_channels=32")
-    train.add_argument("--lag", type=int, help="time-stepping map state(t) -> state(t + lag steps); inputs == outputs")
-    train.add_argument("--epochs", type=int, default=50)
-    train.add_argument("--max-time", type=float, help="wall-clock budget in seconds (the LR schedule spans it)")
-    train.add_argument("--batch-size", type=int, default=16)
-    train.add_argument("--lr", type=float, default=1e-3)
+                       help="model option, repeatable, e.g. --option n_modes=[12,12] --option hidden_channels=32 "
+                            "(default: what the model chooses for the data's grid)")
+    train.add_argument("--lag", type=int, help="time-stepping map state(t) -> state(t + lag steps)")
+    train.add_argument("--loss", choices=("rel_l2", "h1"), default="rel_l2", help="training loss (default rel_l2)")
     train.add_argument("--val-fraction", type=float, default=0.1, help="trajectories held out for validation")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    train.add_argument("--block-size", type=int,
+                       help="shuffle blocks of this many consecutive items (fewer, larger reads of a file on disk); "
+                            "default: a full shuffle")
     train.add_argument("--out", required=True, help="run directory (must not exist or be empty)")
     train.add_argument("--checkpoint-dir", help="write a checkpoint every epoch here (outside --out)")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --checkpoint-dir")
-    train.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    from .train import TrainConfig
+
+    _add_train_options(train, TrainConfig())
 
     evaluate = commands.add_parser(
         "evaluate", help="relative L2 error of a trained surrogate on a dataset, with plots",
@@ -168,6 +211,7 @@ def _data(paths: list[str]):
 def _train(args: argparse.Namespace, command: str) -> None:
     from pathlib import Path
 
+    from ._atomic import write_text
     from .data import split_by_trajectory
     from .errors import ConfigError
     from .surrogate import fit_surrogate
@@ -178,35 +222,42 @@ def _train(args: argparse.Namespace, command: str) -> None:
         raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new run directory")
     if not 0 <= args.val_fraction < 1:
         raise ConfigError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
+    config = _train_config(args, TrainConfig())
     ds = _data(args.data)
     train, validation = ds, None
     if args.val_fraction > 0:
-        parts = split_by_trajectory(ds, {"train": 1 - args.val_fraction, "val": args.val_fraction}, seed=args.seed)
-        train, validation = parts["train"].load(), parts["val"].load()
-    config = TrainConfig(epochs=args.epochs, max_time=args.max_time, batch_size=args.batch_size, lr=args.lr,
-                         seed=args.seed, device=args.device, progress=not args.no_progress)
-    surrogate, history = fit_surrogate(train.load(), inputs=args.inputs, outputs=args.outputs, lag=args.lag,
+        parts = split_by_trajectory(ds, {"train": 1 - args.val_fraction, "val": args.val_fraction}, seed=config.seed)
+        train, validation = parts["train"], parts["val"]
+    surrogate, history = fit_surrogate(train, inputs=args.inputs, outputs=args.outputs, lag=args.lag,
                                        validation=validation, model=args.model, model_options=dict(args.options),
-                                       config=config, checkpoint_dir=args.checkpoint_dir, resume=args.resume)
+                                       loss=args.loss, config=config, block_size=args.block_size,
+                                       checkpoint_dir=args.checkpoint_dir, resume=args.resume)
     surrogate.provenance["command"] = command
     surrogate.save(out)
-    (out / "history.jsonl").write_text("".join(json.dumps(record) + "\n" for record in history))
+    write_text(out / "history.jsonl", "".join(json.dumps(record) + "\n" for record in history))
     last = history[-1] if history else {}
-    print(f"saved {out}: {len(history)} epochs, train loss {last.get('train_loss', float('nan')):.4g}"
+    print(f"saved {out}: {len(history)} epochs ({history.stop_reason}), train loss "
+          f"{last.get('train_loss', float('nan')):.4g}"
           + (f", validation loss {last['val_loss']:.4g}" if "val_loss" in last else ""), file=sys.stderr)
+    if history.stop_reason == "max_time":
+        trend = history.trend("val_loss" if "val_loss" in last else "train_loss")
+        still = f"; the loss was still falling {-100 * trend:.1f}% per epoch" if trend is not None and trend < -0.005 else ""
+        print(f"warning: the --max-time budget stopped training after {len(history)} of {config.epochs} epochs{still}",
+              file=sys.stderr)
 
 
 def _evaluate(args: argparse.Namespace) -> None:
     from pathlib import Path
 
+    from ._atomic import write_text
     from .evaluation import evaluate
     from .surrogate import Surrogate
 
-    surrogate = Surrogate.load(args.run)
+    surrogate = Surrogate.load(args.run, device=args.device)
     figures = Path(args.figures) if args.figures else Path(args.run) / f"evaluation-{Path(args.data[0]).stem}"
-    result = evaluate(surrogate, _data(args.data), out_dir=figures, batch_size=args.batch_size, device=args.device)
+    result = evaluate(surrogate, _data(args.data), out_dir=figures, batch_size=args.batch_size)
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
+        write_text(args.json, json.dumps(result, indent=2))
     errors = ", ".join(f"{name} {value:.4g}" for name, value in result["rel_l2"].items())
     print(f"relative L2 at {'x'.join(map(str, result['resolution']))}: {errors}; figures in {figures}")
 
@@ -217,8 +268,8 @@ def _predict(args: argparse.Namespace) -> None:
     from .surrogate import Surrogate
 
     out = check_writable(args.out, overwrite=args.overwrite)
-    surrogate = Surrogate.load(args.run)
-    prediction = surrogate.predict(_data(args.data), steps=args.steps, batch_size=args.batch_size, device=args.device)
+    surrogate = Surrogate.load(args.run, device=args.device)
+    prediction = surrogate.predict(_data(args.data), steps=args.steps, batch_size=args.batch_size)
     write(prediction, out, overwrite=args.overwrite)
     print(f"wrote {out}: {dict(prediction.sizes)}", file=sys.stderr)
 
@@ -259,12 +310,14 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()  # the command line is an application: keep freed pages (see sciml.allocator)
     try:
         if args.command == "quickstart":
+            from dataclasses import replace
+
             from .quickstart import QuickstartConfig, run
 
-            config = QuickstartConfig(resolution=args.resolution, n_train=args.n_train, n_test=args.n_test,
-                                      train_seconds=args.train_seconds, eval_resolutions=args.eval_resolutions,
-                                      seed=args.seed, device=args.device, progress=not args.no_progress)
-            run(args.out, config, command=command)
+            given = {key: getattr(args, key) for key in ("resolution", "n_train", "n_test", "eval_resolutions")
+                     if getattr(args, key) is not None}
+            base = QuickstartConfig(**given)
+            run(args.out, replace(base, train=_train_config(args, base.train)), command=command)
         elif args.command == "generate":
             _generate(args, command)
         elif args.command == "train":

@@ -1,9 +1,11 @@
 """Evaluate a trained surrogate on a dataset: relative L2 per output variable, at any resolution.
 
 ``evaluate(surrogate, ds)`` predicts every frame of ``ds`` (on the file's grid, whatever the training
-grid) and compares with the file's own output fields. It also measures the error on coarser copies
-of the same data (spectral truncation, :func:`sciml.spectral.spectral_resample`, on periodic boxes;
-node subsampling on bounded boxes) to draw an error-vs-resolution curve without another solve.
+grid) and compares with the file's own output fields; the norms are the grid's quadrature (area
+weights on the sphere, the trapezoidal rule on bounded boxes). It also measures the error on coarser
+copies of the same data (spectral truncation, :func:`sciml.spectral.spectral_resample`, on periodic
+boxes; node subsampling on bounded boxes; none on the sphere) to draw an error-vs-resolution curve
+without another solve.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .data.tensors import grid_of, source_name, stack_fields
+from .data import times as timing
+from .data._layout import require_variables, source_name
+from .data.tensors import grid_of, stack_fields
 from .errors import DataError
 from .metrics import rel_l2
 
@@ -30,29 +34,24 @@ __all__ = ["evaluate"]
 
 def _target_frames(surrogate: Surrogate, ds: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
     """Inputs and the truth they should map to: same frame for operators, ``lag`` later for steppers."""
-    missing = [v for v in dict.fromkeys(surrogate.inputs + surrogate.outputs) if v not in ds.data_vars]
-    if missing:
-        raise DataError(f"{source_name(ds)}: variable(s) {missing} not found; evaluation needs inputs and true outputs")
+    require_variables(ds, list(dict.fromkeys(surrogate.inputs + surrogate.outputs)), purpose="evaluation (inputs and true outputs)")
     if surrogate.lead_time is None:
         return ds, ds
-    if "time" not in ds.dims or ds.sizes["time"] < 2:
-        raise DataError(f"{source_name(ds)}: a time-stepping surrogate needs a 'time' dim with >= 2 steps to evaluate")
-    times = np.asarray(ds["time"].values, dtype=np.float64)
-    lag = int(round(surrogate.lead_time / (times[1] - times[0])))
-    if lag < 1 or not np.allclose(times[lag:] - times[:-lag], surrogate.lead_time, rtol=1e-6):
-        raise DataError(f"{source_name(ds)}: time steps {np.diff(times)} do not contain the lead time {surrogate.lead_time}")
+    if "time" not in ds.dims or "time" not in ds.coords or ds.sizes["time"] < 2:
+        raise DataError(f"{source_name(ds)}: a time-stepping surrogate needs a 'time' coordinate with >= 2 steps to evaluate")
+    lag = timing.lag_for(ds["time"], surrogate.lead_time, source=source_name(ds), units=surrogate.time_units)
     n = ds.sizes["time"]
     return ds.isel(time=slice(0, n - lag)), ds.isel(time=slice(lag, n))
 
 
-def _errors(surrogate: Surrogate, inputs: xr.Dataset, truth: xr.Dataset, batch_size: int, device: str) -> dict[str, float]:
+def _errors(surrogate: Surrogate, inputs: xr.Dataset, truth: xr.Dataset, batch_size: int, device) -> dict[str, float]:
     pred = surrogate.predict(inputs, batch_size=batch_size, device=device)
-    shape = grid_of(truth).shape
+    grid = grid_of(truth)
     errors = {}
     for name in surrogate.outputs:
-        true = stack_fields(truth, [name]).reshape(-1, 1, *shape)  # (frames, 1, *space), finite-checked
-        guess = torch.from_numpy(pred[name].values).reshape(-1, 1, *shape)
-        errors[name] = float(rel_l2(guess, true.to(guess.dtype)).mean())
+        true = stack_fields(truth, [name], dtype=torch.float64).reshape(-1, 1, *grid.shape)  # (frames, 1, *space)
+        guess = torch.from_numpy(pred[name].values).reshape(-1, 1, *grid.shape).to(torch.float64)
+        errors[name] = float(rel_l2(guess, true, grid=grid).mean())
     return errors
 
 
@@ -62,7 +61,7 @@ def evaluate(
     *,
     out_dir: str | os.PathLike | None = None,
     batch_size: int = 32,
-    device: str = "auto",
+    device: str | None = None,
 ) -> dict:
     """Relative L2 error of ``surrogate`` on ``ds`` per output variable, at the file's resolution.
 
@@ -72,18 +71,19 @@ def evaluate(
             trajectories whose time step divides its lead time).
         out_dir: when given, write ``evaluation.json``, ``error_vs_resolution.png`` and, on 2-D
             grids, ``fields.png`` (truth / prediction / error of the first frame) there.
-        batch_size, device: passed to :meth:`Surrogate.predict`.
+        batch_size, device: passed to :meth:`Surrogate.predict` (``device=None``: where the surrogate is).
 
     Returns:
-        ``{"rel_l2": {variable: error}, "resolution": [...], "train_resolution": [...],
+        ``{"rel_l2": {variable: error}, "resolution": [...], "train_resolution": [...], "grid": kind,
         "rel_l2_by_resolution": {"NxM": {variable: error}}}``; the last holds the file's grid and,
         its coarsenings by 2 and 4 (while they keep >= 8 points per side): spectral truncation on
-        periodic boxes, every 2nd/4th node on bounded boxes whose ``n - 1`` the factor divides.
+        periodic boxes, every 2nd/4th node on bounded boxes whose ``n - 1`` the factor divides. Errors
+        are per frame, ``||pred - true|| / ||true||`` in the grid's quadrature, averaged over frames.
     """
     inputs, truth = _target_frames(surrogate, ds)
     grid = grid_of(ds)
     result = {"rel_l2": _errors(surrogate, inputs, truth, batch_size, device), "resolution": list(grid.shape),
-              "train_resolution": list(surrogate.grid.shape), "data": source_name(ds)}
+              "train_resolution": list(surrogate.grid.shape), "grid": grid.kind, "data": source_name(ds)}
     by_resolution = {"x".join(map(str, grid.shape)): result["rel_l2"]}
     for factor in (2, 4):
         if grid.kind == "box":
@@ -126,11 +126,12 @@ def _coarsen(ds: xr.Dataset, grid, shape: tuple[int, ...]) -> xr.Dataset:
     return xr.Dataset(data_vars, coords={**kept, **{d: (d, v, ds[d].attrs) for d, v in coords.items()}}, attrs=ds.attrs)
 
 
-def _write(result: dict, surrogate: Surrogate, inputs: xr.Dataset, truth: xr.Dataset, out: Path, batch_size: int, device: str) -> None:
+def _write(result: dict, surrogate: Surrogate, inputs: xr.Dataset, truth: xr.Dataset, out: Path, batch_size: int, device) -> None:
+    from ._atomic import write_text
     from .plotting import plot_error_vs_resolution, plot_fields, save_figure
 
     out.mkdir(parents=True, exist_ok=True)
-    (out / "evaluation.json").write_text(json.dumps(result, indent=2))
+    write_text(out / "evaluation.json", json.dumps(result, indent=2))
     sizes = [int(key.split("x")[0]) for key in result["rel_l2_by_resolution"]]
     curves = {name: (sizes, [errs[name] for errs in result["rel_l2_by_resolution"].values()]) for name in surrogate.outputs}
     save_figure(plot_error_vs_resolution(curves, train_resolution=surrogate.grid.shape[0]), out / "error_vs_resolution.png")

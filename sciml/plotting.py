@@ -14,12 +14,10 @@ __all__ = ["plot_fields", "plot_error_vs_resolution", "plot_history", "save_figu
 
 
 def save_figure(fig, path: str | os.PathLike) -> Path:
-    """Save atomically (temp name, then rename) at 120 dpi."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
-    return path
+    """Save as PNG at 120 dpi, atomically (:mod:`sciml._atomic`)."""
+    from ._atomic import write_bytes
+
+    return write_bytes(path, lambda file: fig.savefig(file, format="png", dpi=120, bbox_inches="tight"))
 
 
 def plot_fields(panels: Mapping[str, np.ndarray], *, title: str = "", error_key: str | None = "error"):
@@ -78,8 +76,8 @@ def plot_error_vs_resolution(curves: Mapping[str, tuple[Sequence[int], Sequence[
     return fig
 
 
-def plot_history(history: Sequence[Mapping[str, float]]):
-    """Training and validation loss against epoch."""
+def plot_history(history: Sequence[Mapping[str, float]], *, loss: str = "loss", title: str = "Training history"):
+    """Training and validation loss against epoch; ``loss`` names what the loss is (the y label)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5.5, 3.6), layout="constrained")
@@ -90,7 +88,8 @@ def plot_history(history: Sequence[Mapping[str, float]]):
         ax.plot(epochs, [h["val_loss"] for h in history], label="validation")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("relative L2 loss")
+    ax.set_ylabel(loss)
+    ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     return fig

@@ -1,19 +1,22 @@
 """A trained neural operator as one importable object: xarray in, xarray out, on any grid.
 
 A :class:`Surrogate` holds the network with its normalisation (an ``nn.Module`` mapping physical
-fields to physical fields), the variable names and units, the training grid's domain, the lead time
-for time-stepping maps, and provenance. Its directory format is a JSON manifest plus a tensors-only
-weights file loaded with ``weights_only=True``: no pickled objects.
+fields to physical fields), the registered model name and options it was built with, the variable names
+and units, the training grid's domain, the lead time for time-stepping maps (a float in the file's time
+units, or a ``pandas.Timedelta`` for calendar time), and provenance. Its directory format is a JSON
+manifest plus a tensors-only weights file loaded with ``weights_only=True``: no pickled objects.
+
+:func:`fit_surrogate` trains one through the library's one loop (:func:`sciml.train.fit`) with a
+:class:`SurrogateTask`, streaming the training file: a lazily opened dataset is read a batch at a time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -24,30 +27,39 @@ import torch
 from torch import nn
 
 from . import __version__
-from .data.tensors import grid_of, source_name, stack_fields
+from ._atomic import atomic_directory, atomic_path
+from .data import times as timing
+from .data._layout import require_variables, source_name
+from .data.tensors import grid_of, stack_fields
 from .errors import ConfigError, DataError
 from .grids import Grid
-from .models import build, config_of, option_names
-from .train import TrainConfig, fit, relative_l2_loss, resolve_device, seed_everything
+from .models import build, defaults_for
+from .train import Task, TrainConfig, fit, h1_loss, relative_l2_loss, resolve_device, seed_everything
 
 if TYPE_CHECKING:
+    import pandas as pd
     import xarray as xr
 
-__all__ = ["Surrogate", "ChannelNormalizer", "NormalizedOperator", "fit_surrogate"]
+__all__ = ["Surrogate", "SurrogateTask", "ChannelNormalizer", "NormalizedOperator", "fit_surrogate"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+LOSSES = ("rel_l2", "h1")
 
 
 @contextlib.contextmanager
 def _plain_einsum():
-    """Use tensorly's default einsum while tracing; neuraloperator switches it to opt_einsum on import."""
+    """Use tensorly's default einsum while tracing (neuraloperator switches it to opt_einsum on import,
+    whose cached paths fix the batch size), then restore whatever was in use."""
+    import tensorly as tl
     import tensorly.plugins as plugins
 
+    current, previous = tl.backend.current_backend().einsum, plugins.PREVIOUS_EINSUM
     plugins.use_default_einsum()
     try:
         yield
     finally:
-        plugins.use_opt_einsum("optimal")
+        tl.backend.BackendManager.register_backend_method("einsum", current)
+        plugins.PREVIOUS_EINSUM = previous
 
 
 class ChannelNormalizer(nn.Module):
@@ -105,6 +117,33 @@ class NormalizedOperator(nn.Module):
         return self.output_norm.decode(self.network(self.input_norm.encode(x)))
 
 
+class SurrogateTask(Task):
+    """The surrogate's objective: the relative error of ``model(x)`` against ``y`` on ``(x, y, ...)`` batches.
+
+    ``loss="rel_l2"``: :func:`~sciml.train.relative_l2_loss`, the mean over the batch of
+    ``||model(x) - y|| / ||y||`` with the grid's quadrature weights (area weights on the sphere, the
+    trapezoidal rule on bounded boxes; on periodic boxes the uniform weights cancel). ``loss="h1"``: the
+    relative H1 norm of :func:`~sciml.train.h1_loss` (periodic boxes), which also weighs the error's
+    gradient. Fields are ``(batch, channel, *space)`` on ``grid`` at any resolution.
+    """
+
+    def __init__(self, module: nn.Module, *, grid: Grid, loss: str = "rel_l2") -> None:
+        super().__init__(module)
+        if loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {LOSSES}, got {loss!r}")
+        if loss == "h1" and grid.kind != "box":
+            raise ConfigError(f"loss 'h1' needs a periodic box (spectral gradients), the data are on a {grid.kind!r} grid")
+        self.grid, self.kind = grid, loss
+
+    def loss(self, model: nn.Module, batch) -> torch.Tensor:
+        x, y = batch[0], batch[1]
+        pred = model(x)
+        grid = self.grid.with_shape(*pred.shape[2:])
+        if self.kind == "h1":
+            return h1_loss(pred, y, grid=grid)
+        return relative_l2_loss(pred, y, grid=grid)
+
+
 class Surrogate:
     """A trained operator with its metadata. Build one with :func:`fit_surrogate` or :meth:`load`.
 
@@ -113,24 +152,47 @@ class Surrogate:
         inputs, outputs: variable names of the input and output channels, in order.
         units: ``{variable: units}`` seen in training (checked against inputs at prediction).
         grid: the training grid (its domain is what predictions must match; any resolution works).
-        lead_time: time between input and output for time-stepping maps, else ``None``.
+        lead_time: time between input and output for time-stepping maps (a float in ``time_units``, or a
+            ``pandas.Timedelta`` for datetime64/cftime data), else ``None``.
+        time_units: units of a float lead time (e.g. ``"1"``, ``"hours"``); ``None`` for calendar time.
+        model, model_options: the registered model name and the options it was built with.
         provenance: data source and hash, training options, versions, timings.
     """
 
-    def __init__(self, *, module: NormalizedOperator, inputs: Sequence[str], outputs: Sequence[str],
-                 grid: Grid, units: dict[str, str], lead_time: float | None = None,
-                 provenance: dict | None = None) -> None:
+    def __init__(self, *, module: NormalizedOperator, inputs: Sequence[str], outputs: Sequence[str], grid: Grid,
+                 units: dict[str, str], model: str, model_options: dict, lead_time: float | pd.Timedelta | None = None,
+                 time_units: str | None = None, provenance: dict | None = None) -> None:
         self.module = module
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self.grid = grid
         self.units = dict(units)
-        self.lead_time = lead_time
+        self.model = model
+        self.model_options = dict(model_options)
+        self.lead_time = None if lead_time is None else timing.as_lead(lead_time)
+        self.time_units = time_units
         self.provenance = dict(provenance or {})
 
     def __repr__(self) -> str:
-        return (f"Surrogate({', '.join(self.inputs)} -> {', '.join(self.outputs)}, trained on {self.grid.shape} "
-                f"{self.grid.dims}, lead_time={self.lead_time})")
+        lead = timing.format_lead(self.lead_time, self.time_units) if self.lead_time is not None else None
+        return (f"Surrogate({', '.join(self.inputs)} -> {', '.join(self.outputs)}, {self.model} trained on "
+                f"{self.grid.shape} {self.grid.dims}, lead_time={lead})")
+
+    @property
+    def device(self) -> torch.device:
+        """Where the module's parameters are."""
+        return next(self.module.parameters()).device
+
+    def to(self, device: str | torch.device) -> Surrogate:
+        """Move the module to ``device`` (``"auto"``: CUDA when present), in place; returns ``self``."""
+        self.module.to(resolve_device(device))
+        return self
+
+    def _module_on(self, device: str | torch.device | None) -> nn.Module:
+        """The module on ``device``: itself if it is there, else a copy (the surrogate is not moved)."""
+        if device is None or resolve_device(device) == self.device:
+            return self.module.eval()
+        return copy.deepcopy(self.module).to(resolve_device(device)).eval()
 
     # ------------------------------------------------------------------ inference
     def _check_input(self, ds: xr.Dataset) -> Grid:
@@ -142,52 +204,44 @@ class Surrogate:
                 f"{self.grid.kind} domain {dict(zip(self.grid.dims, self.grid.lengths))}; the surrogate only "
                 "generalises across resolutions"
             )
+        require_variables(ds, self.inputs, purpose="the surrogate")
         for name in self.inputs:
-            if name in ds.data_vars:
-                given, expected = ds[name].attrs.get("units"), self.units.get(name)
-                if given is not None and expected is not None and given != expected:
-                    raise DataError(f"{source}: variable {name!r} has units {given!r}, the surrogate expects {expected!r}; convert first")
+            given, expected = ds[name].attrs.get("units"), self.units.get(name)
+            if given is not None and expected is not None and given != expected:
+                raise DataError(f"{source}: variable {name!r} has units {given!r}, the surrogate expects {expected!r}; convert first")
+        if self.lead_time is not None and "time" in ds.coords:
+            timing.check_same_kind(ds["time"], self.lead_time, source=source, units=self.time_units)
         return grid
 
     @torch.no_grad()
     def predict_tensor(self, fields: torch.Tensor, *, steps: int | None = None, batch_size: int = 32,
-                       device: str | torch.device = "auto") -> torch.Tensor:
+                       device: str | torch.device | None = None) -> torch.Tensor:
         """Apply the operator to ``(batch, c_in, *space)`` physical fields in chunks of ``batch_size``.
 
         With ``steps=k`` (time-stepping surrogates) the operator is applied ``k`` times
-        autoregressively and the result is ``(batch, k, c_out, *space)``.
+        autoregressively and the result is ``(batch, k, c_out, *space)``. ``device``: where to run
+        (``None``: where the surrogate is; another device runs a copy there, so for repeated calls move
+        the surrogate once with :meth:`to`). The result is on the CPU.
         """
-        device = resolve_device(device)
-        self.module.to(device).eval()
-        dtype = next(self.module.parameters()).dtype
-        chunks = []
-        for chunk in fields.split(batch_size):
-            state = chunk.to(device=device, dtype=dtype)
-            if steps is None:
-                chunks.append(self.module(state).cpu())
-                continue
-            trajectory = []
-            for _ in range(steps):
-                state = self.module(state)
-                trajectory.append(state.cpu())
-            chunks.append(torch.stack(trajectory, dim=1))
-        return torch.cat(chunks)
+        return _apply(self._module_on(device), fields, steps, batch_size)
 
     def predict(self, ds: xr.Dataset, *, steps: int | None = None, batch_size: int = 32,
-                device: str | torch.device = "auto") -> xr.Dataset:
+                device: str | torch.device | None = None) -> xr.Dataset:
         """Predict the output fields for every ``(sample[, time])`` frame of ``ds``.
 
-        ``ds`` holds the input variables over ``(..., *space)`` on any uniform grid of the training
-        domain (zero-shot super-resolution on finer grids); it may be lazy: inputs are read
-        ``batch_size`` frames at a time, so memory holds one chunk of inputs plus the outputs.
+        ``ds`` holds the input variables over ``(..., *space)`` on any grid of the training domain
+        (zero-shot super-resolution on finer grids); it may be lazy: inputs are read ``batch_size``
+        frames at a time, so memory holds one chunk of inputs plus the outputs.
 
         Args:
             ds: canonical dataset with the input variables.
-            steps: for time-stepping surrogates, roll out this many steps autoregressively; the
-                result gains a ``lead_time`` dim (``lead_time * 1..steps``) before the spatial dims.
-                ``None``: one application, with a ``time`` coordinate shifted by ``lead_time``.
+            steps: for time-stepping surrogates with ``inputs == outputs``, roll out this many steps
+                autoregressively: the result gains a ``lead_time`` dim (``lead_time * 1..steps``, a
+                timedelta for calendar time) before the spatial dims, and, with a ``time`` coordinate,
+                a ``valid_time(time, lead_time)`` coordinate. ``None``: one application, with ``time``
+                shifted by the lead time (the outputs' valid time).
             batch_size: frames per forward pass.
-            device: where to run the model.
+            device: where to run the model (``None``: where the surrogate is).
 
         Returns:
             The output variables with the input's coordinates and attributes (``history`` appended).
@@ -196,14 +250,14 @@ class Surrogate:
 
         grid = self._check_input(ds)
         source = source_name(ds)
-        missing = [v for v in self.inputs if v not in ds.data_vars]
-        if missing:
-            raise DataError(f"{source}: variable(s) {missing} not found; the surrogate needs {self.inputs}")
         if steps is not None:
             if self.lead_time is None:
                 raise ConfigError("steps= needs a time-stepping surrogate (trained with lag=); this one maps fields to fields")
-            if int(steps) != steps or steps < 1:
+            if isinstance(steps, bool) or int(steps) != steps or steps < 1:
                 raise ConfigError(f"steps must be a positive integer, got {steps!r}")
+            if self.inputs != self.outputs:
+                raise ConfigError(f"steps= feeds outputs back as inputs, which needs inputs == outputs; this surrogate "
+                                  f"maps {self.inputs} to {self.outputs}")
         dims = ds[self.inputs[0]].dims
         lead_dims = dims[: len(dims) - grid.ndim]
         lead_shape = tuple(ds.sizes[d] for d in lead_dims)
@@ -212,22 +266,25 @@ class Surrogate:
         per_read = max(1, batch_size // max(frames_per_sample, 1))
         out_lead = (*lead_shape, *((steps,) if steps is not None else ()))
         outputs = {name: np.empty((*out_lead, *grid.shape), dtype=np.float32) for name in self.outputs}
+        module = self._module_on(device)
         for start in range(0, n_blocks_dim, per_read):
             stop = min(start + per_read, n_blocks_dim)
             block = ds.isel({lead_dims[0]: slice(start, stop)}) if lead_dims else ds
             stacked = stack_fields(block, self.inputs)  # (*lead, channel, *space), finite-checked
             flat = stacked.reshape(-1, *stacked.shape[len(lead_dims):])  # (frames, channel, *space)
-            pred = self.predict_tensor(flat, steps=steps, batch_size=batch_size, device=device)
+            pred = _apply(module, flat, steps, batch_size)
             pred = pred.reshape(stop - start, *out_lead[1:], *pred.shape[1 + (steps is not None):]).numpy()
             for i, name in enumerate(self.outputs):
                 outputs[name][start:stop] = np.take(pred, i, axis=len(out_lead))
         coords = {d: ds[d] for d in dims if d in ds.coords}
         out_dims = (*lead_dims, *(("lead_time",) if steps is not None else ()), *dims[len(lead_dims):])
+        time_units = self.time_units or (ds["time"].attrs.get("units", "1") if "time" in ds.coords else "1")
         if steps is not None:
-            coords["lead_time"] = ("lead_time", self.lead_time * np.arange(1, steps + 1),
-                                   {"long_name": "time after the initial condition", "units": ds["time"].attrs.get("units", "1") if "time" in ds else "1"})
+            coords["lead_time"] = timing.lead_time_coord(self.lead_time, steps, units=time_units)
+            if "time" in coords:
+                coords["valid_time"] = timing.valid_time_coord(ds["time"], coords["lead_time"], source=source)
         elif self.lead_time is not None and "time" in coords:
-            coords["time"] = (ds["time"] + self.lead_time).assign_attrs(ds["time"].attrs)
+            coords["time"] = timing.shift(ds["time"], self.lead_time, source=source, units=self.time_units)
         data_vars = {}
         for name in self.outputs:
             attrs = {"units": self.units.get(name, "1"), "long_name": ds[name].attrs.get("long_name", name) if name in ds else name}
@@ -235,7 +292,7 @@ class Surrogate:
         history = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}: predicted by sciml {__version__} surrogate"
         attrs = {**ds.attrs, "history": "\n".join(filter(None, [ds.attrs.get("history"), history]))}
         if self.lead_time is not None:
-            attrs["lead_time"] = self.lead_time
+            attrs["lead_time"] = timing.format_lead(self.lead_time, time_units)
         return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
     def export(self, path: str | os.PathLike) -> Path:
@@ -243,72 +300,96 @@ class Surrogate:
 
         The program maps physical ``(batch, c_in, *space)`` float32 fields to ``(batch, c_out, *space)``
         for any batch size and any grid size the network supports (dynamic shapes). Load it with
-        ``torch.export.load(path).module()``. Written atomically.
+        ``torch.export.load(path).module()``. Written atomically; the surrogate itself is not moved.
         """
         from torch.export import Dim, export
 
         path = Path(path)
         if not path.parent.is_dir():
             raise DataError(f"{path}: directory {path.parent} does not exist; create it first")
-        module = self.module.cpu().eval()
+        module = self._module_on("cpu")
         example = torch.randn(2, len(self.inputs), *self.grid.shape)
         with _plain_einsum():  # neuraloperator's opt_einsum path fixes the batch size while tracing
             program = export(module, (example,), dynamic_shapes=({i: Dim.AUTO for i in [0, *range(2, example.ndim)]},))
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             torch.export.save(program, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return path
 
     # ------------------------------------------------------------------ persistence
     def manifest(self) -> dict:
-        model_name, model_options = config_of(self.module.network)
-        return {"format_version": FORMAT_VERSION, "sciml_version": __version__, "model": model_name,
-                "model_options": model_options, "inputs": self.inputs, "outputs": self.outputs,
-                "units": self.units, "grid": self.grid.to_json(), "lead_time": self.lead_time,
-                "provenance": self.provenance}
+        return {"format_version": FORMAT_VERSION, "sciml_version": __version__, "model": self.model,
+                "model_options": _json_options(self.model, self.model_options), "inputs": self.inputs,
+                "outputs": self.outputs, "units": self.units, "grid": self.grid.to_json(),
+                "lead_time": timing.lead_to_json(self.lead_time, self.time_units), "provenance": self.provenance}
 
     def save(self, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Write ``manifest.json`` + ``weights.pt`` into ``directory`` atomically (temp dir, rename)."""
-        directory = Path(directory)
-        if directory.exists() and any(directory.iterdir()) and not overwrite:
-            raise DataError(f"{directory}: exists and is not empty; pass overwrite=True or choose another directory")
-        parent = directory.parent
-        parent.mkdir(parents=True, exist_ok=True)
-        if not os.access(parent, os.W_OK):
-            raise DataError(f"{parent}: not writable; choose another output directory")
-        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=parent))
-        try:
-            (staging / "manifest.json").write_text(json.dumps(self.manifest(), indent=2))
-            state = {k: v.detach().cpu() for k, v in self.module.state_dict().items()}
+        """Write ``manifest.json`` + ``weights.pt`` into ``directory`` atomically (staging directory, rename)."""
+        manifest = json.dumps(self.manifest(), indent=2)
+        state = {k: v.detach().cpu() for k, v in self.module.state_dict().items()}
+        with atomic_directory(directory, overwrite=overwrite) as staging:
+            (staging / "manifest.json").write_text(manifest)
             torch.save(state, staging / "weights.pt")
-            if directory.exists():
-                shutil.rmtree(directory)
-            os.replace(staging, directory)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return directory
+        return Path(directory)
 
     @classmethod
     def load(cls, directory: str | os.PathLike, *, device: str | torch.device = "cpu") -> Surrogate:
+        """Read a surrogate written by :meth:`save`, with its module on ``device`` (``"auto"``: CUDA when present).
+
+        Models registered by the user (:func:`sciml.models.register_model`) must be registered again, under
+        the same name, before loading.
+        """
         directory = Path(directory)
         manifest_path, weights_path = directory / "manifest.json", directory / "weights.pt"
         if not manifest_path.is_file() or not weights_path.is_file():
             raise DataError(f"{directory}: not a saved surrogate (needs manifest.json and weights.pt)")
-        manifest = json.loads(manifest_path.read_text())
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise DataError(f"{directory}: surrogate format {manifest.get('format_version')} is not supported (expected {FORMAT_VERSION})")
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise DataError(f"{manifest_path}: unreadable surrogate manifest ({error})") from None
+        if not isinstance(manifest, dict) or manifest.get("format_version") not in (1, FORMAT_VERSION):
+            found = manifest.get("format_version") if isinstance(manifest, dict) else None
+            raise DataError(f"{directory}: surrogate format {found} is not supported (expected {FORMAT_VERSION})")
+        device = resolve_device(device)
         network = build(manifest["model"], **manifest["model_options"])
         module = NormalizedOperator(network, len(manifest["inputs"]), len(manifest["outputs"]))
-        module.load_state_dict(torch.load(weights_path, map_location=device, weights_only=True))
-        return cls(module=module.eval(), inputs=manifest["inputs"], outputs=manifest["outputs"],
-                   grid=Grid.from_json(manifest["grid"]), units=manifest["units"],
-                   lead_time=manifest["lead_time"], provenance=manifest["provenance"])
+        try:
+            module.load_state_dict(torch.load(weights_path, map_location=device, weights_only=True))
+        except (RuntimeError, ValueError, OSError) as error:
+            raise DataError(f"{weights_path}: does not hold the weights of this model "
+                            f"({' '.join(str(error).split())})"[:400]) from None
+        lead, units = timing.lead_from_json(manifest.get("lead_time"), source=str(manifest_path))
+        return cls(module=module.to(device).eval(), inputs=manifest["inputs"], outputs=manifest["outputs"],
+                   grid=Grid.from_json(manifest["grid"]), units=manifest["units"], model=manifest["model"],
+                   model_options=manifest["model_options"], lead_time=lead, time_units=units,
+                   provenance=manifest["provenance"])
+
+
+def _apply(module: nn.Module, fields: torch.Tensor, steps: int | None, batch_size: int) -> torch.Tensor:
+    """``module`` on ``(frames, c_in, *space)`` in chunks, ``steps`` times autoregressively if given; on the CPU."""
+    parameter = next(module.parameters())
+    chunks = []
+    with torch.no_grad():
+        for chunk in fields.split(batch_size):
+            state = chunk.to(device=parameter.device, dtype=parameter.dtype)
+            if steps is None:
+                chunks.append(module(state).cpu())
+                continue
+            trajectory = []
+            for _ in range(steps):
+                state = module(state)
+                trajectory.append(state.cpu())
+            chunks.append(torch.stack(trajectory, dim=1))
+    return torch.cat(chunks)
+
+
+def _json_options(model: str, options: dict) -> dict:
+    """The model options as JSON (tuples as lists); a one-line error for values JSON cannot hold."""
+    clean = {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+    try:
+        json.dumps(clean)
+    except TypeError as error:
+        raise ConfigError(f"model {model!r}: options must be JSON values to be saved with the surrogate ({error})") from None
+    return clean
 
 
 def fit_surrogate(
@@ -320,56 +401,79 @@ def fit_surrogate(
     validation: xr.Dataset | None = None,
     model: str = "fno",
     model_options: dict | None = None,
+    loss: str = "rel_l2",
     config: TrainConfig = TrainConfig(),
-    log_path: str | Path | None = None,
-    checkpoint_dir: str | Path | None = None,
+    block_size: int | None = None,
+    log_path: str | os.PathLike | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
 ) -> tuple[Surrogate, list[dict]]:
-    """Train a surrogate on a canonical dataset with the relative-L2 loss.
-
-    ``checkpoint_dir``/``resume`` are passed to :func:`sciml.train.fit`: a killed run restarted with
-    ``resume=True`` continues from its last epoch and ends identical to an uninterrupted one.
+    """Train a surrogate on a canonical dataset through :func:`sciml.train.fit` with a :class:`SurrogateTask`.
 
     Two kinds of map:
 
-    * ``lag=None``: ``inputs -> outputs`` frame by frame (an operator between fields).
-    * ``lag=k``: a time-stepping map ``state(t) -> state(t + k dt)`` on ``(sample, time, ...)``
-      trajectories; ``inputs`` must equal ``outputs`` and the surrogate's ``lead_time`` is ``k dt``.
+    * ``lag=None``: ``inputs -> outputs`` frame by frame (an operator between fields; every ``(sample,
+      time)`` frame is a pair when the fields have a time axis).
+    * ``lag=k``: a time-stepping map ``inputs(t) -> outputs(t + k dt)`` on ``(sample, time, ...)``
+      trajectories; the surrogate's ``lead_time`` is ``k dt`` (a timedelta for datetime64/cftime time).
 
-    Returns the surrogate and the training history.
+    The data stream: ``train`` and ``validation`` may be lazily opened files larger than memory
+    (:func:`sciml.data.open`); batches are read as they are needed (:class:`sciml.data.OperatorPairs`),
+    the normalisation statistics in one streaming pass. Any registered model works (``model``; see
+    :func:`sciml.models.register_model`); the options it chooses for the training grid
+    (:func:`sciml.models.defaults_for`: Fourier modes, the boundary treatment, the spherical nodes) fill
+    what ``model_options`` leaves out. ``checkpoint_dir``/``resume`` are passed to :func:`sciml.train.fit`:
+    a killed run restarted with ``resume=True`` continues and ends identical to an uninterrupted one.
+
+    Args:
+        train, validation: canonical datasets with the input and output variables (validation: when
+            given, the surrogate keeps the epoch with the lowest validation loss).
+        inputs, outputs: variable names (channels, in order).
+        lag: see above.
+        model, model_options: a registered model and options for it.
+        loss: ``"rel_l2"`` or ``"h1"`` (see :class:`SurrogateTask`).
+        config: training options.
+        block_size: shuffle blocks of this many consecutive items (:class:`sciml.data.ChunkShuffleSampler`),
+            so a batch from a file on disk is a few contiguous reads; ``None``: a full shuffle.
+        log_path: JSON line per epoch.
+
+    Returns:
+        The surrogate, on the training device, and the training :class:`~sciml.train.History`.
     """
+    from .data import ChunkShuffleSampler, OperatorPairs
     from .data.io import file_sha256
     from .data.statistics import channel_statistics
-    from .data.tensors import time_pairs
 
     inputs, outputs = list(inputs), list(outputs)
-
-    def pairs(ds: xr.Dataset) -> tuple[torch.Tensor, torch.Tensor]:
-        if lag is None:
-            return stack_fields(ds, inputs), stack_fields(ds, outputs)
-        if inputs != outputs:
-            raise ValueError(f"a time-stepping surrogate (lag={lag}) maps a state to itself; inputs {inputs} != outputs {outputs}")
-        return time_pairs(ds, inputs, lag=lag)
-
+    if not inputs or not outputs:
+        raise ConfigError(f"give at least one input and one output variable, got inputs={inputs}, outputs={outputs}")
     grid = grid_of(train)
-    x, y = pairs(train)
-    if x.ndim != 2 + grid.ndim:
-        raise DataError(f"{source_name(train)}: inputs have shape {tuple(x.shape)}; select a single time or pass lag=")
-    lead_time = None
+    source = source_name(train)
+    require_variables(train, dict.fromkeys(inputs + outputs), purpose="training")
+    lead_time = time_units = None
     if lag is not None:
-        t = np.asarray(train["time"].values, dtype=np.float64)
-        steps = np.diff(t)
-        if not np.allclose(steps, steps[0], rtol=1e-6):
-            raise DataError(f"{source_name(train)}: time coordinate is not uniform; lag={lag} has no single lead time")
-        lead_time = float(steps[0] * lag)
+        if "time" not in train.coords:
+            raise DataError(f"{source}: lag={lag} needs a 'time' coordinate; the file has none")
+        lead_time = timing.uniform_step(train["time"], source=source) * lag
+        time_units = timing.time_units(train["time"], source=source)
+    pairs = OperatorPairs(train, inputs=inputs, outputs=outputs, lag=lag)
+    val_pairs = None
+    if validation is not None:
+        val_grid = grid_of(validation)
+        if not val_grid.same_domain(grid):
+            raise DataError(f"{source_name(validation)}: the validation data cover another domain than the training data")
+        require_variables(validation, dict.fromkeys(inputs + outputs), purpose="validation")
+        if lag is not None:
+            val_lag = timing.lag_for(validation["time"], lead_time, source=source_name(validation), units=time_units)
+            if val_lag != lag:
+                raise DataError(f"{source_name(validation)}: its time step puts the lead time "
+                                f"{timing.format_lead(lead_time, time_units)} {val_lag} steps apart, the training file {lag}")
+        val_pairs = OperatorPairs(validation, inputs=inputs, outputs=outputs, lag=lag)
+    sampler = None if block_size is None else ChunkShuffleSampler(len(pairs), block_size=block_size, seed=config.seed)
 
     seed_everything(config.seed)
-    options = {"in_channels": len(inputs), "out_channels": len(outputs), **(model_options or {})}
-    if grid.kind == "bounded" and "boundary" in option_names(model):
-        options.setdefault("boundary", "reflect")
-    if "n_modes" in option_names(model):  # box models: as many modes as the grid resolves, up to 16
-        extended = [2 * (n - 1) if options.get("boundary") == "reflect" else n for n in grid.shape]
-        options.setdefault("n_modes", tuple(min(16, n // 2) for n in extended))
+    given = dict(model_options or {})
+    options = {"in_channels": len(inputs), "out_channels": len(outputs), **defaults_for(model, grid, given), **given}
     module = NormalizedOperator(build(model, **options), len(inputs), len(outputs))
     # Statistics over the whole training file in one streaming pass, stored with the model.
     input_stats = channel_statistics(train, inputs)
@@ -377,20 +481,18 @@ def fit_surrogate(
     module.input_norm.set(input_stats.mean, input_stats.std)
     module.output_norm.set(output_stats.mean, output_stats.std)
 
-    def loss(net: nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
-        return relative_l2_loss(net(batch[0]), batch[1])
-
-    val = pairs(validation) if validation is not None else None
     start = time.perf_counter()
-    history = fit(module, loss, (x, y), val_data=val, config=config, log_path=log_path,
-                  checkpoint_dir=checkpoint_dir, resume=resume)
+    history = fit(SurrogateTask(module, grid=grid, loss=loss), pairs, val_data=val_pairs, config=config,
+                  sampler=sampler, log_path=log_path, checkpoint_dir=checkpoint_dir, resume=resume)
     units = {name: train[name].attrs.get("units", "1") for name in dict.fromkeys(inputs + outputs)}
-    source = Path(source_name(train))
-    data_sha256 = file_sha256(source) if source.is_file() else None
-    provenance = {"data_source": source_name(train), "data_sha256": data_sha256, "n_train_pairs": int(x.shape[0]),
-                  "train_config": asdict(config), "train_seconds": time.perf_counter() - start,
-                  "epochs_run": len(history), "torch_version": torch.__version__, "sciml_version": __version__,
+    path = Path(source)
+    provenance = {"data_source": source, "data_sha256": file_sha256(path) if path.is_file() else None,
+                  "n_train_pairs": len(pairs), "train_config": asdict(config), "loss": loss, "block_size": block_size,
+                  "train_seconds": time.perf_counter() - start, "epochs_run": len(history),
+                  "stop_reason": history.stop_reason, "torch_version": torch.__version__, "sciml_version": __version__,
                   "final_train_loss": history[-1]["train_loss"] if history else math.nan,
                   "normalisation": {**input_stats.as_dict(), **output_stats.as_dict()}}
-    return Surrogate(module=module.cpu(), inputs=inputs, outputs=outputs, grid=grid, units=units,
-                     lead_time=lead_time, provenance=provenance), history
+    surrogate = Surrogate(module=module, inputs=inputs, outputs=outputs, grid=grid, units=units, model=model,
+                          model_options=options, lead_time=lead_time,
+                          time_units=time_units, provenance=provenance)
+    return surrogate, history

@@ -197,9 +197,9 @@ def test_machine_description_has_the_essentials_and_no_hostname():
 # ---------------------------------------------------------------------------------------------- end to end
 # The 4-point rung puts the tiny surrogate (rel. L2 ~0.33 at lead time 0.5) inside the solver curve, so the matched-
 # accuracy path (interpolation, paired rounds, spread, break-even) runs end to end.
-TINY = dict(n_train=32, n_test=4, train_resolution=16, solver_resolutions=(4, 8, 16), reference_resolution=32,
-            surrogate_resolutions=(16,), train_epochs=8, lr=1e-2, hidden_channels=8, n_modes=6, n_layers=2,
-            repeats=3, warmup=1)
+TINY = {"n_train": 32, "n_test": 4, "train_resolution": 16, "solver_resolutions": (4, 8, 16), "reference_resolution": 32,
+        "surrogate_resolutions": (16,), "train.epochs": 8, "train.lr": 1e-2, "model.hidden_channels": 8,
+        "model.n_modes": 6, "model.n_layers": 2, "repeats": 3, "warmup": 1}
 
 
 @pytest.fixture(scope="module")
@@ -219,6 +219,7 @@ def two_runs(tmp_path_factory):
     return result, first, second
 
 
+@pytest.mark.slow
 def test_end_to_end_writes_the_documented_results(two_runs):
     result, first, _ = two_runs
     on_disk = json.loads((first / "results.json").read_text())
@@ -243,13 +244,18 @@ def test_end_to_end_writes_the_documented_results(two_runs):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
+@pytest.mark.slow
 def test_end_to_end_numbers_are_consistent_and_physical(two_runs):
     result, _, _ = two_runs
     errors = {p["resolution"]: p["rel_l2"] for p in result["solver_curve"]}
     # The spectral solver converges: doubling the grid cuts the error by far more than 2x (measured ~8x).
     assert errors[16] < errors[8] / 4 and errors[8] < errors[4] / 2
     assert result["matched_accuracy"]["status"] == "interpolated"
-    assert result["matched_accuracy"]["bracket"] == [4, 8]
+    # The bracket: two rungs of the Pareto front whose errors enclose the surrogate's. Which rungs are on the
+    # front depends on their timings (and so on the machine's load), so it is checked, not fixed.
+    low, high = result["matched_accuracy"]["bracket"]
+    assert {low, high} <= set(result["solver_pareto_front"]) and low < high
+    assert errors[low] >= result["surrogate_rel_l2"] >= errors[high]
     # The headline is what the curve maths gives for the recorded points.
     again = matched_accuracy(result["solver_curve"], surrogate_seconds_per_sample=result["surrogate_seconds_per_sample"],
                              surrogate_rel_l2=result["surrogate_rel_l2"])
@@ -280,6 +286,7 @@ def test_end_to_end_numbers_are_consistent_and_physical(two_runs):
     assert result["breakeven_queries"] == (math.ceil(upfront / saving) if saving > 0 else None)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_errors_through_api_and_cli(two_runs):
     result, _, second = two_runs
     other = json.loads((second / "results.json").read_text())
@@ -301,6 +308,10 @@ def test_unknown_problem_and_size_are_config_errors(tmp_path, capsys):
         run_benchmark("heat", out=tmp_path)
     with pytest.raises(ConfigError, match="unknown benchmark size"):
         run_benchmark("ns2d", out=tmp_path, n_trian=3)
+    with pytest.raises(ConfigError, match=r"unknown training option\(s\) \['train.epoch'\]"):
+        run_benchmark("ns2d", out=tmp_path, **{"train.epoch": 3})
+    with pytest.raises(ConfigError, match=r"unknown model option\(s\) \['width'\]"):
+        run_benchmark("ns2d", out=tmp_path, **{"model.width": 3})
     with pytest.raises(ConfigError, match="reference_resolution"):
         run_benchmark("ns2d", out=tmp_path, reference_resolution=16)
     assert main(["bench", "heat", "--quick", "--out", str(tmp_path)]) == 2

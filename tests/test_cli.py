@@ -26,10 +26,11 @@ def test_import_is_light():
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_quickstart_end_to_end_writes_the_report(tmp_path):
     out = tmp_path / "qs"
     result = run_cli("quickstart", "--out", str(out), "--resolution", "16", "--n-train", "24", "--n-test", "4",
-                     "--train-seconds", "4", "--eval-resolutions", "16,32", "--no-progress", "--device", "cpu")
+                     "--epochs", "8", "--eval-resolutions", "16,32", "--no-progress", "--device", "cpu")
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("rel_l2_train_res", "rel_l2_2x_res", "train_resolution", "surrogate_seconds_per_sample",
@@ -46,7 +47,7 @@ def test_quickstart_end_to_end_writes_the_report(tmp_path):
     assert not [p for p in out.rglob(".*") if p.is_file()]  # no temporary files left
     # A re-run into the same directory replaces the run's own data files (and nothing else's).
     result = run_cli("quickstart", "--out", str(out), "--resolution", "16", "--n-train", "10", "--n-test", "1",
-                     "--train-seconds", "1", "--eval-resolutions", "16", "--no-progress", "--device", "cpu")
+                     "--epochs", "1", "--eval-resolutions", "16", "--no-progress", "--device", "cpu")
     assert result.returncode == 0, result.stderr
     assert (out / "report.md").is_file() and data_samples(out / "ns2d_train.nc") == 10
 

@@ -9,6 +9,8 @@ import torch
 from sciml import Surrogate, data
 from sciml.cli import main
 
+pytestmark = pytest.mark.slow  # trains surrogates end to end
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
@@ -28,7 +30,8 @@ def run(tmp_path_factory):
 def test_train_saves_a_loadable_run_with_history_and_provenance(run):
     _, out, train, _ = run
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["model_options"]["n_modes"] == [8, 8] and manifest["lead_time"] == pytest.approx(0.5)
+    assert manifest["model_options"]["n_modes"] == [8, 8] and manifest["model"] == "fno"
+    assert manifest["lead_time"] == {"kind": "float", "value": pytest.approx(0.5), "units": "1"}
     assert manifest["provenance"]["data_sha256"] == data.io.file_sha256(train)
     assert manifest["provenance"]["command"].startswith("sciml train --data")
     assert set(manifest["provenance"]["normalisation"]["vorticity"]) == {"mean", "std", "min", "max", "count"}

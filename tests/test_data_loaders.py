@@ -121,8 +121,9 @@ def test_nan_in_a_file_stops_loading_and_statistics_with_the_sample(tmp_path):
     opened = data.open(path)
     pairs = OperatorPairs(opened, inputs=["w"], outputs=["v"])
     assert pairs[3 * 5][0].isfinite().all()  # clean samples still load
+    assert pairs[4 * 5 + 1][0].isfinite().all()  # only the frames an item uses are read (and checked)
     with pytest.raises(DataError) as err:
-        pairs[4 * 5]
+        pairs[4 * 5 + 2]
     assert str(err.value) == f"{path}: variable 'w' has NaN/Inf values (first at sample=4, time=2); clean or drop those samples"
     with pytest.raises(DataError) as err:
         channel_statistics(opened, ["v", "w"], samples_per_read=3)
@@ -169,3 +170,44 @@ def test_dask_backed_multi_file_datasets_stream_through_workers(tmp_path):
     first = torch.cat([past[:, 0, 0, 0, 0] for past, _ in loader])
     # Sample 4 is the second file's sample 1 (values restart at 1000 there); 4 windows per trajectory.
     assert first.tolist()[16:20] == [1000.0, 1100.0, 1200.0, 1300.0] and len(first) == 24
+
+
+def test_lagged_pairs_are_the_time_pairs_of_each_trajectory_and_read_only_their_frames():
+    values = trajectories(n=4, t=6)["w"].values
+    counter = CountingArray(values)
+    ds = xr.Dataset({"w": xr.Variable(("sample", "time", "y", "x"), indexing.LazilyIndexedArray(counter))},
+                    coords={"time": np.arange(6) * 0.5})
+    pairs = OperatorPairs(ds, inputs=["w"], outputs=["w"], lag=2)
+    assert len(pairs) == 4 * 4  # times 0..3 pair with 2..5
+    x, y = pairs[1 * 4 + 3]  # sample 1, input time 3, output time 5
+    assert int(x[0, 0, 0]) == 1300 and int(y[0, 0, 0]) == 1500
+    frame = values[0, 0].size
+    assert counter.read == 3 * frame  # times 3..5 of one sample, not the whole trajectory
+    batch = pairs.__getitems__([0, 1, 9])  # samples 0 (times 0..3) and 2 (time 1..3): two reads
+    assert [(int(a[0, 0, 0]), int(b[0, 0, 0])) for a, b in batch] == [(0, 200), (100, 300), (2100, 2300)]
+    with pytest.raises(DataError, match=r"lag 6 needs more than 6 time steps, file has 6"):
+        OperatorPairs(ds, inputs=["w"], outputs=["w"], lag=6)
+
+
+def test_items_carry_their_times_and_the_sample_parameters():
+    import pandas as pd
+
+    ds = trajectories(n=3, t=5).assign_coords(viscosity=("sample", [1e-3, 2e-3, 5e-3]))
+    ds.attrs["forcing_amplitude"] = 0.1
+    windows = TrajectoryWindows(ds, variables=["w"], history=2, horizon=1, lag=2, times=True,
+                                parameters=["viscosity", "forcing_amplitude"])
+    past, future, times, params = windows[2]  # sample 2's only window: times 0, 0.2, 0.4
+    assert past.shape == (2, 1, 4, 6) and times.dtype == torch.float64 and params.dtype == torch.float64
+    torch.testing.assert_close(times, torch.tensor([0.0, 0.2, 0.4], dtype=torch.float64))
+    assert params.tolist() == [5e-3, 0.1]
+    x, y, p = OperatorPairs(ds, inputs=["w"], outputs=["v"], parameters=["viscosity"])[1 * 5 + 4]
+    assert p.tolist() == [2e-3] and int(x[0, 0, 0]) == 1400
+    six_hourly = ds.assign_coords(time=pd.date_range("2020-01-01", periods=5, freq="6h"))
+    *_, t, _ = TrajectoryWindows(six_hourly, variables=["w"], history=1, horizon=2, stride=2, times=True,
+                                 parameters=["viscosity"])[1]
+    assert t.tolist() == [0.0, 21600.0, 43200.0]  # seconds from the window's first frame
+    noleap = ds.assign_coords(time=xr.date_range("2001-02-27", periods=5, freq="D", calendar="noleap", use_cftime=True))
+    assert TrajectoryWindows(noleap, variables=["w"], history=4, horizon=1, times=True)[0][2][-1] == 4 * 86400.0
+    with pytest.raises(DataError, match=r"parameter 'nu' is neither a coordinate along 'sample' nor a scalar "
+                                        r"attribute; per-sample coordinates: \['viscosity'\]"):
+        OperatorPairs(ds, inputs=["w"], outputs=["v"], parameters=["nu"])

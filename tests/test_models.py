@@ -239,7 +239,8 @@ BAD_OPTIONS = [
     ("uno", dict(in_channels=1, out_channels=1, n_layers=True), "n_layers must be a positive integer, got True"),
     ("sfno", dict(in_channels=1, out_channels=1, lmax=-3), "lmax must be a positive integer, got -3"),
     ("sfno", dict(in_channels=1, out_channels=1, position_features="yes"), "position_features must be true or false, got 'yes'"),
-    ("unet", dict(in_channels=1), "unknown model 'unet'; available: fno, sfno, tfno, uno"),
+    ("unet", dict(in_channels=1), "unknown model 'unet'; available: fno, sfno, tfno, uno (a model of your own: "
+             "sciml.models.register_model('unet', builder) first, also before loading it)"),
     ("fno", dict(in_channels=1, out_channels=1, modes=8), "unknown option 'modes' for model 'fno'; valid options: in_channels, out_channels, n_modes, hidden_channels, n_layers, boundary"),
     ("uno", dict(in_channels=1, out_channels=1, boundary="dirichlet"), "boundary must be one of 'periodic', 'reflect', got 'dirichlet'"),
     ("sfno", dict(in_channels=1, out_channels=1, n_modes=(8, 16), width=3), "unknown options 'n_modes', 'width' for model 'sfno'; valid options: in_channels, out_channels, lmax, hidden_channels, n_layers, position_features, grid"),
@@ -276,7 +277,7 @@ def test_bad_inputs_raise_config_errors_naming_the_expected_shape():
         "SFNO with lmax=6 on the legendre-gauss grid needs at least 6 latitudes and 11 longitudes, got a 8 x 10 grid; "
         "use a finer grid or a smaller lmax"
     )
-    with pytest.raises(ConfigError, match="is not a registered sciml model"):
+    with pytest.raises(ConfigError, match="is not a built-in sciml model"):
         config_of(torch.nn.Linear(1, 1))
 
 

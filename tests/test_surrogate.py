@@ -12,6 +12,8 @@ from sciml.datasets.ns2d import generate as ns2d
 from sciml.surrogate import fit_surrogate
 from sciml.train import TrainConfig
 
+pytestmark = pytest.mark.slow  # trains surrogates end to end
+
 TIMES = [0.0, 1.0]
 N_TRAIN = 96
 
@@ -118,3 +120,65 @@ def test_export_runs_with_torch_alone_at_any_grid(trained, tmp_path):
     )
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
     torch.testing.assert_close(torch.load(tmp_path / "out.pt"), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_surrogate_task_keeps_the_losses_of_the_loop_it_replaced():
+    # Recorded from the pre-task code (commit 4c394bd: fit(model, loss_fn, ...) on in-memory time pairs) with
+    # exactly this run; the task-driven loop over lazily read OperatorPairs(lag=1) reproduces them.
+    train = ns2d(24, 16, seed=0, times=[0.0, 0.5, 1.0], progress=False)
+    val = ns2d(8, 16, seed=0, first_sample=24, times=[0.0, 0.5, 1.0], progress=False)
+    config = TrainConfig(epochs=3, batch_size=8, lr=3e-3, seed=0, device="cpu", progress=False)
+    _, history = fit_surrogate(train, inputs=["vorticity"], outputs=["vorticity"], lag=1, validation=val,
+                               model_options={"hidden_channels": 8, "n_modes": (6, 6), "n_layers": 2}, config=config)
+    before = [(1.0007578531901042, 0.9814057946205139), (0.967710147301356, 0.9600207805633545),
+              (0.9527347286542257, 0.9549123048782349)]
+    for record, (train_loss, val_loss) in zip(history, before, strict=True):
+        assert record["train_loss"] == pytest.approx(train_loss, rel=1e-5)
+        assert record["val_loss"] == pytest.approx(val_loss, rel=1e-5)
+
+
+def test_any_registered_model_trains_saves_and_loads_on_the_device_asked(tmp_path):
+    from torch import nn
+
+    from sciml.models import register_model
+
+    class Local(nn.Module):  # a user's model: a pointwise MLP, which works on any grid
+        def __init__(self, in_channels, out_channels, width=8):
+            super().__init__()
+            self.net = nn.Sequential(nn.Conv2d(in_channels, width, 1), nn.GELU(), nn.Conv2d(width, out_channels, 1))
+
+        def forward(self, x):
+            return self.net(x)
+
+    register_model("pointwise", Local, overwrite=True)
+    train = ns2d(8, 16, seed=0, times=[0.0, 0.5], progress=False)
+    surrogate, history = fit_surrogate(train, inputs=["vorticity"], outputs=["vorticity"], lag=1, model="pointwise",
+                                       model_options={"width": 4}, config=TrainConfig(epochs=2, device="cpu", progress=False))
+    assert surrogate.model == "pointwise" and surrogate.model_options == {"in_channels": 1, "out_channels": 1, "width": 4}
+    surrogate.save(tmp_path / "run")
+    loaded = Surrogate.load(tmp_path / "run", device="cpu")
+    assert loaded.device == torch.device("cpu") and isinstance(loaded.module.network, Local)
+    fields = torch.randn(2, 1, 20, 20)
+    torch.testing.assert_close(loaded.predict_tensor(fields), surrogate.predict_tensor(fields), rtol=0, atol=0)
+    with pytest.raises(ConfigError, match="already registered; pass overwrite=True"):
+        register_model("pointwise", lambda in_channels, out_channels: Local(in_channels, out_channels))
+    with pytest.raises(ConfigError, match="must take in_channels= and out_channels="):
+        register_model("other", lambda width: None)
+    with pytest.raises(ConfigError, match="unknown option 'depth' for model 'pointwise'; valid options: "
+                                          "in_channels, out_channels, width"):
+        fit_surrogate(train, inputs=["vorticity"], outputs=["vorticity"], lag=1, model="pointwise",
+                      model_options={"depth": 3}, config=TrainConfig(epochs=1, device="cpu", progress=False))
+    from sciml import Grid
+    from sciml.models import defaults_for
+
+    with pytest.raises(ConfigError, match="fno works on periodic or bounded boxes, not on a 'latlon' grid; use model 'sfno'"):
+        defaults_for("fno", Grid.latlon(16, 32))
+
+
+def test_predicting_elsewhere_does_not_move_the_surrogate(trained):
+    surrogate, _ = trained
+    before = surrogate.device
+    fields = torch.randn(2, 1, 32, 32)
+    surrogate.predict_tensor(fields, device="cpu")
+    assert surrogate.device == before
+    assert repr(surrogate) == "Surrogate(vorticity -> vorticity, fno trained on (32, 32) ('y', 'x'), lead_time=1.0 (time units: 1))"

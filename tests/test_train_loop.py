@@ -1,4 +1,5 @@
-"""The training loop: exact resume after a crash or SIGKILL, DDP equals single-process, checkpoints, options."""
+"""The training loop: exact resume after a crash or SIGKILL, DDP equals single-process, checkpoints, options,
+and the task seam (logged values, parameter groups, after-step hooks, task state, best state of an EMA)."""
 
 import json
 import signal
@@ -12,8 +13,8 @@ import torch
 from torch import nn
 
 from sciml import ConfigError, DataError
-from sciml.train import TrainConfig, fit, read_checkpoint
-from sciml.train.loop import _GlobalBatches
+from sciml.train import Task, TrainConfig, fit, read_checkpoint
+from sciml.train.batches import GlobalBatches
 
 import _train_script
 
@@ -35,6 +36,21 @@ def _noisy_mse(net: nn.Module, batch) -> torch.Tensor:
     return (net(x + 0.01 * torch.randn_like(x)) - y).pow(2).mean()  # draws from the global RNG, as diffusion does
 
 
+class LossTask(Task):
+    """A task from a loss function ``loss_fn(model, batch)``."""
+
+    def __init__(self, model, loss_fn=_noisy_mse):
+        super().__init__(model)
+        self.loss_fn = loss_fn
+
+    def loss(self, model, batch):
+        return self.loss_fn(model, batch)
+
+
+def _fit(model, loss_fn, data, **options):
+    return fit(LossTask(model, loss_fn), data, **options)
+
+
 def _config(**options) -> TrainConfig:
     return TrainConfig(**{"epochs": 3, "batch_size": 8, "lr": 1e-2, "device": "cpu", "progress": False, **options})
 
@@ -50,8 +66,8 @@ def _assert_same_params(a: dict, b: dict) -> None:
 
 
 def test_global_batches_are_split_across_ranks_and_depend_only_on_seed_and_epoch():
-    single = _GlobalBatches(10, 4, seed=3)
-    ranks = [_GlobalBatches(10, 4, seed=3, rank=r, world_size=2) for r in range(2)]
+    single = GlobalBatches(10, 4, seed=3)
+    ranks = [GlobalBatches(10, 4, seed=3, rank=r, world_size=2) for r in range(2)]
     for epoch in (0, 5):
         for sampler in (single, *ranks):
             sampler.set_epoch(epoch)
@@ -59,18 +75,20 @@ def test_global_batches_are_split_across_ranks_and_depend_only_on_seed_and_epoch
         assert sorted(i for b in batches for i in b) == list(range(10))
         assert [len(b) for b in batches] == [4, 4, 2]
         shares = [list(r) for r in ranks]
-        for k, batch in enumerate(batches):  # rank r takes items r, r + 2, ... of each global batch
-            assert shares[0][k] == batch[0::2] and shares[1][k] == batch[1::2]
+        for k, batch in enumerate(batches):  # rank r takes the r-th contiguous half of each global batch
+            half = -(-len(batch) // 2)
+            assert shares[0][k] == batch[:half] and shares[1][k] == batch[half:]
     single.set_epoch(1)
     first = list(single)
     single.set_epoch(1, start=1)  # resuming mid-epoch skips the batches already done
     assert list(single) == first[1:]
     assert first != batches  # a new order each epoch
-    odd = _GlobalBatches(5, 4, seed=0, rank=1, world_size=2)
+    odd = GlobalBatches(5, 4, seed=0, rank=1, world_size=2)
     odd.set_epoch(0)
-    whole = _GlobalBatches(5, 4, seed=0)
+    whole = GlobalBatches(5, 4, seed=0)
     whole.set_epoch(0)
     assert list(odd)[1] == list(whole)[1][:1]  # empty share of a 1-item last batch: a stand-in item (weight 0)
+    assert odd.share(1) == 0 and odd.share(0) == 2 and whole.share(1) == 1
 
 
 @pytest.mark.parametrize("crash_step", [7, 12])  # mid-epoch (after the step-6 checkpoint), and just after epoch 1 ended
@@ -78,7 +96,7 @@ def test_crashed_run_resumes_to_identical_parameters_and_history(tmp_path, crash
     x, y = _data()
     val = _data(9, seed=2)
     reference = _model()
-    expected = fit(reference, _noisy_mse, (x, y), val_data=val, config=_config(checkpoint_every=3))
+    expected = _fit(reference, _noisy_mse, (x, y), val_data=val, config=_config(checkpoint_every=3))
 
     steps = 0
 
@@ -91,27 +109,30 @@ def test_crashed_run_resumes_to_identical_parameters_and_history(tmp_path, crash
 
     config = _config(checkpoint_every=3)
     with pytest.raises(KeyboardInterrupt):
-        fit(_model(), crashing, (x, y), val_data=val, config=config, checkpoint_dir=tmp_path, log_path=tmp_path / "log.jsonl")
+        _fit(_model(), crashing, (x, y), val_data=val, config=config, checkpoint_dir=tmp_path, log_path=tmp_path / "log.jsonl")
     torch.manual_seed(123)  # the resumed run must not depend on the RNG state it finds
     resumed = _model()
-    history = fit(resumed, _noisy_mse, (x, y), val_data=val, config=config, checkpoint_dir=tmp_path,
-                  resume=True, log_path=tmp_path / "log.jsonl")
+    history = _fit(resumed, _noisy_mse, (x, y), val_data=val, config=config, checkpoint_dir=tmp_path,
+                   resume=True, log_path=tmp_path / "log.jsonl")
     assert _without_times(history) == _without_times(expected)
     _assert_same_params(resumed.state_dict(), reference.state_dict())
     logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert _without_times(logged) == _without_times(expected)  # each epoch once, though one was logged before the crash
 
 
-def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path):
+@pytest.mark.slow
+def test_sigkilled_run_with_noise_and_an_ema_resumes_to_the_uninterrupted_result(tmp_path):
+    # The task draws noise every step from the global RNG and from its own generator, and keeps an EMA of the
+    # weights: the checkpoint holds the RNG states and the task state, so the resumed run is bitwise the same.
     def run(*extra: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, str(SCRIPT), "--out", str(tmp_path / "out"), "--stochastic",
+        return subprocess.Popen([sys.executable, str(SCRIPT), "--out", str(tmp_path / "out"), "--stochastic", "--ema", "--task-noise",
                                  "--checkpoint-dir", str(tmp_path / "ckpt"), "--checkpoint-every", "3",
                                  "--log", str(tmp_path / "log.jsonl"), *extra],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     victim = run("--step-delay", "0.05")
     # The uninterrupted reference (no checkpoints) runs here, with the script's code, while the victim starts.
-    _, reference, expected = _train_script.run(["--out", str(tmp_path / "unused"), "--stochastic"])
+    _, reference, expected = _train_script.run(["--out", str(tmp_path / "unused"), "--stochastic", "--ema", "--task-noise"])
     deadline = time.monotonic() + 60
     while not (tmp_path / "ckpt" / "checkpoint.json").exists():
         assert victim.poll() is None and time.monotonic() < deadline, victim.communicate()[0]
@@ -122,15 +143,19 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path):
     resumed = run("--resume")
     output = resumed.communicate(timeout=120)[0]
     assert resumed.returncode == 0, output
-    _assert_same_params(torch.load(tmp_path / "out" / "params.pt", weights_only=True), reference.state_dict())
+    params = torch.load(tmp_path / "out" / "params.pt", weights_only=True)
+    assert any(key.startswith("ema/") for key in params)
+    _assert_same_params(params, _train_script.state(reference))
     history = json.loads((tmp_path / "out" / "history.json").read_text())
-    assert history == expected
+    assert history == expected and {"train_mae", "val_mae", "val_loss"} <= history[0].keys()
     assert _without_times([json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]) == history
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
     # 37 items in global batches of 4: the last batch has 1 item, so rank 1's share of it is empty.
-    common = ["--out", str(tmp_path / "ddp"), "--epochs", "2", "--batch-size", "4"]
+    # The task keeps an EMA (after_step on every rank) and logs a second value (reduced over the ranks).
+    common = ["--out", str(tmp_path / "ddp"), "--epochs", "2", "--batch-size", "4", "--ema"]
     ddp = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
                             str(SCRIPT), *common, "--checkpoint-dir", str(tmp_path / "ckpt")],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -140,20 +165,21 @@ def test_torchrun_two_processes_match_one_process_with_the_same_global_batch(tmp
     h_ddp = json.loads((tmp_path / "ddp" / "history.json").read_text())
     assert len(h_ddp) == len(h_single) == 2
     for a, b in zip(h_ddp, h_single):
-        assert a["lr"] == b["lr"]
-        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
-        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)  # reduced over both ranks' halves
+        assert a.keys() == b.keys() and a["lr"] == b["lr"]
+        for key in ("train_loss", "train_mae", "val_loss", "val_mae"):  # validation: reduced over both ranks' halves
+            assert a[key] == pytest.approx(b[key], rel=1e-5), key
     p_ddp = torch.load(tmp_path / "ddp" / "params.pt", weights_only=True)
-    for key, value in single.state_dict().items():
+    for key, value in _train_script.state(single).items():
         torch.testing.assert_close(p_ddp[key], value, rtol=1e-4, atol=1e-6)
     manifest, tensors = read_checkpoint(tmp_path / "ckpt")  # written by rank 0, with both ranks' RNG states
     assert manifest["world_size"] == 2 and {"rng/cpu/0", "rng/cpu/1"} <= tensors.keys()
+    assert any(key.startswith("task/ema/") for key in tensors)
 
 
 def test_checkpoint_is_tensors_and_json_and_a_finished_run_is_not_retrained(tmp_path):
     x, y = _data()
     model = _model()
-    history = fit(model, _noisy_mse, (x, y), val_data=_data(9, seed=2), config=_config(), checkpoint_dir=tmp_path)
+    history = _fit(model, _noisy_mse, (x, y), val_data=_data(9, seed=2), config=_config(), checkpoint_dir=tmp_path)
     manifest = json.loads((tmp_path / "checkpoint.json").read_text())
     assert manifest["done"] and manifest["epoch"] == 3 and manifest["step"] == 15
     assert _without_times(manifest["history"]) == _without_times(history)
@@ -163,34 +189,34 @@ def test_checkpoint_is_tensors_and_json_and_a_finished_run_is_not_retrained(tmp_
     assert {"model/0.weight", "best/0.weight", "optimizer/0/exp_avg_sq", "rng/cpu/0", "loop/sums"} <= tensors.keys()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.json", manifest["tensors"]]  # old states removed
     again = _model()
-    assert fit(again, _noisy_mse, (x, y), config=_config(), val_data=_data(9, seed=2), checkpoint_dir=tmp_path,
+    assert _fit(again, _noisy_mse, (x, y), config=_config(), val_data=_data(9, seed=2), checkpoint_dir=tmp_path,
                resume=True) == history
     _assert_same_params(again.state_dict(), model.state_dict())  # the best state, restored without training
     with pytest.raises(DataError, match="holds a checkpoint .* pass resume=True"):
-        fit(_model(), _noisy_mse, (x, y), config=_config(), checkpoint_dir=tmp_path)
+        _fit(_model(), _noisy_mse, (x, y), config=_config(), checkpoint_dir=tmp_path)
     with pytest.raises(ConfigError, match=r"lr=0.01 \(now 0.02\)"):
-        fit(_model(), _noisy_mse, (x, y), config=_config(lr=2e-2), checkpoint_dir=tmp_path, resume=True)
+        _fit(_model(), _noisy_mse, (x, y), config=_config(lr=2e-2), checkpoint_dir=tmp_path, resume=True)
 
 
 def test_resume_without_a_checkpoint_starts_afresh(tmp_path):
     x, y = _data()
     fresh, resumed = _model(), _model()
-    expected = fit(fresh, _noisy_mse, (x, y), config=_config())
+    expected = _fit(fresh, _noisy_mse, (x, y), config=_config())
     _model()  # same global RNG state at the start of both runs
-    history = fit(resumed, _noisy_mse, (x, y), config=_config(), checkpoint_dir=tmp_path / "new", resume=True)
+    history = _fit(resumed, _noisy_mse, (x, y), config=_config(), checkpoint_dir=tmp_path / "new", resume=True)
     assert _without_times(history) == _without_times(expected)
     _assert_same_params(resumed.state_dict(), fresh.state_dict())
 
 
 def test_corrupt_or_mismatched_checkpoints_raise_data_errors(tmp_path):
     x, y = _data()
-    fit(_model(), _noisy_mse, (x, y), config=_config(epochs=1), checkpoint_dir=tmp_path)
+    _fit(_model(), _noisy_mse, (x, y), config=_config(epochs=1), checkpoint_dir=tmp_path)
     manifest_path = tmp_path / "checkpoint.json"
     manifest = json.loads(manifest_path.read_text())
     tensors_path = tmp_path / manifest["tensors"]
 
     def resume(model=None):
-        fit(model or _model(), _noisy_mse, (x, y), config=_config(epochs=1), checkpoint_dir=tmp_path, resume=True)
+        _fit(model or _model(), _noisy_mse, (x, y), config=_config(epochs=1), checkpoint_dir=tmp_path, resume=True)
 
     wider = nn.Sequential(nn.Linear(4, 32), nn.Tanh(), nn.Dropout(0.1), nn.Linear(32, 1))
     with pytest.raises(DataError, match="different model"):
@@ -213,18 +239,18 @@ def test_early_stopping_keeps_the_best_epoch():
     x, y = _data()
     val = (x[:9], -y[:9])  # fitting y makes the loss on -y worse: validation gets worse after the first epochs
     model = _model()
-    history = fit(model, _noisy_mse, (x, y), val_data=val, config=_config(epochs=30, patience=2, lr=3e-2))
+    history = _fit(model, _noisy_mse, (x, y), val_data=val, config=_config(epochs=30, patience=2, lr=3e-2))
     losses = [r["val_loss"] for r in history]
     best = losses.index(min(losses))
     assert len(history) == best + 3 < 30  # stopped after 2 epochs without improvement
     with pytest.raises(ConfigError, match="patience .* needs val_data"):
-        fit(_model(), _noisy_mse, (x, y), config=_config(patience=2))
+        _fit(_model(), _noisy_mse, (x, y), config=_config(patience=2))
 
 
 def test_bf16_autocast_on_cpu_learns():
     x, y = _data(64)
     model = _model()
-    history = fit(model, _noisy_mse, (x, y), config=_config(epochs=8, precision="bf16"))
+    history = _fit(model, _noisy_mse, (x, y), config=_config(epochs=8, precision="bf16"))
     assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
 
 
@@ -239,7 +265,7 @@ def test_non_finite_loss_is_reported_with_its_epoch_and_no_per_step_host_sync(mo
                 syncs.append(sys._getframe(1).f_lineno)
             return _original(self, *args, **kwargs)
         monkeypatch.setattr(torch.Tensor, name, counting)
-    fit(_model(), _noisy_mse, (x, y), val_data=_data(9, seed=2), config=_config(epochs=4))
+    _fit(_model(), _noisy_mse, (x, y), val_data=_data(9, seed=2), config=_config(epochs=4))
     assert len(syncs) == 2 * 4  # the epoch's loss sum and the validation sum: 2 per epoch for 20 steps
     monkeypatch.undo()
 
@@ -250,7 +276,7 @@ def test_non_finite_loss_is_reported_with_its_epoch_and_no_per_step_host_sync(mo
         steps += 1
         return _noisy_mse(net, batch) * (float("nan") if steps == 11 else 1.0)  # 5 steps per epoch: in epoch 2
     with pytest.raises(FloatingPointError, match="training loss became nan in epoch 2"):
-        fit(_model(), exploding, (x, y), config=_config())
+        _fit(_model(), exploding, (x, y), config=_config())
 
 
 def test_options_are_validated(monkeypatch):
@@ -262,7 +288,7 @@ def test_options_are_validated(monkeypatch):
         with pytest.raises(ConfigError, match=message):
             _config(**options)
     with pytest.raises(ConfigError, match="resume=True needs a checkpoint_dir"):
-        fit(_model(), _noisy_mse, _data(), config=_config(), resume=True)
+        _fit(_model(), _noisy_mse, _data(), config=_config(), resume=True)
     # compile=True wraps the model in torch.compile (the eager backend here: inductor takes ~20 s on CPU).
     compiled = []
     real_compile = torch.compile
@@ -272,5 +298,115 @@ def test_options_are_validated(monkeypatch):
         return real_compile(module, backend="eager")
     monkeypatch.setattr(torch, "compile", eager_compile)
     model = _model()
-    history = fit(model, _noisy_mse, _data(), config=_config(epochs=2, compile=True))
+    history = _fit(model, _noisy_mse, _data(), config=_config(epochs=2, compile=True))
     assert compiled == [model] and history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+class _Recording(Task):
+    """Two parameter groups at different rates, a frozen target network, an EMA validated as the best state,
+    and a record of every hook call."""
+
+    def __init__(self, steps_per_epoch: int):
+        torch.manual_seed(0)
+        model = nn.ModuleDict({"online": nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1)),
+                               "target": nn.Linear(4, 1)})
+        model["target"].requires_grad_(False)
+        super().__init__(model)
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        self.ema = AveragedModel(model["online"], multi_avg_fn=get_ema_multi_avg_fn(0.5))
+        self.steps, self.snapshots, self.rates, self.per_epoch = [], {}, [], steps_per_epoch
+
+    def loss(self, model, batch):
+        x, y = batch
+        mse = (model["online"](x) - y).pow(2).mean()
+        return mse, {"target_mse": (model["target"](x) - y).pow(2).mean()}
+
+    def optimizer(self, model, config):
+        from sciml.train import adamw, decay_groups
+
+        groups = decay_groups(model["online"], config.weight_decay)
+        groups[1]["lr"] = config.lr / 10  # biases at a tenth of the rate
+        self.optimizer_ = adamw(groups, config)
+        return self.optimizer_
+
+    def after_step(self, model, step):
+        self.steps.append(step)
+        self.rates.append([g["lr"] for g in self.optimizer_.param_groups])
+        self.ema.update_parameters(model["online"])
+        if step % self.per_epoch == 0:
+            self.snapshots[step // self.per_epoch - 1] = {k: v.clone() for k, v in self.ema.module.state_dict().items()}
+
+    def validation_model(self, model):
+        return self.ema.module
+
+    def validate(self, model, batch):
+        x, y = batch
+        return {"loss": (model(x) - y).pow(2).mean(), "mae": (model(x) - y).abs().mean()}
+
+
+def test_the_task_seam_groups_hooks_frozen_parameters_and_the_best_state_of_an_ema():
+    x, y = _data(40)
+    task = _Recording(steps_per_epoch=5)
+    target_before = {k: v.clone() for k, v in task.model["target"].state_dict().items()}
+    history = fit(task, (x, y), val_data=(x[:9], -y[:9]), config=_config(epochs=6, lr=3e-2))
+    assert task.steps == list(range(1, 31))  # after_step(model, step) after each of the 30 steps
+    assert all(abs(low / high - 0.1) < 1e-12 for high, low in task.rates)  # the schedule scales each group's own rate
+    assert task.rates[-1][0] < task.rates[5][0]  # cosine decay
+    groups = task.optimizer_.param_groups
+    assert [g["weight_decay"] for g in groups] == [1e-4, 0.0] and all(p.ndim < 2 for p in groups[1]["params"])
+    _assert_same_params(task.model["target"].state_dict(), target_before)  # frozen: not in the optimizer, untouched
+    assert {"train_loss", "train_target_mse", "val_loss", "val_mae"} <= history[0].keys()
+    assert "val_target_mse" not in history[0]  # validate() says what is validated
+    best = min(range(6), key=lambda e: history[e]["val_loss"])
+    assert best < 5  # validation on -y gets worse as training fits y
+    _assert_same_params(task.ema.module.state_dict(), task.snapshots[best])  # the EMA ends at its best epoch
+    assert not torch.equal(task.model["online"][0].weight, task.snapshots[best]["0.weight"])  # the model keeps its last
+    assert history.stop_reason == "epochs"
+
+
+def test_bad_tasks_and_samplers_are_named():
+    x, y = _data()
+    with pytest.raises(ConfigError, match="fit takes a sciml.train.Task, got function"):
+        fit(_noisy_mse, (x, y), config=_config())
+    with pytest.raises(TypeError, match=r"Task.loss must return a scalar tensor \(or \(scalar, logs\)\), got \(8, 1\)"):
+        _fit(_model(), lambda net, b: net(b[0]) - b[1], (x, y), config=_config())
+    calls = []
+
+    def changing(net, batch):
+        calls.append(1)
+        loss = _noisy_mse(net, batch)
+        return loss, ({"a": loss} if len(calls) == 1 else {"b": loss})
+    with pytest.raises(ConfigError, match=r"logged \['b'\] at step 1, \['a'\] before"):
+        _fit(_model(), changing, (x, y), config=_config())
+    from sciml.data import ChunkShuffleSampler
+
+    with pytest.raises(ConfigError, match="num_replicas=1"):
+        _fit(_model(), _noisy_mse, (x, y), config=_config(), sampler=ChunkShuffleSampler(37, num_replicas=2, rank=0))
+
+
+class _Indexed(torch.utils.data.Dataset):
+    """Items ``(index, target)``; records the indices read."""
+
+    def __init__(self, n):
+        self.n, self.read = n, []
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        self.read.append(i)
+        return torch.full((4,), float(i)), torch.zeros(1)
+
+
+def test_a_sampler_sets_the_item_order_of_every_epoch():
+    from sciml.data import ChunkShuffleSampler
+
+    data = _Indexed(37)
+    sampler = ChunkShuffleSampler(37, block_size=4, seed=5)
+    _fit(_model(), _noisy_mse, data, config=_config(epochs=2), sampler=sampler)
+    orders = []
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        orders += list(sampler)
+    assert data.read == orders and orders[:37] != orders[37:]

@@ -49,9 +49,9 @@ usage() {
 
 # Reduced configurations (same solver ladder, reference and surrogate resolutions as the full one, so
 # the solver curve is comparable; only the surrogate's training is cut). Full sizes: sciml/bench/problems.py.
-REDUCED_ns2d=(--set n_train=500 --set train_epochs=50)      # 1,600 optimizer steps instead of 6,300
-REDUCED_darcy=(--set n_train=500 --set train_epochs=50)     # 1,600 instead of 6,300
-REDUCED_burgers=(--set n_train=500 --set train_epochs=100)  # 3,200 instead of 12,600
+REDUCED_ns2d=(--set n_train=500 --set train.epochs=50)      # 1,600 optimizer steps instead of 6,300
+REDUCED_darcy=(--set n_train=500 --set train.epochs=50)     # 1,600 instead of 6,300
+REDUCED_burgers=(--set n_train=500 --set train.epochs=100)  # 3,200 instead of 12,600
 
 # ---- check every stage name before spending any time ----------------------------------------
 [ $# -gt 0 ] || usage
@@ -167,8 +167,8 @@ print(f"smoke: neuralop FNO forward/backward on {device}: output {tuple(y.shape)
 
 # tiny end-to-end benchmarks (sizes as tests/test_bench.py's TINY), one per problem: the GPU code
 # paths (batched CG for Darcy, CUDA timing, memory measurement) run before any full-size run
-TINY = dict(n_train=32, n_test=4, surrogate_resolutions=(), train_epochs=8, lr=1e-2, hidden_channels=8,
-            n_modes=6, n_layers=2, repeats=3, warmup=1)
+TINY = {"n_train": 32, "n_test": 4, "surrogate_resolutions": (), "train.epochs": 8, "train.lr": 1e-2,
+        "model.hidden_channels": 8, "model.n_modes": 6, "model.n_layers": 2, "repeats": 3, "warmup": 1}
 GRIDS = {"ns2d": dict(train_resolution=16, solver_resolutions=(8, 16), reference_resolution=32),
          "darcy": dict(train_resolution=17, solver_resolutions=(9, 17), reference_resolution=33),
          "burgers": dict(train_resolution=16, solver_resolutions=(8, 16), reference_resolution=32)}

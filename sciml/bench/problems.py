@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import asdict, dataclass, fields, replace
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import TYPE_CHECKING, ClassVar, Mapping
 
 import torch
 
@@ -32,6 +32,7 @@ from ..errors import ConfigError, SciMLError
 from ..grids import Grid
 from ..metrics import rel_l2
 from ..spectral import spectral_resample
+from ..train import TrainConfig
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -39,9 +40,16 @@ if TYPE_CHECKING:
 __all__ = ["Sizes", "Problem", "NS2D", "Darcy", "Burgers", "PROBLEMS", "get_problem"]
 
 
+#: Training of the quick benchmark surrogates (``Sizes.train``); the run sets ``seed``, ``device`` and ``progress``.
+QUICK_TRAINING = TrainConfig(epochs=40, batch_size=8, lr=3e-3)
+FULL_TRAINING = TrainConfig(epochs=100, batch_size=16, lr=1e-3)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Sizes:
-    """How big a benchmark run is. Every field can be overridden by keyword in :func:`run_benchmark`.
+    """How big a benchmark run is. Every field can be overridden in :func:`run_benchmark` by keyword, the
+    training and model options by dotted keys (``**{"train.epochs": 8, "model.hidden_channels": 8}``;
+    ``--set train.epochs=8`` on the command line).
 
     Attributes:
         n_train: training samples (sample indices ``0 .. n_train - 1`` of the seed).
@@ -52,11 +60,12 @@ class Sizes:
         reference_resolution: grid of the reference solution every error is measured against.
         surrogate_resolutions: grids the surrogate is also evaluated on (zero-shot); the training
             resolution is always included.
-        train_epochs: training length (deterministic: two runs with a seed train identically).
-        train_seconds: optional wall-clock budget on top (``TrainConfig.max_time``); the learning-rate
-            schedule then follows the clock, so errors are no longer bit-reproducible.
-        batch_size, lr, hidden_channels, n_modes, n_layers: training and FNO options
-            (``n_modes`` per dim, capped at half the training grid).
+        model: options of the FNO: ``hidden_channels``, ``n_layers`` and ``n_modes`` (per dim, capped at
+            half the training grid); the rest is what the model chooses for the grid.
+        train: the training options (:class:`~sciml.train.TrainConfig`): epochs (deterministic: two runs
+            with a seed train identically), batch size, learning rate, and an optional wall-clock budget
+            ``max_time``, with which errors are no longer reproducible. Its ``seed``, ``device`` and
+            ``progress`` are the run's.
         repeats: timing rounds; each calls every solver and surrogate run once, interleaved
             (:func:`sciml.bench.harness.interleaved`).
         warmup: untimed rounds before them (each run was also called once before, for its error,
@@ -69,26 +78,26 @@ class Sizes:
     solver_resolutions: tuple[int, ...]
     reference_resolution: int
     surrogate_resolutions: tuple[int, ...] = ()
-    train_epochs: int = 40
-    train_seconds: float | None = None
-    batch_size: int = 8
-    lr: float = 3e-3
-    hidden_channels: int = 16
-    n_modes: int = 12
-    n_layers: int = 4
+    model: Mapping[str, int] = field(default_factory=lambda: {"hidden_channels": 16, "n_modes": 12, "n_layers": 4})
+    train: TrainConfig = QUICK_TRAINING
     repeats: int = 15
     warmup: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("n_train", "n_test", "train_epochs", "batch_size", "hidden_channels", "n_modes", "n_layers",
-                     "repeats"):
+        for name in ("n_train", "n_test", "repeats"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
         if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
             raise ConfigError(f"warmup must be an integer >= 0, got {self.warmup!r}")
-        if self.train_seconds is not None and not self.train_seconds > 0:
-            raise ConfigError(f"train_seconds must be positive, got {self.train_seconds!r}")
+        unknown = sorted(set(self.model) - set(MODEL_OPTIONS))
+        if unknown:
+            raise ConfigError(f"unknown model option(s) {unknown}; the benchmark FNO takes {list(MODEL_OPTIONS)}")
+        for name, value in self.model.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"model.{name} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.train, TrainConfig):
+            raise ConfigError(f"train must be a sciml.train.TrainConfig, got {type(self.train).__name__}")
         for name in ("train_resolution", "reference_resolution"):
             _check_resolution(name, getattr(self, name))
         for name in ("solver_resolutions", "surrogate_resolutions"):
@@ -100,6 +109,7 @@ class Sizes:
         object.__setattr__(self, "solver_resolutions", tuple(sorted({int(r) for r in self.solver_resolutions})))
         surrogate = {int(r) for r in self.surrogate_resolutions} | {int(self.train_resolution)}
         object.__setattr__(self, "surrogate_resolutions", tuple(sorted(surrogate)))
+        object.__setattr__(self, "model", {**MODEL_OPTIONS, **self.model})
         if not self.solver_resolutions:
             raise ConfigError("solver_resolutions must not be empty")
         every = (*self.solver_resolutions, *self.surrogate_resolutions)
@@ -110,14 +120,35 @@ class Sizes:
                               f"surrogate resolution (largest {max(every)})")
 
     def with_overrides(self, **overrides) -> Sizes:
+        """A copy with fields replaced; ``"train.<option>"`` and ``"model.<option>"`` keys set one option."""
         known = {f.name for f in fields(self)}
-        unknown = sorted(set(overrides) - known)
+        flat, train, model = {}, {}, {}
+        for key, value in overrides.items():
+            head, dot, tail = key.partition(".")
+            if dot and head == "train":
+                train[tail] = value
+            elif dot and head == "model":
+                model[tail] = value
+            elif not dot and key in known - {"train", "model"}:
+                flat[key] = value
+            else:
+                raise ConfigError(f"unknown benchmark size option {key!r}; known: {sorted(known - {'train', 'model'})}, "
+                                  "train.<TrainConfig field>, model.<hidden_channels|n_modes|n_layers>")
+        train_fields = {f.name for f in fields(TrainConfig)} - {"seed", "device", "progress"}
+        unknown = sorted(set(train) - train_fields)
         if unknown:
-            raise ConfigError(f"unknown benchmark size option(s) {unknown}; known: {sorted(known)}")
-        return replace(self, **overrides)
+            raise ConfigError(f"unknown training option(s) {['train.' + k for k in unknown]}; known: "
+                              f"{sorted('train.' + k for k in train_fields)}")
+        return replace(self, **flat, train=replace(self.train, **train), model={**self.model, **model})
 
     def as_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        values = asdict(self)
+        values["train"] = {k: v for k, v in asdict(self.train).items() if k not in ("seed", "device", "progress")}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+#: The benchmark FNO's options and their defaults.
+MODEL_OPTIONS = {"hidden_channels": 16, "n_modes": 12, "n_layers": 4}
 
 
 def _check_resolution(name: str, value: object) -> None:
@@ -162,8 +193,10 @@ class Problem:
         return spectral_resample(field, (resolution,) * self.ndim)
 
     def model_options(self, sizes: Sizes) -> dict:
-        modes = min(sizes.n_modes, sizes.train_resolution // 2)
-        return {"hidden_channels": sizes.hidden_channels, "n_layers": sizes.n_layers, "n_modes": (modes,) * self.ndim}
+        """The FNO options the benchmark gives; the boundary treatment follows from the training grid."""
+        modes = min(sizes.model["n_modes"], sizes.train_resolution // 2)
+        return {"hidden_channels": sizes.model["hidden_channels"], "n_layers": sizes.model["n_layers"],
+                "n_modes": (modes,) * self.ndim}
 
     def error(self, field: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         """Relative L2 per sample of ``field`` ``(batch, *space)`` against ``reference`` on the reference grid."""
@@ -186,10 +219,10 @@ class NS2D(Problem):
     inputs_vars = outputs_vars = ("vorticity",)
     lag = 1
     quick = Sizes(n_train=128, n_test=16, train_resolution=32, solver_resolutions=(8, 16, 32), reference_resolution=64,
-                  surrogate_resolutions=(32, 64), train_epochs=50)
+                  surrogate_resolutions=(32, 64), train=replace(QUICK_TRAINING, epochs=50))
     full = Sizes(n_train=1000, n_test=64, train_resolution=64, solver_resolutions=(8, 16, 32, 64, 128, 256),
-                 reference_resolution=512, surrogate_resolutions=(64, 128, 256), train_epochs=100, batch_size=16,
-                 lr=1e-3, hidden_channels=32, n_modes=16)
+                 reference_resolution=512, surrogate_resolutions=(64, 128, 256), train=FULL_TRAINING,
+                 model={"hidden_channels": 32, "n_modes": 16})
 
     def __init__(self, *, viscosity: float = 1e-3, lead_time: float = 1.0, reference_dt_factor: int = 4) -> None:
         from ..solvers.navier_stokes import NavierStokes2D
@@ -244,10 +277,10 @@ class Darcy(Problem):
     lag = None
     solver_dtype = torch.float64
     quick = Sizes(n_train=128, n_test=16, train_resolution=33, solver_resolutions=(9, 17, 33, 65),
-                  reference_resolution=257, surrogate_resolutions=(33, 65), train_epochs=30)
+                  reference_resolution=257, surrogate_resolutions=(33, 65), train=replace(QUICK_TRAINING, epochs=30))
     full = Sizes(n_train=1000, n_test=64, train_resolution=65, solver_resolutions=(9, 17, 33, 65, 129, 257),
-                 reference_resolution=513, surrogate_resolutions=(65, 129, 257), train_epochs=100, batch_size=16,
-                 lr=1e-3, hidden_channels=32, n_modes=16)
+                 reference_resolution=513, surrogate_resolutions=(65, 129, 257), train=FULL_TRAINING,
+                 model={"hidden_channels": 32, "n_modes": 16})
 
     def __init__(self, *, coefficient_kind: str = "threshold") -> None:
         from ..datasets.darcy import COEFFICIENTS
@@ -275,14 +308,6 @@ class Darcy(Problem):
             return field
         return torch.nn.functional.interpolate(field[:, None], size=(resolution, resolution), mode="bilinear",
                                                align_corners=True)[:, 0]  # nodes map onto nodes
-
-    def model_options(self, sizes):
-        from ..models import option_names
-
-        options = super().model_options(sizes)
-        if "boundary" in option_names("fno"):  # even extension for a bounded domain, where the model supports it
-            options["boundary"] = "reflect"
-        return options
 
     def inputs(self, n, resolution, *, seed, first_sample, device, dtype):
         from ..datasets import darcy
@@ -314,11 +339,10 @@ class Burgers(Problem):
     inputs_vars = outputs_vars = ("u",)
     lag = 1
     quick = Sizes(n_train=256, n_test=16, train_resolution=64, solver_resolutions=(8, 16, 32, 64),
-                  reference_resolution=256, surrogate_resolutions=(64, 128), train_epochs=40, hidden_channels=32,
-                  n_modes=16)
+                  reference_resolution=256, surrogate_resolutions=(64, 128), model={"hidden_channels": 32, "n_modes": 16})
     full = Sizes(n_train=1000, n_test=64, train_resolution=128, solver_resolutions=(8, 16, 32, 64, 128, 256),
-                 reference_resolution=1024, surrogate_resolutions=(128, 256, 1024), train_epochs=200, batch_size=16,
-                 lr=1e-3, hidden_channels=64, n_modes=16)
+                 reference_resolution=1024, surrogate_resolutions=(128, 256, 1024), train=replace(FULL_TRAINING, epochs=200),
+                 model={"hidden_channels": 64, "n_modes": 16})
 
     def __init__(self, *, viscosity: float = 0.1, lead_time: float = 1.0, reference_dt_factor: int = 4) -> None:
         from ..solvers.burgers import Burgers1D

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from .._output import prepare_output_dir, write_text_atomic
+from .._atomic import write_text
+from .._output import prepare_output_dir
 from ..errors import ConfigError
 from ..timing import timed
 from .curves import CostErrorPoint, breakeven, matched_accuracy, pareto_front
@@ -73,7 +74,7 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
         The dictionary written to ``results.json``.
     """
     from ..surrogate import fit_surrogate
-    from ..train import TrainConfig, resolve_device
+    from ..train import resolve_device
 
     wall_start = time.perf_counter()
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
@@ -84,7 +85,7 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
     device = resolve_device(device)
     if not quick and device.type == "cpu" and not sizes:
         warnings.warn(f"sciml bench {spec.name}: the full sizes are meant for a GPU (reference at "
-                      f"{config.reference_resolution}, {config.n_train} training samples, {config.train_epochs} epochs); "
+                      f"{config.reference_resolution}, {config.n_train} training samples, {config.train.epochs} epochs); "
                       "on a CPU this takes hours. --quick (quick=True) finishes in minutes.", stacklevel=2)
     out = Path(out)
     prepare_output_dir(out, stale="results.json")
@@ -113,17 +114,15 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
         _log(f"training data: {config.n_train} samples at {config.train_resolution} from the recipe", progress)
         data, data_seconds = timed(lambda: spec.training_data(config.n_train, config.train_resolution, seed=seed,
                                                               device=device), device=device)
-        train_config = TrainConfig(epochs=config.train_epochs, max_time=config.train_seconds,
-                                   batch_size=config.batch_size, lr=config.lr, seed=seed, device=str(device),
-                                   progress=progress)
-        _log(f"training an FNO: {config.train_epochs} epochs"
-             + (f" within {config.train_seconds:g} s" if config.train_seconds else ""), progress)
+        train_config = dataclasses.replace(config.train, seed=seed, device=str(device), progress=progress)
+        _log(f"training an FNO: {train_config.epochs} epochs"
+             + (f" within {train_config.max_time:g} s" if train_config.max_time else ""), progress)
         model_options = spec.model_options(config)
         (surrogate, history), training_seconds = timed(
             lambda: fit_surrogate(data, inputs=list(spec.inputs_vars), outputs=list(spec.outputs_vars), lag=spec.lag,
                                   model_options=model_options, config=train_config), device=device)
         del data
-        module = surrogate.module.to(device).eval()
+        module = surrogate.to(device).module.eval()
         dtype = next(module.parameters()).dtype
         surrogate_curve = []
         for r in config.surrogate_resolutions:
@@ -167,7 +166,6 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
     even = breakeven(solver_seconds_per_sample=matched["solver_seconds_per_sample"], **upfront)
     even_extrapolated = (breakeven(solver_seconds_per_sample=matched["extrapolated_solver_seconds_per_sample"], **upfront)
                          if matched["extrapolated_solver_seconds_per_sample"] is not None else None)
-    stopped_by_time = config.train_seconds is not None and len(history) < config.train_epochs
     results = {
         "problem": spec.name,
         "quick": quick,
@@ -190,10 +188,10 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
         "solver_curve": solver_curve,
         "solver_pareto_front": front,
         "surrogate_curve": surrogate_curve,
-        "surrogate": {"model": "fno", "model_options": {k: list(v) if isinstance(v, tuple) else v
-                                                        for k, v in model_options.items()},
+        "surrogate": {"model": surrogate.model, "model_options": {k: list(v) if isinstance(v, tuple) else v
+                                                                  for k, v in surrogate.model_options.items()},
                       "train_resolution": config.train_resolution, "epochs_run": len(history),
-                      "stopped_by": "time" if stopped_by_time else "epochs",
+                      "stopped_by": history.stop_reason,
                       "final_train_loss": history[-1]["train_loss"] if history else math.nan,
                       "training_loop_seconds": surrogate.provenance.get("train_seconds"),
                       "parameters": sum(p.numel() for p in module.parameters())},
@@ -202,7 +200,7 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
         "seeds": {"seed": seed, "train_samples": [0, config.n_train],
                   "test_samples": [first_test, first_test + config.n_test],
                   "model_init_and_shuffle": seed},
-        "errors_reproducible": config.train_seconds is None,
+        "errors_reproducible": config.train.max_time is None,
         "sizes": config.as_dict(),
         "threads": n_threads,
         "machine": machine_info,
@@ -213,8 +211,8 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
     from .report import markdown, plot_cost_error
 
     plot_cost_error(results, out / "cost_error.png")
-    write_text_atomic(out / "results.md", markdown(results))
-    write_text_atomic(out / "results.json", json.dumps(results, indent=2))
+    write_text(out / "results.md", markdown(results))
+    write_text(out / "results.json", json.dumps(results, indent=2))
     _log(f"done in {results['wall_seconds']:.0f} s: {results['verdict']}", progress)
     return results
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import numpy as np
 import torch
 
+from .._atomic import exists_message
 from ..errors import DataError
 
 if TYPE_CHECKING:
@@ -113,8 +114,3 @@ def check_writable(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     if not os.access(directory, os.W_OK):
         raise DataError(f"{path}: directory {directory} is not writable; choose another --out")
     return path
-
-
-def exists_message(path: Path) -> str:
-    return (f"{path}: file exists and would be replaced; pass overwrite=True (--overwrite on the command line) "
-            "to replace it, or choose another path")

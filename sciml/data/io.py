@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
+from .._atomic import atomic_path
 from ..errors import DataError
 from ._layout import SPACE_ORDER, canonical_order, record
 
@@ -385,43 +386,6 @@ def write(ds: xr.Dataset, path: str | os.PathLike, *, compression: int = 4, over
             if compression:
                 encoding[name]["complevel"] = compression
     ds.attrs.setdefault("Conventions", "CF-1.10")
-    tmp = _new_temporary(path)
-    try:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            _rename_no_replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
-
-
-def _new_temporary(path: Path) -> Path:
-    """An empty new file beside ``path`` created with mode ``0o666`` (the umask applies, as for any new file;
-    ``tempfile.mkstemp`` would give ``0o600``, which the rename would pass on to ``path``)."""
-    for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        except FileExistsError:
-            continue
-        return tmp
-    raise DataError(f"{path}: cannot create a temporary file in {path.parent}; remove stale .{path.name}.*.tmp files")
-
-
-def _rename_no_replace(tmp: Path, path: Path) -> None:
-    """Move ``tmp`` to ``path`` unless a file appeared there meanwhile (a hard link fails on an existing name)."""
-    from .cf import exists_message
-
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise DataError(exists_message(path)) from None
-    except OSError:  # a file system without hard links: check, then rename
-        if path.exists() or path.is_symlink():
-            raise DataError(exists_message(path)) from None
-        os.replace(tmp, path)
-        return
-    tmp.unlink()

@@ -8,8 +8,12 @@ reads instead of one small read per item. Datasets pickle (the xarray dataset re
 ``DataLoader`` worker) and work with ``torch.utils.data.DistributedSampler``.
 
 Layouts: :class:`OperatorPairs` gives ``(inputs (C_in, *space), outputs (C_out, *space))`` per sample
-(or per sample and time); :class:`TrajectoryWindows` gives ``(history (h, C, *space), future (k, C,
-*space))`` windows of each trajectory.
+(or per sample and time, or per time and the time ``lag`` steps later); :class:`TrajectoryWindows` gives
+``(history (h, C, *space), future (k, C, *space))`` windows of each trajectory. Items can also carry
+their times (``times=True``: offsets from the item's first frame, float64, in the file's time units or
+in seconds for calendar time) and the sample's PDE parameters (``parameters=["viscosity", ...]``: the
+values of those ``sample`` coordinates, float64), appended in that order: ``(inputs, outputs[, times][,
+parameters])``. Only the time steps the requested items use are read.
 """
 
 from __future__ import annotations
@@ -22,8 +26,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from ..errors import ConfigError, DataError
-from ._layout import SPACE_ORDER, read_values
-from .tensors import source_name
+from ._layout import SPACE_ORDER, read_values, require_variables, source_name
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -62,9 +65,7 @@ def split_by_trajectory(
 
 def _space_dims(ds: xr.Dataset, variables: Sequence[str]) -> tuple[str, ...]:
     source = source_name(ds)
-    missing = [v for v in variables if v not in ds.data_vars]
-    if missing:
-        raise DataError(f"{source}: variable(s) {missing} not found; available: {sorted(map(str, ds.data_vars))}")
+    require_variables(ds, variables)
     space = tuple(d for d in ds[variables[0]].dims if d in SPACE_ORDER)
     for name in variables:
         if tuple(d for d in ds[name].dims if d in SPACE_ORDER) != space:
@@ -83,10 +84,15 @@ def _runs(sorted_values: np.ndarray) -> list[tuple[int, int]]:
 
 
 class _LazyFields(Dataset):
-    """Shared machinery: reads ``(samples, [time,] *space)`` blocks of several variables and checks them."""
+    """Shared machinery: reads ``(samples, [times,] *space)`` blocks of several variables and checks them.
+
+    Subclasses give, for item indices, the sample of each item and the span ``[start, stop)`` of time
+    indices it uses (:meth:`_spans`); :meth:`_read_runs` then reads each run of consecutive samples once,
+    over the union of its items' time spans only.
+    """
 
     def __init__(self, ds: xr.Dataset, variables: Sequence[str], *, crop: tuple[int, ...] | None, seed: int,
-                 dtype: torch.dtype) -> None:
+                 dtype: torch.dtype, parameters: Sequence[str] = ()) -> None:
         if "sample" not in ds.dims:
             raise DataError(f"{source_name(ds)}: no 'sample' dim; open the file with sciml.data.open")
         self.ds = ds
@@ -101,6 +107,8 @@ class _LazyFields(Dataset):
             if len(crop) != len(shape) or any(not 1 <= c <= n for c, n in zip(crop, shape)):
                 raise ConfigError(f"crop {crop} does not fit the spatial shape {shape} ({', '.join(self.space)})")
         self.crop = crop
+        self.parameters = list(parameters)
+        self._parameter_values = _parameter_values(ds, self.parameters)  # (sample, parameter) float64
 
     def set_epoch(self, epoch: int) -> None:
         """Draw different random crops each epoch (same contract as ``DistributedSampler.set_epoch``)."""
@@ -127,15 +135,22 @@ class _LazyFields(Dataset):
             raise IndexError(f"index out of range for {len(self)} items")
         return indices
 
-    def _read_runs(self, samples: np.ndarray, variables: Sequence[str], times: slice | None) -> dict[int, tuple[dict[str, np.ndarray], int]]:
-        """Read each contiguous run of ``samples`` once: sample -> (values by variable, first sample of its run)."""
+    def _read_runs(self, samples: np.ndarray, variables: Sequence[str], starts: np.ndarray | None,
+                   stops: np.ndarray | None) -> dict[int, tuple[dict[str, np.ndarray], int, int]]:
+        """Read each run of consecutive ``samples`` once, over the time indices its items use:
+        sample -> (values by variable, first sample of the run, first time index read)."""
+        order = np.argsort(samples, kind="stable")
         unique = np.unique(samples)
-        runs: dict[int, tuple[dict[str, np.ndarray], int]] = {}
+        runs: dict[int, tuple[dict[str, np.ndarray], int, int]] = {}
         for a, b in _runs(unique):
             run = slice(int(unique[a]), int(unique[b - 1]) + 1)
+            times = None
+            if starts is not None:
+                inside = order[(samples[order] >= run.start) & (samples[order] < run.stop)]
+                times = slice(int(starts[inside].min()), int(stops[inside].max()))
             read = {v: self._read(v, run, times) for v in dict.fromkeys(variables)}
             for s in range(run.start, run.stop):
-                runs[s] = (read, run.start)
+                runs[s] = (read, run.start, 0 if times is None else times.start)
         return runs
 
     def _crop(self, tensor: torch.Tensor, index: int) -> torch.Tensor:
@@ -153,48 +168,88 @@ class _LazyFields(Dataset):
         stacked = frames[0][None] if len(frames) == 1 else np.stack(frames)
         return torch.from_numpy(stacked).to(self.dtype)
 
+    def _extras(self, sample: int) -> tuple[torch.Tensor, ...]:
+        return (torch.from_numpy(self._parameter_values[sample]),) if self.parameters else ()
+
     def __getitem__(self, index: int):
         return self.__getitems__([index])[0]
 
 
-class OperatorPairs(_LazyFields):
-    """``inputs -> outputs`` pairs, one per sample (and per time, when the fields have a time axis).
+def _parameter_values(ds: xr.Dataset, names: Sequence[str]) -> np.ndarray:
+    """``(sample, len(names))`` float64 values of per-sample coordinates, or of scalar coordinates/attributes
+    (the same for every sample)."""
+    n = ds.sizes["sample"]
+    columns = []
+    for name in names:
+        if name in ds.variables and ds[name].dims == ("sample",):
+            values = np.asarray(ds[name].values)
+        elif name in ds.variables and ds[name].ndim == 0:
+            values = np.full(n, ds[name].values)
+        elif name in ds.attrs and np.ndim(ds.attrs[name]) == 0:
+            values = np.full(n, ds.attrs[name])
+        else:
+            along = sorted(str(k) for k, v in ds.variables.items() if v.dims == ("sample",) and k != "sample")
+            raise DataError(f"{source_name(ds)}: parameter {name!r} is neither a coordinate along 'sample' nor a scalar "
+                            f"attribute; per-sample coordinates: {along}")
+        if values.dtype.kind not in "biuf":
+            raise DataError(f"{source_name(ds)}: parameter {name!r} is not numeric (dtype {values.dtype})")
+        columns.append(values.astype(np.float64))
+    return np.stack(columns, axis=1) if columns else np.zeros((n, 0))
 
-    Items are ``(x, y)`` with ``x`` of shape ``(len(inputs), *space)`` and ``y`` of shape
-    ``(len(outputs), *space)``; with ``crop`` both are cut to the same random window.
+
+class OperatorPairs(_LazyFields):
+    """``inputs -> outputs`` pairs: one per sample, per sample and time, or per time and ``lag`` steps later.
+
+    Items are ``(x, y[, parameters])`` with ``x`` of shape ``(len(inputs), *space)`` and ``y`` of shape
+    ``(len(outputs), *space)``; with ``crop`` both are cut to the same random window. For fields with a
+    time axis, item ``s * T' + t`` is sample ``s`` at time ``t`` (``T' = T``), or with ``lag=k``, inputs
+    at time ``t`` and outputs at time ``t + k`` (``T' = T - k``): the pairs of a time-stepping map.
 
     Args:
-        ds: canonical dataset (lazy is fine: only the requested samples are read).
+        ds: canonical dataset (lazy is fine: only the requested samples and times are read).
         inputs: input variable names (channels, in order).
         outputs: output variable names.
+        lag: time steps between the input and the output frame (fields with a time axis).
         crop: random spatial crop size per item, e.g. ``(32, 32)``; ``None`` for whole fields.
         seed: seeds the crops (with the epoch, see :meth:`set_epoch`, and the item index).
-        dtype: tensor dtype of the items.
+        dtype: tensor dtype of the fields.
+        parameters: per-sample PDE parameters to append to each item (see the module docstring).
     """
 
-    def __init__(self, ds: xr.Dataset, *, inputs: Sequence[str], outputs: Sequence[str],
-                 crop: tuple[int, ...] | None = None, seed: int = 0, dtype: torch.dtype = torch.float32) -> None:
+    def __init__(self, ds: xr.Dataset, *, inputs: Sequence[str], outputs: Sequence[str], lag: int | None = None,
+                 crop: tuple[int, ...] | None = None, seed: int = 0, dtype: torch.dtype = torch.float32,
+                 parameters: Sequence[str] = ()) -> None:
         self.inputs, self.outputs = list(inputs), list(outputs)
-        super().__init__(ds, self.inputs + self.outputs, crop=crop, seed=seed, dtype=dtype)
+        super().__init__(ds, self.inputs + self.outputs, crop=crop, seed=seed, dtype=dtype, parameters=parameters)
         self.timed = "time" in ds[self.inputs[0]].dims
-        self.n_times = ds.sizes["time"] if self.timed else 1
+        if lag is not None:
+            if not self.timed:
+                raise DataError(f"{self.source}: variable {self.inputs[0]!r} has no time axis; lag= needs one")
+            if isinstance(lag, bool) or int(lag) != lag or not 0 < lag < ds.sizes["time"]:
+                raise DataError(f"{self.source}: lag {lag!r} needs more than {lag} time steps, file has "
+                                f"{ds.sizes['time']}" if isinstance(lag, int) and lag > 0
+                                else f"lag must be a positive integer, got {lag!r}")
+        self.lag = int(lag) if lag is not None else 0
+        self.n_times = ds.sizes["time"] - self.lag if self.timed else 1
 
     def __len__(self) -> int:
         return self.ds.sizes["sample"] * self.n_times
 
-    def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, ...]]:
         indices = self._checked(indices)
-        samples = indices // self.n_times
-        runs = self._read_runs(samples, self.inputs + self.outputs, slice(None) if self.timed else None)
+        samples, times = np.divmod(indices, self.n_times)
+        spans = (times, times + self.lag + 1) if self.timed else (None, None)
+        runs = self._read_runs(samples, self.inputs + self.outputs, *spans)
         items = []
-        for index, sample in zip(indices.tolist(), samples.tolist()):
-            read, first = runs[sample]
-            at = (sample - first, index % self.n_times) if self.timed else (sample - first,)
+        for index, sample, t in zip(indices.tolist(), samples.tolist(), times.tolist()):
+            read, first, t0 = runs[sample]
+            at_in = (sample - first, t - t0) if self.timed else (sample - first,)
+            at_out = (sample - first, t - t0 + self.lag) if self.timed else at_in
             # Views of the block where a side has one channel; the crop window depends on the index only,
             # so inputs and outputs get the same one.
-            x = self._crop(self._channels([read[v][at] for v in self.inputs]), index)
-            y = self._crop(self._channels([read[v][at] for v in self.outputs]), index)
-            items.append((x, y))
+            x = self._crop(self._channels([read[v][at_in] for v in self.inputs]), index)
+            y = self._crop(self._channels([read[v][at_out] for v in self.outputs]), index)
+            items.append((x, y, *self._extras(sample)))
         return items
 
 
@@ -202,7 +257,8 @@ class TrajectoryWindows(_LazyFields):
     """Windows of each trajectory: ``history`` frames in, the next ``horizon`` frames out.
 
     Window ``j`` of sample ``s`` starts at time index ``j * stride``; its frames are ``lag`` time
-    steps apart. Items are ``(past (history, C, *space), future (horizon, C, *space))``.
+    steps apart. Items are ``(past (history, C, *space), future (horizon, C, *space)[, times
+    (history + horizon,)][, parameters])``.
 
     Args:
         ds: canonical dataset with dims ``(sample, time, *space)``.
@@ -211,18 +267,20 @@ class TrajectoryWindows(_LazyFields):
         horizon: frames to predict.
         stride: time steps between window starts.
         lag: time steps between consecutive frames of a window.
-        crop, seed, dtype: as in :class:`OperatorPairs`.
+        crop, seed, dtype, parameters: as in :class:`OperatorPairs`.
+        times: append the window's times, offsets from its first frame (float64; the file's time units,
+            or seconds for datetime64/cftime coordinates), for models of irregularly sampled trajectories.
     """
 
     def __init__(self, ds: xr.Dataset, *, variables: Sequence[str], history: int = 1, horizon: int = 1,
                  stride: int = 1, lag: int = 1, crop: tuple[int, ...] | None = None, seed: int = 0,
-                 dtype: torch.dtype = torch.float32) -> None:
+                 dtype: torch.dtype = torch.float32, times: bool = False, parameters: Sequence[str] = ()) -> None:
         self.variables = list(variables)
-        super().__init__(ds, self.variables, crop=crop, seed=seed, dtype=dtype)
+        super().__init__(ds, self.variables, crop=crop, seed=seed, dtype=dtype, parameters=parameters)
         if "time" not in ds[self.variables[0]].dims:
             raise DataError(f"{self.source}: variable {self.variables[0]!r} has no time axis; use OperatorPairs")
         for name, value in (("history", history), ("horizon", horizon), ("stride", stride), ("lag", lag)):
-            if int(value) != value or value < 1:
+            if isinstance(value, bool) or int(value) != value or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         self.history, self.horizon, self.stride, self.lag = history, horizon, stride, lag
         self.span = (history + horizon - 1) * lag + 1  # time indices one window covers
@@ -233,23 +291,43 @@ class TrajectoryWindows(_LazyFields):
                 f"time steps; the file has {n_times}"
             )
         self.per_sample = (n_times - self.span) // stride + 1
+        self._times = _time_offsets(ds) if times else None
 
     def __len__(self) -> int:
         return self.ds.sizes["sample"] * self.per_sample
 
-    def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, ...]]:
         indices = self._checked(indices)
         samples, windows = np.divmod(indices, self.per_sample)
-        runs = self._read_runs(samples, self.variables, slice(None))  # values (s, time, *space)
+        starts = windows * self.stride
+        runs = self._read_runs(samples, self.variables, starts, starts + self.span)  # values (s, time, *space)
         items = []
-        for index, sample, window in zip(indices.tolist(), samples.tolist(), windows.tolist()):
-            read, first = runs[sample]
-            start = window * self.stride
-            frames = slice(start, start + self.span, self.lag)
+        for index, sample, start in zip(indices.tolist(), samples.tolist(), starts.tolist()):
+            read, first, t0 = runs[sample]
+            frames = slice(start - t0, start - t0 + self.span, self.lag)
             window_data = self._channels([read[v][sample - first, frames] for v in self.variables])  # (C, h + k, *space)
             window_data = self._crop(window_data.transpose(0, 1), index)  # (h + k, C, *space)
-            items.append((window_data[: self.history], window_data[self.history :]))
+            extras = ()
+            if self._times is not None:
+                t = self._times[start : start + self.span : self.lag]
+                extras = (torch.from_numpy(t - t[0]),)
+            items.append((window_data[: self.history], window_data[self.history :], *extras, *self._extras(sample)))
         return items
+
+
+def _time_offsets(ds: xr.Dataset) -> np.ndarray:
+    """The time coordinate as float64: its values for float time, seconds since the first time otherwise."""
+    from .times import time_kind
+
+    if "time" not in ds.coords:
+        raise DataError(f"{source_name(ds)}: times=True needs a 'time' coordinate")
+    values = ds["time"].values
+    kind = time_kind(ds["time"], source=source_name(ds))
+    if kind == "float":
+        return np.asarray(values, dtype=np.float64)
+    if kind == "datetime64":
+        return (values - values[0]) / np.timedelta64(1, "s")
+    return np.array([(v - values[0]).total_seconds() for v in values], dtype=np.float64)  # cftime
 
 
 class ChunkShuffleSampler(Sampler[int]):

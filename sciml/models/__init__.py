@@ -15,19 +15,21 @@ Every model works at any resolution (zero-shot super-resolution): its positional
 :class:`SphereFeatures` on the sphere) are functions of the continuous coordinates, and on bounded
 boxes (``boundary="reflect"``) the spectral layers act on an even extension whose period is the same
 at every resolution. ``state_dict()`` holds tensors only; ``config_of(model)`` gives the
-JSON-ready ``(name, options)`` that :func:`build` turns back into the same architecture.
+JSON-ready ``(name, options)`` that :func:`build` turns back into the same architecture, and
+``defaults_for(name, grid)`` the options a model's config chooses for a training grid. A model of
+your own joins them with ``register_model(name, builder)``.
 """
 
 from __future__ import annotations
 
 from .features import BoundedFeatures, PeriodicFeatures, SphereFeatures
 from .fno import FNOConfig, TFNOConfig
-from .registry import available, build, config_of, option_names
+from .registry import ModelSpec, available, build, config_of, defaults_for, option_names, register_model
 from .sfno import SFNOConfig
 from .uno import UNOConfig
 
 __all__ = [
-    "build", "available", "config_of", "option_names",
+    "build", "available", "config_of", "option_names", "defaults_for", "register_model", "ModelSpec",
     "FNOConfig", "TFNOConfig", "UNOConfig", "SFNOConfig",
     "PeriodicFeatures", "BoundedFeatures", "SphereFeatures",
 ]

@@ -57,6 +57,17 @@ class BoxOperatorConfig:
         positive_ints(self, "n_modes")
         one_of(self, "boundary", BOUNDARIES)
 
+    @classmethod
+    def defaults_for(cls, grid, given) -> dict:
+        """Options for training on ``grid``: ``boundary="reflect"`` on a bounded box (the even extension),
+        and as many modes per dim as the (extended) grid resolves, up to 16."""
+        if grid.kind not in ("box", "bounded"):
+            raise ConfigError(f"{cls.__name__.removesuffix('Config').lower()} works on periodic or bounded boxes, "
+                              f"not on a {grid.kind!r} grid; use model 'sfno' on the sphere")
+        boundary = given.get("boundary", "reflect" if grid.kind == "bounded" else "periodic")
+        extended = [2 * (n - 1) if boundary == "reflect" else n for n in grid.shape]
+        return {"boundary": boundary, "n_modes": tuple(min(16, n // 2) for n in extended)}
+
 
 class Operator(nn.Module):
     """Base of the registered wrappers: ``(batch, c_in, *space) -> (batch, c_out, *space)``.

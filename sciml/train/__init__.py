@@ -1,10 +1,11 @@
-"""One training loop for every capability: :func:`fit` with a capability-supplied loss."""
+"""One training loop for every capability: :func:`fit` runs a :class:`Task` (see docs/writing-a-capability.md)."""
 
 from .checkpoint import read_checkpoint
-from .loop import TrainConfig, fit, resolve_device, seed_everything
+from .loop import History, TrainConfig, fit, resolve_device, seed_everything
 from .losses import h1_loss, relative_l2_loss, rollout_loss
+from .task import Task, adamw, decay_groups
 
 __all__ = [
-    "TrainConfig", "fit", "read_checkpoint", "resolve_device", "seed_everything",
-    "relative_l2_loss", "h1_loss", "rollout_loss",
+    "Task", "TrainConfig", "History", "fit", "read_checkpoint", "resolve_device", "seed_everything", "adamw",
+    "decay_groups", "relative_l2_loss", "h1_loss", "rollout_loss",
 ]

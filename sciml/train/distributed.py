@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
+from torch import nn
 
-__all__ = ["Processes", "processes"]
+__all__ = ["Processes", "processes", "TaskLoss"]
 
 
 @dataclass
@@ -65,6 +66,16 @@ class Processes:
         dist.broadcast(tensor, src=0, group=self.group)
         return float(tensor[0])
 
+    def agree(self, value: Any) -> Any:
+        """Rank 0's ``value`` (any picklable object) on every process."""
+        if self.world_size == 1:
+            return value
+        import torch.distributed as dist
+
+        box = [value]
+        dist.broadcast_object_list(box, src=0, group=self.group)
+        return box[0]
+
     def close(self) -> None:
         """End the process group if :func:`processes` started it."""
         if self.owns_group:
@@ -94,3 +105,31 @@ def processes(device: torch.device) -> tuple[Processes, torch.device]:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     group = None if dist.get_backend() == "gloo" else dist.new_group(backend="gloo")
     return Processes(dist.get_rank(), dist.get_world_size(), group, owns), device
+
+
+class TaskLoss(nn.Module):
+    """The loss computation of a task as a module: ``forward(batch) = task.loss(forward_model, batch)``.
+
+    Wrapping this module, not the model, in ``DistributedDataParallel`` averages the gradients over the
+    processes however the task uses its model: DDP reduces the gradients of every parameter used in a
+    forward pass of the wrapper, and the task receives the model itself (or its compiled wrapper), not
+    DDP's wrapper, so it can call other methods, use the parameters directly (an adjoint ODE solve) or
+    run several sub-modules.
+    """
+
+    def __init__(self, task, forward_model: nn.Module) -> None:
+        super().__init__()
+        self.model = task.model
+        self.task = task
+        self.__dict__["forward_model"] = forward_model  # a plain attribute: the parameters are the model's
+
+    def forward(self, batch):
+        return self.task.loss(self.forward_model, batch)
+
+
+def data_parallel(task, forward_model: nn.Module, device: torch.device) -> nn.Module:
+    """``DistributedDataParallel`` over the task's loss computation (see :class:`TaskLoss`)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(TaskLoss(task, forward_model),
+                                   device_ids=[device.index] if device.type == "cuda" else None)

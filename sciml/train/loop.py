@@ -1,9 +1,8 @@
-"""The one training loop every capability uses.
+"""The one training loop every capability uses: :func:`fit` runs a :class:`~sciml.train.Task`.
 
-A capability supplies a model, a loss ``loss_fn(model, batch) -> scalar tensor`` and data; the loop
-does seeding, batching, AdamW, the learning-rate schedule (over epochs or over a wall-clock budget),
-gradient clipping, mixed precision, validation, best-state tracking, early stopping, checkpoints and
-exact resume, distributed data parallel training under ``torchrun``, progress bars and a JSONL history.
+The loop is short and made of small parts: batches (:mod:`.batches`), the learning-rate schedule
+(:mod:`.schedule`), mixed precision (:mod:`.precision`), distributed data parallel (:mod:`.distributed`),
+``torch.compile``, checkpoints and exact resume (:mod:`.checkpoint`), a progress bar and a JSONL log.
 """
 
 from __future__ import annotations
@@ -12,26 +11,24 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import ConfigError, DataError
-from .checkpoint import MANIFEST, flatten_optimizer, read_checkpoint, restore_optimizer, write_checkpoint
-from .distributed import Processes, processes
+from .batches import GlobalBatches, as_dataset, to_device
+from .checkpoint import MANIFEST, RunState, clone_state, read_checkpoint
+from .distributed import Processes, data_parallel, processes
+from .precision import AUTOCAST, Precision
+from .schedule import set_learning_rate
+from .task import Task, split_loss
 
-__all__ = ["TrainConfig", "fit", "resolve_device", "seed_everything"]
-
-LossFn = Callable[[nn.Module, Sequence[torch.Tensor]], torch.Tensor]
-
-_AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-# Options that may differ when resuming: they do not change what is computed.
-_RUN_OPTIONS = ("device", "progress", "checkpoint_every")
+__all__ = ["TrainConfig", "History", "fit", "resolve_device", "seed_everything"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,27 +37,29 @@ class TrainConfig:
 
     Attributes:
         epochs: passes over the training data (an upper bound when ``max_time`` is set).
-        max_time: wall-clock budget in seconds; training stops cleanly when it is spent, and the cosine
-            schedule runs over the budget instead of the epochs. ``None``: no budget. A resumed run
-            continues the budget of the run it resumes.
+        max_time: optional wall-clock budget in seconds; training stops cleanly when it is spent, and the
+            schedule runs over whichever of the epochs and the budget ends first. Results then depend on
+            the machine's speed and load: leave it ``None`` for reproducible runs. A resumed run continues
+            the budget of the run it resumes.
         batch_size: samples per optimiser step (the global batch, split over the processes under DDP).
-        lr: peak learning rate of AdamW.
-        weight_decay: AdamW weight decay.
+        lr: peak learning rate (of every parameter group, see :mod:`sciml.train.schedule`).
+        weight_decay: AdamW weight decay (tasks may exempt parameter groups).
         schedule: ``"cosine"`` (decay to 0 over the run) or ``"constant"``.
         warmup_fraction: fraction of the run with a linear warm-up.
         grad_clip: clip the global gradient norm to this (``None``: no clipping).
-        seed: seeds shuffling (the order of epoch ``e`` depends only on ``(seed, e)``); parameter init
-            when the model is built after :func:`seed_everything`.
+        seed: seeds the item order (epoch ``e``'s depends only on ``(seed, e)``) and each process's
+            torch RNG under DDP; parameter init when the model is built after :func:`seed_everything`.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
-        progress: show progress bars.
+        progress: show a progress bar.
         precision: ``"fp32"``, ``"bf16"`` (autocast on CUDA or CPU) or ``"fp16"`` (autocast with a
-            gradient scaler; CUDA only; with complex parameters the scaler checks for infs on the
-            host every step, as the fused AdamW that avoids it takes real parameters only).
-        compile: wrap the model in ``torch.compile`` for training.
-        patience: stop when the validation loss has not improved for this many epochs (needs
-            ``val_data``); ``None``: no early stopping.
+            gradient scaler; CUDA only).
+        compile: give the task a ``torch.compile``-d model for the training forward pass.
+        patience: stop when the monitored validation value has not improved for this many epochs
+            (needs validation data); ``None``: no early stopping.
         checkpoint_every: with a checkpoint directory, also checkpoint every this many steps (besides
             the end of every epoch); ``None``: at epoch ends only.
+        workers: ``DataLoader`` worker processes reading batches (0: in the training process). They
+            change the speed, not the result.
     """
 
     epochs: int = 50
@@ -78,33 +77,75 @@ class TrainConfig:
     compile: bool = False
     patience: int | None = None
     checkpoint_every: int | None = None
+    workers: int = 0
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
-        if self.max_time is not None and not self.max_time > 0:
-            raise ConfigError(f"max_time must be positive seconds, got {self.max_time}")
-        if self.batch_size < 1 or not self.lr > 0:
-            raise ConfigError("batch_size must be >= 1 and lr > 0")
+        for name in ("epochs", "batch_size", "seed", "workers"):
+            value = getattr(self, name)
+            low = 0 if name in ("seed", "workers") else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+        for name in ("max_time", "grad_clip"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                          and math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name} must be None or a positive number, got {value!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
+        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
+            raise ConfigError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
+        if not (isinstance(self.warmup_fraction, (int, float)) and 0 <= self.warmup_fraction < 1):
+            raise ConfigError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction!r}")
         if self.schedule not in ("cosine", "constant"):
             raise ConfigError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
-        if self.precision not in _AUTOCAST:
-            raise ConfigError(f"precision must be one of {list(_AUTOCAST)}, got {self.precision!r}")
+        if self.precision not in AUTOCAST:
+            raise ConfigError(f"precision must be one of {list(AUTOCAST)}, got {self.precision!r}")
         if self.precision == "fp16" and self.device == "cpu":
             raise ConfigError("precision 'fp16' needs CUDA; use precision='bf16' on CPU")
-        if not isinstance(self.compile, bool):
-            raise ConfigError(f"compile must be True or False, got {self.compile!r}")
+        for name in ("compile", "progress"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name in ("patience", "checkpoint_every"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ConfigError(f"{name} must be None or an integer >= 1, got {value!r}")
 
 
+class History(list):
+    """The per-epoch records of :func:`fit` (a list of dicts), with why training stopped.
+
+    Each record holds ``epoch``, ``lr`` (of the first parameter group at the epoch's end), ``elapsed_s``,
+    ``train_loss`` and ``train_<name>`` for every value the task's loss logs, and with validation data
+    ``val_loss`` and ``val_<name>`` for every value :meth:`~sciml.train.Task.validate` returns.
+
+    Attributes:
+        stop_reason: ``"epochs"`` (all epochs ran), ``"patience"`` (early stopping) or ``"max_time"``
+            (the wall-clock budget ran out).
+    """
+
+    def __init__(self, records=(), stop_reason: str | None = None) -> None:
+        super().__init__(records)
+        self.stop_reason = stop_reason
+
+    def trend(self, key: str = "val_loss", window: int = 5) -> float | None:
+        """Relative change of ``key`` per epoch over the last ``window`` epochs: ``exp(b) - 1`` for the
+        least-squares slope ``b`` of ``log(key)`` against the epoch (``-0.03``: still falling 3% per
+        epoch; near 0: levelled off). ``None`` with fewer than 3 epochs or a non-positive value."""
+        values = [r[key] for r in self[-window:] if key in r]
+        if len(values) < 3 or min(values) <= 0:
+            return None
+        slope = np.polyfit(np.arange(len(values)), np.log(values), 1)[0]
+        return float(np.expm1(slope))
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` -> CUDA when available, else CPU; anything else is checked and returned."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"device {device!r} is not a torch device; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device} requested but CUDA is not available; use --device cpu or auto")
     return device
@@ -116,256 +157,120 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _lr_factor(config: TrainConfig, progress: float) -> float:
-    """Multiplier of the peak learning rate at ``progress`` in [0, 1] of the run."""
-    if progress < config.warmup_fraction:
-        return (progress + 1e-3) / (config.warmup_fraction + 1e-3)
-    if config.schedule == "constant":
-        return 1.0
-    span = max(1.0 - config.warmup_fraction, 1e-12)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (progress - config.warmup_fraction) / span)))
-
-
-def _as_dataset(data: Dataset | Sequence[torch.Tensor]) -> Dataset:
-    return data if isinstance(data, Dataset) else TensorDataset(*data)
-
-
-def _share(size: int, rank: int, world_size: int) -> int:
-    """Items of a global batch of ``size`` that rank ``rank`` of ``world_size`` takes (every ``world_size``-th)."""
-    return len(range(rank, size, world_size))
-
-
-class _GlobalBatches(Sampler[list[int]]):
-    """This process's share of each global batch of an epoch, from batch ``start`` on.
-
-    Epoch ``e`` permutes the items with ``numpy.random.default_rng((seed, e))``: ``p``. Global batch
-    ``k`` is ``p[kB:(k+1)B]``; rank ``r`` of ``W`` takes ``p[kB + r:(k+1)B:W]``. A rank whose share of
-    a short last batch is empty gets the batch's first item, which the loop weights by 0.
-    """
-
-    def __init__(self, length: int, batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1) -> None:
-        self.length, self.batch_size, self.seed = length, batch_size, seed
-        self.rank, self.world_size = rank, world_size
-        self.epoch, self.start = 0, 0
-
-    def set_epoch(self, epoch: int, start: int = 0) -> None:
-        self.epoch, self.start = epoch, start
-
-    def __len__(self) -> int:
-        return max(0, -(-self.length // self.batch_size) - self.start)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        order = np.random.default_rng((self.seed, self.epoch)).permutation(self.length)
-        for k in range(self.start, self.start + len(self)):
-            batch = order[k * self.batch_size : (k + 1) * self.batch_size]
-            share = batch[self.rank :: self.world_size]
-            yield (share if len(share) else batch[:1]).tolist()
+def _loader(data: Dataset, batch_sampler, device: torch.device, workers: int) -> DataLoader:
+    # An own generator: iterating a loader must not draw from the global RNG (exact resume).
+    return DataLoader(data, batch_sampler=batch_sampler, num_workers=workers, pin_memory=device.type == "cuda",
+                      generator=torch.Generator())
 
 
 @torch.no_grad()
-def _evaluate(net: nn.Module, loss_fn: LossFn, data: Dataset, batch_size: int, device: torch.device,
-              autocast: Callable[[], torch.autocast], procs: Processes) -> float:
-    """Mean of ``loss_fn`` over ``data`` weighted by batch size; each process takes every W-th item."""
-    net.eval()
+def _validate(task: Task, data: Dataset, batch_size: int, device: torch.device, precision: Precision,
+              procs: Processes, workers: int) -> dict[str, float]:
+    """Means over ``data`` of the task's validation values, weighted by batch size; each process takes
+    every W-th item and the sums are reduced over the processes."""
+    model = task.validation_model(task.model)
+    model.eval()
     mine = list(range(procs.rank, len(data), procs.world_size))
-    batches = [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
-    total, count = torch.zeros((), dtype=torch.float64, device=device), 0
-    # An own generator: iterating a loader must not draw from the global RNG (exact resume).
-    for batch in DataLoader(data, batch_sampler=batches, pin_memory=device.type == "cuda", generator=torch.Generator()):
-        batch = [t.to(device, non_blocking=True) for t in batch]
-        with autocast():
-            total += loss_fn(net, batch).detach().to(torch.float64) * batch[0].shape[0]
-        count += batch[0].shape[0]
-    total, count = procs.sum([float(total), count])
-    return total / max(count, 1)
+    names, sums, count = None, None, 0
+    for indices, batch in zip(_chunks(mine, batch_size), _loader(data, _chunks(mine, batch_size), device, workers)):
+        with precision.autocast():
+            values = task.validate(model, to_device(batch, device))
+        if names is None:
+            names = sorted(values)
+            sums = torch.zeros(len(names), dtype=torch.float64, device=device)
+        sums += torch.stack([torch.as_tensor(values[k]).detach().to(device, torch.float64) for k in names]) * len(indices)
+        count += len(indices)
+    local = sums.tolist() if sums is not None else None  # the one host synchronisation of a validation
+    names = procs.agree(names or [])
+    totals = procs.sum([*(local if local is not None else [0.0] * len(names)), count])
+    return {f"val_{k}": v / max(totals[-1], 1) for k, v in zip(names, totals)}
 
 
-@dataclass
-class _Progress:
-    """Where a run stands: what a checkpoint holds besides the model, optimizer and scaler states."""
-
-    loss_sum: torch.Tensor  # this process's loss sum over the epoch in progress, on the device
-    seen: int = 0  # this process's items in that sum
-    epoch: int = 0
-    batch: int = 0  # batches of ``epoch`` done
-    step: int = 0
-    elapsed_s: float = 0.0
-    done: bool = False
-    best_val: float = math.inf
-    best_state: dict[str, torch.Tensor] | None = None
-    bad_epochs: int = 0
-    history: list[dict] = field(default_factory=list)
-
-
-def _restore(progress: _Progress, checkpoint: tuple[dict, dict[str, torch.Tensor]], path: Path, *, model: nn.Module,
-             optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, config: TrainConfig, rank: int,
-             device: torch.device) -> None:
-    """Load a checkpoint read by :func:`read_checkpoint` into the model, optimizer, scaler, RNGs and ``progress``."""
-    manifest, tensors = checkpoint
-    saved = manifest["config"]
-    current = asdict(config)
-    changed = [k for k in current if k not in _RUN_OPTIONS and saved.get(k) != current[k]]
-    if changed:
-        was = ", ".join(f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in changed)
-        raise ConfigError(f"{path}: the checkpoint was written with {was}; resume with the same TrainConfig "
-                          f"(only {', '.join(_RUN_OPTIONS)} may change)")
-    try:
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")})
-    except RuntimeError as error:
-        raise DataError(f"{path}: holds the state of a different model ({' '.join(str(error).split())})"[:400]) from None
-    try:
-        restore_optimizer(optimizer, tensors, manifest["optimizer"])
-        scaler.load_state_dict(manifest.get("scaler") or {})
-    except (KeyError, ValueError, RuntimeError) as error:
-        raise DataError(f"{path}: optimizer state does not fit the model ({error})"[:400]) from None
-    if f"rng/cpu/{rank}" in tensors:  # absent when resuming on more processes than were saved
-        torch.set_rng_state(tensors[f"rng/cpu/{rank}"])
-    if device.type == "cuda" and f"rng/cuda/{rank}" in tensors:
-        torch.cuda.set_rng_state(tensors[f"rng/cuda/{rank}"], device)
-    sums = tensors.get("loop/sums", torch.zeros(0, 2))
-    if rank < len(sums):
-        progress.loss_sum.fill_(float(sums[rank, 0]))
-        progress.seen = int(sums[rank, 1])
-    best = {k[5:]: v.to(device) for k, v in tensors.items() if k.startswith("best/")}
-    progress.best_state = best or None
-    progress.best_val = math.inf if manifest["best_val"] is None else manifest["best_val"]
-    for name in ("epoch", "batch", "step", "elapsed_s", "done", "bad_epochs", "history"):
-        setattr(progress, name, manifest[name])
-
-
-def _checkpoint(directory: str | Path, progress: _Progress, *, model: nn.Module, optimizer: torch.optim.Optimizer,
-                scaler: torch.amp.GradScaler, config: TrainConfig, procs: Processes, device: torch.device,
-                log_file) -> None:
-    """Write a checkpoint of the run. Collective: every process gives its RNG states and loss sums; rank 0 writes."""
-    sums = torch.stack(procs.gather(torch.tensor([float(progress.loss_sum), progress.seen], dtype=torch.float64)))
-    if not bool(torch.isfinite(sums).all()):  # never checkpoint a diverged state
-        raise FloatingPointError(f"training loss became {float(sums[:, 0].sum())} in epoch {progress.epoch}; lower lr")
-    cpu_rng = procs.gather(torch.get_rng_state())
-    cuda_rng = procs.gather(torch.cuda.get_rng_state(device)) if device.type == "cuda" else []
-    if not procs.is_main:
-        return
-    from .. import __version__
-
-    tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
-    tensors.update({f"best/{k}": v for k, v in (progress.best_state or {}).items()})
-    optimizer_tensors, optimizer_meta = flatten_optimizer(optimizer)
-    tensors.update(optimizer_tensors)
-    tensors.update({f"rng/cpu/{r}": state for r, state in enumerate(cpu_rng)})
-    tensors.update({f"rng/cuda/{r}": state for r, state in enumerate(cuda_rng)})
-    tensors["loop/sums"] = sums
-    manifest = {name: getattr(progress, name) for name in ("epoch", "batch", "step", "elapsed_s", "done", "bad_epochs", "history")}
-    manifest.update({
-        "best_val": None if progress.best_val == math.inf else progress.best_val, "world_size": procs.world_size,
-        "config": asdict(config), "optimizer": optimizer_meta, "scaler": scaler.state_dict() or None,
-        "log": {"path": str(Path(log_file.name).resolve()), "bytes": log_file.tell()} if log_file is not None else None,
-        "sciml_version": __version__, "torch_version": torch.__version__})
-    write_checkpoint(directory, tensors, manifest)
+def _chunks(items: list[int], size: int) -> list[list[int]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def fit(
-    model: nn.Module,
-    loss_fn: LossFn,
-    train_data: Dataset | Sequence[torch.Tensor],
+    task: Task,
+    data: Dataset | tuple[torch.Tensor, ...],
     *,
-    val_data: Dataset | Sequence[torch.Tensor] | None = None,
     config: TrainConfig = TrainConfig(),
-    log_path: str | Path | None = None,
-    checkpoint_dir: str | Path | None = None,
+    val_data: Dataset | tuple[torch.Tensor, ...] | None = None,
+    sampler: Sampler[int] | None = None,
+    log_path: str | os.PathLike | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
-) -> list[dict]:
-    """Train ``model`` in place to minimise ``loss_fn`` and return the per-epoch history.
+) -> History:
+    """Train ``task.model`` in place on ``data`` and return the per-epoch :class:`History`.
 
-    Each epoch visits the items in an order that depends only on ``(config.seed, epoch)``, in global
-    batches of ``config.batch_size``. Under ``torchrun`` (``WORLD_SIZE`` > 1) the process group is
-    initialised here (``gloo`` on CPU, ``nccl`` on CUDA; ended at return if started here), the model is
-    wrapped in ``DistributedDataParallel`` and rank ``r`` of ``W`` computes the loss on items ``r, r + W,
-    ...`` of every global batch, weighted by its share of the batch: the averaged gradient is the
-    single-process gradient of the mean loss, when ``loss_fn`` is a mean over the batch. Each rank
-    re-seeds torch's global RNG from ``(seed, rank)``, so random draws in ``loss_fn`` differ between
-    ranks. Validation losses are reduced over the ranks; rank 0 alone writes logs and checkpoints.
-
-    The loss is accumulated on the device and checked once per epoch (and at each checkpoint): no
-    per-step host synchronisation. A non-finite loss raises ``FloatingPointError`` naming the epoch.
+    Each epoch visits the items in an order that depends only on ``(config.seed, epoch)`` (or on
+    ``sampler``), in global batches of ``config.batch_size`` (:mod:`sciml.train.batches`). Under
+    ``torchrun`` (``WORLD_SIZE`` > 1) the process group is initialised here (``gloo`` on CPU, ``nccl`` on
+    CUDA; ended at return if started here), each rank computes the loss on its part of every global
+    batch, weighted by the part's size, and the gradients are averaged over the ranks: the update is
+    the single-process update of the batch mean. Each rank re-seeds torch's global RNG from ``(seed,
+    rank)``. Validation values are reduced over the ranks; rank 0 alone writes logs and checkpoints.
+    Losses are summed on the device and read once per epoch: no per-step host synchronisation. A
+    non-finite loss raises ``FloatingPointError`` naming the epoch.
 
     Args:
-        model: any module; moved to ``config.device``.
-        loss_fn: ``loss_fn(model, batch)``, the batch being a list of tensors on the device. Under DDP
-            or ``compile`` the model passed is the wrapper: call it, and reach other methods via the
-            original module.
-        train_data: a ``Dataset`` or a tuple of tensors with a shared leading dim. A dataset with a
-            ``set_epoch(epoch)`` method has it called at the start of every epoch.
-        val_data: optional validation data; when given, the model ends with the parameters of the
-            epoch with the lowest validation loss (best-state tracking).
-        config: options.
-        log_path: append one JSON line per epoch here. On resume it is first cut back to its length
-            at the checkpoint, so each epoch appears once.
+        task: the objective and the module (:class:`~sciml.train.Task`); its model is moved to the device.
+        data: a ``Dataset`` (a lazy file-backed one such as :class:`sciml.data.OperatorPairs` streams) or a
+            tuple of tensors with a shared leading dim. A dataset's ``set_epoch(epoch)``, if any, is called
+            at the start of every epoch (random crops).
+        config: options (:class:`TrainConfig`).
+        val_data: validation data; then the task's validation model ends with the state of the epoch with
+            the lowest monitored validation value (``task.monitor``).
+        sampler: the item order of each epoch, e.g. ``sciml.data.ChunkShuffleSampler(len(data),
+            block_size=8, seed=0)`` for a lazily read file; ``None``: a full shuffle.
+        log_path: append one JSON line per epoch here. On resume it is first cut back to its length at
+            the checkpoint, so each epoch appears once.
         checkpoint_dir: write a checkpoint here at the end of every epoch (and every
-            ``config.checkpoint_every`` steps): model, optimizer, best state, RNG states, history;
-            see :mod:`sciml.train.checkpoint`. It must not hold a checkpoint unless ``resume``.
-        resume: continue from the checkpoint in ``checkpoint_dir`` (start afresh when there is none);
-            the result is identical to an uninterrupted run on the same device (wall-clock budgets
-            aside). Resuming a finished run returns its history and final model without training.
-
-    Returns:
-        A list of ``{"epoch", "train_loss", "val_loss", "lr", "elapsed_s"}`` dicts.
+            ``config.checkpoint_every`` steps): model, optimizer, task state, best state, RNG states,
+            history (:mod:`sciml.train.checkpoint`). It must not hold a checkpoint unless ``resume``.
+        resume: continue from the checkpoint in ``checkpoint_dir`` (start afresh when there is none); the
+            result is bitwise identical to an uninterrupted run on the same device (wall-clock budgets
+            aside). Resuming a finished run returns its history and final state without training.
     """
     from tqdm.auto import tqdm
 
+    if not isinstance(task, Task):
+        raise ConfigError(f"fit takes a sciml.train.Task, got {type(task).__name__}; see docs/writing-a-capability.md")
     if resume and checkpoint_dir is None:
         raise ConfigError("resume=True needs a checkpoint_dir to resume from")
     if config.patience is not None and val_data is None:
         raise ConfigError("patience (early stopping) needs val_data")
     procs, device = processes(resolve_device(config.device))
     try:
-        if config.precision == "fp16" and device.type != "cuda":
-            raise ConfigError(f"precision 'fp16' needs CUDA, training is on {device}; use precision='bf16'")
         world, rank = procs.world_size, procs.rank
-        if config.batch_size % world:
-            raise ConfigError(f"batch_size {config.batch_size} (the global batch) must be divisible by the {world} processes")
-        train_set = _as_dataset(train_data)
-        val_set = _as_dataset(val_data) if val_data is not None else None
-        n, size = len(train_set), config.batch_size
-        sampler = _GlobalBatches(n, size, seed=config.seed, rank=rank, world_size=world)
-        # An own generator: iterating a loader must not draw from the global RNG (exact resume).
-        loader = DataLoader(train_set, batch_sampler=sampler, pin_memory=device.type == "cuda", generator=torch.Generator())
-        n_batches = -(-n // size)
-        total_steps = config.epochs * n_batches
-        model.to(device)
-        scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
-        # With fp16, the fused AdamW takes the scaler's inf check on the device (no sync per step); it
-        # refuses complex parameters (FNO spectral weights), which keep the default AdamW.
-        fused = scaler.is_enabled() and all(param.is_floating_point() for param in model.parameters())
-        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-                                      fused=True if fused else None)
-
-        def autocast() -> torch.autocast:
-            return torch.autocast(device.type, dtype=_AUTOCAST[config.precision], enabled=config.precision != "fp32")
-
-        p = _Progress(loss_sum=torch.zeros((), dtype=torch.float64, device=device))
+        if config.batch_size < world:
+            raise ConfigError(f"batch_size {config.batch_size} (the global batch) is smaller than the {world} processes")
+        train_set = as_dataset(data)
+        val_set = as_dataset(val_data) if val_data is not None else None
+        if len(train_set) == 0:
+            raise DataError("the training data hold no items")
+        batches = GlobalBatches(len(train_set), config.batch_size, seed=config.seed, order=sampler, rank=rank,
+                                world_size=world)
+        total_steps = config.epochs * batches.batches_per_epoch
+        precision = Precision(config.precision, device)
+        model = task.to(device).model
+        optimizer = task.optimizer(model, config)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        run = RunState(sums=torch.zeros(2, dtype=torch.float64, device=device))
         checkpoint = read_checkpoint(checkpoint_dir) if checkpoint_dir is not None else None
         if checkpoint is not None:
             if not resume:
                 raise DataError(f"{checkpoint_dir}: holds a checkpoint (epoch {checkpoint[0]['epoch']}); pass "
                                 f"resume=True to continue it, or choose another directory")
-            _restore(p, checkpoint, Path(checkpoint_dir) / MANIFEST, model=model, optimizer=optimizer, scaler=scaler,
-                     config=config, rank=rank, device=device)
-            log = checkpoint[0].get("log")
-            if (procs.is_main and log_path is not None and log is not None and Path(log_path).is_file()
-                    and str(Path(log_path).resolve()) == log["path"] and os.path.getsize(log_path) > log["bytes"]):
-                os.truncate(log_path, log["bytes"])  # drop epochs logged after the checkpoint: they are redone
+            run.restore(checkpoint, Path(checkpoint_dir) / MANIFEST, task=task, optimizer=optimizer,
+                        precision=precision, config=config, rank=rank, device=device)
+            _truncate_log(log_path, checkpoint[0].get("log"), procs)
         elif world > 1:
             torch.manual_seed(int(np.random.SeedSequence((config.seed, rank)).generate_state(1)[0]))
-
-        net = model
-        if world > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
-            net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-        if config.compile:
-            net = torch.compile(net)
-        eval_net = model if world > 1 else net  # DDP's forward is collective; ranks evaluate unequal shares
+        forward_model = torch.compile(model) if config.compile else model
+        net = data_parallel(task, forward_model, device) if world > 1 else None
         log_file = open(log_path, "a") if log_path is not None and procs.is_main else None
-        start = time.perf_counter() - p.elapsed_s
+        start = time.perf_counter() - run.elapsed_s
 
         def clock() -> float:
             """Seconds since the start of the run; rank 0's under DDP when a budget must be agreed on."""
@@ -373,74 +278,56 @@ def fit(
             return procs.broadcast(now) if config.max_time is not None else now
 
         def save() -> None:
-            p.elapsed_s = clock()
-            _checkpoint(checkpoint_dir, p, model=model, optimizer=optimizer, scaler=scaler, config=config,
-                        procs=procs, device=device, log_file=log_file)
+            run.elapsed_s = clock()
+            run.save(checkpoint_dir, task=task, optimizer=optimizer, precision=precision, config=config,
+                     procs=procs, device=device, log_file=log_file)
 
-        bar = tqdm(total=None if config.max_time else total_steps, initial=p.step, desc="training", unit="step",
+        bar = tqdm(total=None if config.max_time else total_steps, initial=run.step, desc="training", unit="step",
                    disable=not (config.progress and procs.is_main), leave=False)
-        net.train()
         try:
-            while not p.done:
-                sampler.set_epoch(p.epoch, p.batch)
+            while not run.done:
+                batches.set_epoch(run.epoch, run.batch)
                 if hasattr(train_set, "set_epoch"):
-                    train_set.set_epoch(p.epoch)
-                out_of_time = False
-                for batch in loader:
-                    now = clock()
-                    if config.max_time is not None and now >= config.max_time:
-                        out_of_time = True
+                    train_set.set_epoch(run.epoch)
+                model.train()
+                for batch in _loader(train_set, batches, device, config.workers):
+                    if config.max_time is not None and clock() >= config.max_time:
+                        run.stop_reason = "max_time"
                         break
-                    progress = p.step / max(total_steps, 1)  # the schedule ends at whichever limit comes first
-                    if config.max_time is not None:
-                        progress = max(progress, now / config.max_time)
-                    for group in optimizer.param_groups:
-                        group["lr"] = config.lr * _lr_factor(config, progress)
-                    batch = [t.to(device, non_blocking=True) for t in batch]
-                    global_size = min(size, n - p.batch * size)
-                    mine = _share(global_size, rank, world)
-                    with autocast():
-                        loss = loss_fn(net, batch)
-                    optimizer.zero_grad(set_to_none=True)
+                    set_learning_rate(optimizer, config, step=run.step, total_steps=total_steps, elapsed=clock())
+                    global_size, mine = batches.global_size(run.batch), batches.share(run.batch)
+                    with precision.autocast():
+                        loss, logs = split_loss(net(to_device(batch, device)) if net is not None
+                                                else task.loss(forward_model, to_device(batch, device)))
+                    _accumulate(run, loss, logs, mine)
                     # Under DDP, weight by this rank's share: the average over ranks is the batch mean.
-                    scaler.scale(loss if world == 1 else loss * (mine * world / global_size)).backward()
-                    if config.grad_clip is not None:
-                        scaler.unscale_(optimizer)
-                        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                    scaler.step(optimizer)
-                    scaler.update()
-                    p.loss_sum += loss.detach().to(torch.float64) * mine
-                    p.seen += mine
-                    p.step += 1
-                    p.batch += 1
+                    precision.step(loss if world == 1 else loss * (mine * world / global_size), optimizer, params,
+                                   config.grad_clip)
+                    run.step, run.batch = run.step + 1, run.batch + 1
+                    task.after_step(model, run.step)
                     bar.update(1)
                     if (checkpoint_dir is not None and config.checkpoint_every is not None
-                            and p.step % config.checkpoint_every == 0 and p.batch < n_batches):
+                            and run.step % config.checkpoint_every == 0 and run.batch < batches.batches_per_epoch):
                         save()
-                loss_sum, count = procs.sum([float(p.loss_sum), p.seen])  # the one host synchronisation per epoch
-                if count == 0:
+                record = _end_epoch(run, task, optimizer, procs, clock)
+                if record is None:  # the budget ran out before a step of this epoch
+                    run.done = True
                     break
-                record = {"epoch": p.epoch, "train_loss": loss_sum / count, "lr": optimizer.param_groups[0]["lr"],
-                          "elapsed_s": clock()}
-                if not math.isfinite(record["train_loss"]):
-                    raise FloatingPointError(f"training loss became {record['train_loss']} in epoch {p.epoch}; lower lr")
                 if val_set is not None:
-                    record["val_loss"] = _evaluate(eval_net, loss_fn, val_set, max(size, 32), device, autocast, procs)
-                    net.train()
-                    if record["val_loss"] < p.best_val:
-                        p.best_val, p.bad_epochs = record["val_loss"], 0
-                        p.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                    else:
-                        p.bad_epochs += 1
-                p.history.append(record)
-                bar.set_postfix(epoch=p.epoch, loss=f"{record['train_loss']:.4g}")
+                    record.update(_validate(task, val_set, max(config.batch_size, 32), device, precision, procs,
+                                            config.workers))
+                    _track_best(run, task, record)
+                run.history.append(record)
+                bar.set_postfix(epoch=record["epoch"], loss=f"{record['train_loss']:.4g}")
                 if log_file is not None:
                     log_file.write(json.dumps(record) + "\n")
                     log_file.flush()
-                p.epoch, p.batch, p.seen = p.epoch + 1, 0, 0
-                p.loss_sum.zero_()
-                p.done = (out_of_time or p.epoch == config.epochs
-                          or (config.patience is not None and p.bad_epochs >= config.patience))
+                run.epoch, run.batch = run.epoch + 1, 0
+                if run.stop_reason is None and run.epoch == config.epochs:
+                    run.stop_reason = "epochs"
+                if run.stop_reason is None and config.patience is not None and run.bad_epochs >= config.patience:
+                    run.stop_reason = "patience"
+                run.done = run.stop_reason is not None
                 if checkpoint_dir is not None:
                     save()
         finally:
@@ -449,7 +336,53 @@ def fit(
                 log_file.close()
     finally:
         procs.close()
-    if p.best_state is not None:
-        model.load_state_dict(p.best_state)
+    if run.best_state is not None:
+        task.validation_model(model).load_state_dict(run.best_state)
     model.eval()
-    return p.history
+    return History(run.history, run.stop_reason)
+
+
+def _accumulate(run: RunState, loss: torch.Tensor, logs: dict[str, torch.Tensor], mine: int) -> None:
+    """Add this step's loss and logged values, weighted by the items computed here, to the epoch's sums."""
+    if not run.log_names and logs and run.step == 0:
+        run.log_names = sorted(logs)
+        run.sums = torch.zeros(len(logs) + 2, dtype=torch.float64, device=run.sums.device)
+    if sorted(logs) != run.log_names:
+        raise ConfigError(f"Task.loss logged {sorted(logs)} at step {run.step}, {run.log_names} before; "
+                          "log the same names every step")
+    values = torch.stack([loss.detach(), *(logs[k] for k in run.log_names)]).to(torch.float64)
+    run.sums[:-1] += values * mine
+    run.sums[-1] += mine
+
+
+def _end_epoch(run: RunState, task: Task, optimizer, procs: Processes, clock) -> dict[str, Any] | None:
+    """The epoch's record from the sums (the one host synchronisation of the epoch); ``None`` if it had no step."""
+    totals = procs.sum(run.sums.tolist())
+    run.sums.zero_()
+    count = totals[-1]
+    if count == 0:
+        return None
+    record = {"epoch": run.epoch, "train_loss": totals[0] / count,
+              **{f"train_{k}": v / count for k, v in zip(run.log_names, totals[1:-1])},
+              "lr": optimizer.param_groups[0]["lr"], "elapsed_s": clock()}
+    if not math.isfinite(record["train_loss"]):
+        raise FloatingPointError(f"training loss became {record['train_loss']} in epoch {run.epoch}; lower lr")
+    return record
+
+
+def _track_best(run: RunState, task: Task, record: dict[str, Any]) -> None:
+    key = f"val_{task.monitor}"
+    if key not in record:
+        raise ConfigError(f"task.monitor is {task.monitor!r}, but validation gives {sorted(record)}")
+    if record[key] < run.best_val:
+        run.best_val, run.bad_epochs = record[key], 0
+        run.best_state = clone_state(task.validation_model(task.model))
+    else:
+        run.bad_epochs += 1
+
+
+def _truncate_log(log_path, log: dict | None, procs: Processes) -> None:
+    """Drop epochs logged after the checkpoint: they are redone."""
+    if (procs.is_main and log_path is not None and log is not None and Path(log_path).is_file()
+            and str(Path(log_path).resolve()) == log["path"] and os.path.getsize(log_path) > log["bytes"]):
+        os.truncate(log_path, log["bytes"])
