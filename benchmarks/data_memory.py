@@ -21,11 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from sciml._atomic import write_text
+
 CHILD = r"""
 import json, resource, sys, time
 import torch
 from torch.utils.data import DataLoader
-from sciml._atomic import write_text
 from sciml import data
 torch.set_num_threads(2)
 path = sys.argv[1]

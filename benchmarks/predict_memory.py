@@ -18,10 +18,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from sciml._atomic import write_text
+
 CHILD = r"""
 import json, resource, sys, time
 import torch
-from sciml._atomic import write_text
 from sciml import Surrogate, data
 torch.set_num_threads(2)
 surrogate = Surrogate.load(sys.argv[1])

@@ -4,13 +4,13 @@ generation split across processes."""
 from __future__ import annotations
 
 import inspect
-import math
 import numbers
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 
 from sciml._proc import proc_kib_field
+from sciml.errors import SolverError
 from sciml.data.cf import trajectory_dataset
 from sciml.grids import Grid
 from sciml.spectral import spectral_resample
@@ -68,11 +68,12 @@ def check_chunk(chunk: int) -> int:
 
 def check_dt(dt: float | None) -> float | None:
     """``None`` (the recipe picks the step) or a positive finite step: ``dt=0`` must not mean "default"."""
-    if dt is None:
-        return None
-    if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not (dt > 0 and math.isfinite(dt)):
-        raise ValueError(f"dt must be a positive finite number (or None for the default), got {dt!r}")
-    return float(dt)
+    from sciml.solvers._stepping import check_dt as check_step
+
+    try:
+        return None if dt is None else check_step(dt)
+    except SolverError as err:  # an option of the recipe: generate() names the dataset
+        raise ValueError(str(err)) from None
 
 
 def step_attrs(steps: Sequence[float], chunk: int) -> dict:

@@ -1,7 +1,6 @@
 """The command line and the README's main job, end to end on tiny sizes."""
 
 import json
-import os
 import subprocess
 import sys
 

@@ -124,10 +124,10 @@ def test_nan_in_a_file_stops_loading_and_statistics_with_the_sample(tmp_path):
     assert pairs[4 * 5 + 1][0].isfinite().all()  # only the frames an item uses are read (and checked)
     with pytest.raises(DataError) as err:
         pairs[4 * 5 + 2]
-    assert str(err.value) == f"{path}: variable 'w' has NaN/Inf values (first at sample=4, time=2); clean or drop those samples"
+    assert str(err.value) == f"{path}: variable 'w' has NaN/Inf values (first at sample=4, time=2, y=1, x=1); clean or drop those samples"
     with pytest.raises(DataError) as err:
         channel_statistics(opened, ["v", "w"], samples_per_read=3)
-    assert str(err.value) == f"{path}: variable 'w' has NaN/Inf values (first at sample=4); clean or drop those samples"
+    assert str(err.value) == f"{path}: variable 'w' has NaN/Inf values (first at sample=4, time=2, y=1, x=1); clean or drop those samples"
 
 
 class CountingArray(BackendArray):

@@ -7,9 +7,8 @@ The data carry ``periodic = "false"`` on their coordinates, so the grid is ``"bo
 import numpy as np
 import pytest
 import torch
-import xarray as xr
 
-from sciml import DataError, Grid, GridError
+from sciml import DataError, Grid
 from sciml.data import grid_of, stack_fields
 from sciml.datasets import generate
 from sciml.evaluation import evaluate

@@ -10,7 +10,8 @@ Canonical layout (``../docs/architecture.md``, "Data model"):
 - CF attributes (``units``, ``standard_name``, ``long_name``) are preserved;
 - whatever a reader changed relative to the file (renamed, flipped, transposed, added a dim) is listed
   in ``ds.attrs["sciml_normalisation"]`` (a ``"; "``-joined string) so nothing happens silently, and
-  ``ds.attrs["sciml_format"]`` names the layout detected.
+  ``ds.encoding["sciml_format"]`` names the layout detected (encoding, not attributes, so that
+  ``open(write(ds))`` is ``ds``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from ..errors import DataError
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["SPACE_ORDER", "LEAD_ORDER", "record", "canonical_order", "read_values", "source_name", "require_variables"]
+__all__ = ["SPACE_ORDER", "LEAD_ORDER", "record", "canonical_order", "read_values", "source_name", "require_variables",
+           "check_finite"]
 
 LEAD_ORDER = ("sample", "time")
 SPACE_ORDER = ("z", "y", "x", "lat", "lon")
@@ -42,6 +44,20 @@ def require_variables(ds: xr.Dataset, names: Sequence[str], *, purpose: str = ""
         need = f"; {purpose} needs {list(names)}" if purpose else ""
         raise DataError(f"{source_name(ds)}: variable(s) {missing} not found{need}; available: "
                         f"{sorted(map(str, ds.data_vars))}")
+
+
+def check_finite(values: np.ndarray, *, source: str, name: str, dims: Sequence[str],
+                 offsets: dict[str, int] | None = None) -> np.ndarray:
+    """``values`` (read from variable ``name`` over ``dims``) if they hold no NaN/Inf; else a
+    :class:`DataError` naming the first bad element by its indices in the file (``offsets``: the file
+    index of each dim's first element read, 0 where absent)."""
+    if values.dtype.kind not in "fc":
+        return values
+    bad = ~np.isfinite(values)
+    if bad.any():
+        at = ", ".join(f"{d}={(offsets or {}).get(d, 0) + i}" for d, i in zip(dims, np.argwhere(bad)[0].tolist()))
+        raise DataError(f"{source}: variable {name!r} has NaN/Inf values (first at {at}); clean or drop those samples")
+    return values
 
 
 def record(ds: xr.Dataset, change: str) -> xr.Dataset:

@@ -23,7 +23,7 @@ import numpy as np
 
 from .._atomic import atomic_path
 from ..errors import DataError
-from ._layout import SPACE_ORDER, canonical_order, record
+from ._layout import SPACE_ORDER, canonical_order, record, require_variables
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -120,7 +120,7 @@ def _has_dimension_scales(f) -> bool:
     return False
 
 
-def _open_netcdf(path: Path, kind: str, chunks) -> xr.Dataset:
+def _open_netcdf(path: Path, chunks) -> xr.Dataset:
     import xarray as xr
 
     engine = "netcdf4"
@@ -163,7 +163,7 @@ def _zarr_consolidated(path: Path) -> bool:
 def _open_one(path: Path, *, chunks) -> xr.Dataset:
     kind = detect_format(path)
     if kind in ("netcdf3", "netcdf4"):
-        ds = _open_netcdf(path, kind, chunks)
+        ds = _open_netcdf(path, chunks)
     elif kind == "zarr":
         import xarray as xr
 
@@ -303,9 +303,7 @@ def open(
     for path in paths:
         ds = _normalise(_open_one(path, chunks=chunks), path, dims)
         if variables is not None:
-            missing = [v for v in variables if v not in ds.data_vars]
-            if missing:
-                raise DataError(f"{path}: variable(s) {missing} not found; available: {sorted(map(str, ds.data_vars))}")
+            require_variables(ds, variables)
             ds = ds[list(variables)]
         datasets.append(ds)
     if len(datasets) == 1:

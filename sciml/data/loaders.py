@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from ..errors import ConfigError, DataError
-from ._layout import SPACE_ORDER, read_values, require_variables, source_name
+from ._layout import SPACE_ORDER, check_finite, read_values, require_variables, source_name
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -119,14 +119,9 @@ class _LazyFields(Dataset):
         var = self.ds[name].variable
         key = {"sample": samples, **({"time": times} if times is not None else {})}
         indexers = tuple(key.get(d, 0 if d not in self.space else slice(None)) for d in var.dims)
-        values = read_values(var[indexers])
-        bad = ~np.isfinite(values) if values.dtype.kind == "f" else None
-        if bad is not None and bad.any():
-            where = np.argwhere(bad)[0]
-            first = samples.start + int(where[0])
-            at = f"sample={first}" + (f", time={(times.start or 0) + int(where[1])}" if times is not None else "")
-            raise DataError(f"{self.source}: variable {name!r} has NaN/Inf values (first at {at}); clean or drop those samples")
-        return values
+        offsets = {"sample": samples.start, "time": times.start if times is not None else 0}
+        return check_finite(read_values(var[indexers]), source=self.source, name=name,
+                            dims=tuple(d for d in var.dims if d in key or d in self.space), offsets=offsets)
 
     def _checked(self, indices: Sequence[int]) -> np.ndarray:
         """``indices`` as int64, each in ``[0, len(self))`` (``IndexError`` otherwise)."""

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from ..errors import DataError
-from ._layout import read_values
-from .tensors import source_name
+from ._layout import check_finite, read_values, require_variables, source_name
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -94,9 +93,7 @@ def channel_statistics(
     from tqdm.auto import tqdm
 
     source = source_name(ds)
-    missing = [v for v in variables if v not in ds.data_vars]
-    if missing:
-        raise DataError(f"{source}: variable(s) {missing} not found; available: {sorted(map(str, ds.data_vars))}")
+    require_variables(ds, variables)
     if "sample" not in ds.dims:
         raise DataError(f"{source}: no 'sample' dim; open the file with sciml.data.open")
     n = ds.sizes["sample"]
@@ -109,12 +106,7 @@ def channel_statistics(
         for name in variables:
             var = ds[name].variable
             values = read_values(var[tuple(slice(start, stop) if d == "sample" else slice(None) for d in var.dims)])
-            if values.dtype.kind == "f":
-                bad = ~np.isfinite(values)
-                if bad.any():
-                    first = start + int(np.argwhere(bad)[0][var.dims.index("sample")])
-                    raise DataError(f"{source}: variable {name!r} has NaN/Inf values (first at sample={first}); clean or drop those samples")
-            running[name].update(values)
+            running[name].update(check_finite(values, source=source, name=name, dims=var.dims, offsets={"sample": start}))
     stats = [running[v] for v in variables]
     return ChannelStatistics(
         variables=tuple(variables),

@@ -9,7 +9,7 @@ import torch
 
 from ..errors import DataError
 from ..grids import PERIODIC_ATTR, Grid, GridError, is_periodic
-from ._layout import SPACE_ORDER, require_variables, source_name
+from ._layout import SPACE_ORDER, check_finite, require_variables, source_name
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -67,15 +67,7 @@ def stack_fields(ds: xr.Dataset, variables: Sequence[str], *, dtype: torch.dtype
     for name in variables[1:]:
         if ds[name].dims != dims:
             raise DataError(f"{source}: variable {name!r} has dims {ds[name].dims}, {variables[0]!r} has {dims}")
-    arrays = []
-    for name in variables:
-        values = np.asarray(ds[name].values)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            where = np.argwhere(bad)[0]
-            at = ", ".join(f"{d}={i}" for d, i in zip(dims, where))
-            raise DataError(f"{source}: variable {name!r} has {int(bad.sum())} NaN/Inf values (first at {at}); clean or drop those samples")
-        arrays.append(values)
+    arrays = [check_finite(np.asarray(ds[name].values), source=source, name=name, dims=dims) for name in variables]
     space_rank = sum(d in SPACE_ORDER for d in dims)
     stacked = np.stack(arrays, axis=len(dims) - space_rank)
     return torch.from_numpy(stacked).to(dtype)

@@ -4,6 +4,7 @@ record), the per-equation operator cache, and the check of a closure's output.""
 from __future__ import annotations
 
 import math
+import numbers
 from collections import OrderedDict
 from typing import Callable, Hashable, Sequence, TypeVar
 
@@ -94,10 +95,10 @@ def check_times(times: Sequence[float]) -> list[float]:
 
 
 def check_dt(dt: float) -> float:
-    dt = float(dt)
-    if not (dt > 0 and math.isfinite(dt)):
-        raise SolverError(f"dt must be positive and finite, got {dt}")
-    return dt
+    """``dt`` as a float if it is a positive finite number (not a bool); :class:`SolverError` otherwise."""
+    if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not (dt > 0 and math.isfinite(dt)):
+        raise SolverError(f"dt must be a positive finite number, got {dt!r}")
+    return float(dt)
 
 
 def check_field(field: torch.Tensor, name: str, shape: str) -> None:
