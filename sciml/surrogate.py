@@ -120,11 +120,12 @@ class NormalizedOperator(nn.Module):
 class SurrogateTask(Task):
     """The surrogate's objective: the relative error of ``model(x)`` against ``y`` on ``(x, y, ...)`` batches.
 
-    ``loss="rel_l2"``: :func:`~sciml.train.relative_l2_loss`, the mean over the batch of
-    ``||model(x) - y|| / ||y||`` with the grid's quadrature weights (area weights on the sphere, the
-    trapezoidal rule on bounded boxes; on periodic boxes the uniform weights cancel). ``loss="h1"``: the
-    relative H1 norm of :func:`~sciml.train.h1_loss` (periodic boxes), which also weighs the error's
-    gradient. Fields are ``(batch, channel, *space)`` on ``grid`` at any resolution.
+    ``loss="rel_l2"``: :func:`~sciml.train.relative_l2_loss`, the mean over the batch and the output
+    variables of ``||model(x)_c - y_c|| / ||y_c||`` with the grid's quadrature weights (area weights on the
+    sphere, the trapezoidal rule on bounded boxes; on periodic boxes the uniform weights cancel), so each
+    variable counts the same whatever its units. ``loss="h1"``: the relative H1 norm of
+    :func:`~sciml.train.h1_loss` (periodic boxes), which also weighs the error's gradient. Fields are
+    ``(batch, channel, *space)`` on ``grid`` at any resolution.
     """
 
     def __init__(self, module: nn.Module, *, grid: Grid, loss: str = "rel_l2") -> None:
@@ -141,7 +142,7 @@ class SurrogateTask(Task):
         grid = self.grid.with_shape(*pred.shape[2:])
         if self.kind == "h1":
             return h1_loss(pred, y, grid=grid)
-        return relative_l2_loss(pred, y, grid=grid)
+        return relative_l2_loss(pred, y, grid=grid, per_channel=True)
 
 
 class Surrogate:

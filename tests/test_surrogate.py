@@ -181,4 +181,4 @@ def test_predicting_elsewhere_does_not_move_the_surrogate(trained):
     fields = torch.randn(2, 1, 32, 32)
     surrogate.predict_tensor(fields, device="cpu")
     assert surrogate.device == before
-    assert repr(surrogate) == "Surrogate(vorticity -> vorticity, fno trained on (32, 32) ('y', 'x'), lead_time=1.0 (time units: 1))"
+    assert repr(surrogate) == "Surrogate(vorticity -> vorticity, fno trained on (32, 32) ('y', 'x'), lead_time=1 (nondimensional))"

@@ -161,6 +161,8 @@ class _LazyFields(Dataset):
     def _channels(self, frames: list[np.ndarray]) -> torch.Tensor:
         """``(channel, ...)`` tensor from per-channel frames ``(...)``, in the dataset's dtype (a view if possible)."""
         stacked = frames[0][None] if len(frames) == 1 else np.stack(frames)
+        if any(stride < 0 for stride in stacked.strides):  # a flipped axis (latitude made ascending at open)
+            stacked = np.ascontiguousarray(stacked)
         return torch.from_numpy(stacked).to(self.dtype)
 
     def _extras(self, sample: int) -> tuple[torch.Tensor, ...]:

@@ -258,10 +258,14 @@ def _is_number(value: object) -> bool:
 
 
 def format_lead(lead: object, units: str | None = None) -> str:
-    """For reports: ``"6 h"``, ``"1 day"``, ``"90 min"``, ``"0.5 s"``; floats as ``"2.0 (time units: 1)"``."""
+    """For reports: ``"6 h"``, ``"1 day"``, ``"90 min"``, ``"0.5 s"``; floats with their units, ``"6 hours"``,
+    ``"2 (nondimensional)"`` for units ``"1"``, ``"2 (time units unknown)"``."""
     lead = as_lead(lead)
     if isinstance(lead, float):
-        return f"{lead!r} (time units: {units if units is not None else 'unknown'})"
+        value = np.format_float_positional(lead, trim="-")  # 2.0 -> "2", 0.15 -> "0.15", every digit kept
+        if units is None:
+            return f"{value} (time units unknown)"
+        return f"{value} (nondimensional)" if units == "1" else f"{value} {units}"
     nanoseconds = lead.value  # pandas gives nanoseconds whatever the Timedelta's unit
     for seconds, unit in _UNITS:
         count, rest = divmod(nanoseconds, seconds * 10**9)

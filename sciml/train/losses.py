@@ -21,16 +21,22 @@ __all__ = ["relative_l2_loss", "h1_loss", "rollout_loss"]
 
 
 def relative_l2_loss(
-    pred: torch.Tensor, true: torch.Tensor, *, grid: Grid | None = None, eps: float = 1e-12
+    pred: torch.Tensor, true: torch.Tensor, *, grid: Grid | None = None, per_channel: bool = False,
+    eps: float = 1e-12,
 ) -> torch.Tensor:
-    """Mean over the batch of ``||pred - true|| / ||true||`` (channels pooled, quadrature-weighted).
+    """Mean over the batch of ``||pred - true|| / ||true||`` (quadrature-weighted).
 
-    ``pred`` and ``true`` are ``(batch, channel, *space)``. Unlike :func:`sciml.metrics.rel_l2` this
+    ``pred`` and ``true`` are ``(batch, channel, *space)``. The channels are pooled into one norm, or,
+    with ``per_channel``, each channel's relative error is taken and they are averaged: the choice for
+    variables in different units (a 10 km layer depth and 20 m/s winds), where the pooled norm would
+    see only the largest. For one channel the two are the same. Unlike :func:`sciml.metrics.rel_l2` this
     never synchronises with the device to check for zero targets; ``eps`` keeps the gradient finite instead.
     """
     check_pair(pred, true, grid)
-    num = weighted_sq_norm(pred - true, grid).sum(dim=1)
-    den = weighted_sq_norm(true, grid).sum(dim=1)
+    num = weighted_sq_norm(pred - true, grid)  # (batch, channel)
+    den = weighted_sq_norm(true, grid)
+    if not per_channel:
+        num, den = num.sum(dim=1), den.sum(dim=1)
     return (num / (den + eps)).sqrt().mean()
 
 
