@@ -7,7 +7,7 @@ import torch
 
 from sciml import DataError
 from sciml import data
-from sciml.data import grid_of, stack_fields, time_pairs, trajectory_dataset
+from sciml.data import OperatorPairs, grid_of, stack_fields, trajectory_dataset
 
 
 def make_dataset(n=3, t=2, ny=4, nx=6):
@@ -55,7 +55,8 @@ def test_unwritable_or_missing_directory_is_a_one_line_error(tmp_path, monkeypat
 
 def test_tensors_from_datasets_and_their_errors(tmp_path):
     ds = make_dataset()
-    inputs, outputs = time_pairs(ds, ["vorticity"], lag=1)
+    pairs = OperatorPairs(ds, inputs=["vorticity"], outputs=["vorticity"], lag=1)
+    inputs, outputs = (torch.stack(part) for part in zip(*pairs.__getitems__(range(len(pairs)))))
     assert inputs.shape == (3, 1, 4, 6)
     torch.testing.assert_close(outputs[:, 0], torch.from_numpy(ds["vorticity"].values[:, 1]))
     assert grid_of(ds).shape == (4, 6)

@@ -211,3 +211,30 @@ def test_items_carry_their_times_and_the_sample_parameters():
     with pytest.raises(DataError, match=r"parameter 'nu' is neither a coordinate along 'sample' nor a scalar "
                                         r"attribute; per-sample coordinates: \['viscosity'\]"):
         OperatorPairs(ds, inputs=["w"], outputs=["v"], parameters=["nu"])
+
+
+def test_scattered_windows_of_one_long_trajectory_read_only_their_frames():
+    values = trajectories(n=1, t=200)["w"].values  # one long trajectory: as sciml.data.open leaves an ERA5 file
+    counter = CountingArray(values)
+    ds = xr.Dataset({"w": xr.Variable(("sample", "time", "y", "x"), indexing.LazilyIndexedArray(counter))},
+                    coords={"time": np.arange(200.0)})
+    pairs = OperatorPairs(ds, inputs=["w"], outputs=["w"], lag=1)
+    batch = pairs.__getitems__([150, 3, 77, 78, 40])
+    assert [int(x[0, 0, 0]) for x, _ in batch] == [15000, 300, 7700, 7800, 4000]  # 100 t for sample 0
+    assert [int(y[0, 0, 0]) - int(x[0, 0, 0]) for x, y in batch] == [100] * 5
+    frame = values[0, 0].size
+    assert counter.read == 9 * frame  # 150-151, 3-4, 77-79 (two pairs that touch), 40-41: not the 148 between
+
+
+def test_statistics_of_one_long_trajectory_read_it_in_time_blocks():
+    rng = np.random.default_rng(1)
+    values = rng.standard_normal((1, 300, 64, 128))  # 19.7 MB in one sample: more than one 16 MiB read
+    counter = CountingArray(values)
+    ds = xr.Dataset({"p": xr.Variable(("sample", "time", "y", "x"), indexing.LazilyIndexedArray(counter))})
+    reads = []
+    original = counter._raw
+    counter._raw = lambda key: reads.append(key) or original(key)
+    stats = channel_statistics(ds, ["p"])
+    assert len(reads) == 2 and counter.read == values.size  # two time blocks, every value once
+    np.testing.assert_allclose(stats.std[0], values.std(), rtol=1e-12)
+    assert abs(stats.mean[0] - values.mean()) < 1e-12

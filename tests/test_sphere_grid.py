@@ -10,7 +10,7 @@ import torch
 from scipy.special import lpmv
 
 from sciml import DataError, Grid, GridError
-from sciml.data import grid_of, stack_fields, time_pairs, trajectory_dataset
+from sciml.data import OperatorPairs, grid_of, stack_fields, trajectory_dataset
 from sciml.grids import LATLON_NODES
 
 NODES = LATLON_NODES
@@ -257,6 +257,7 @@ def test_channels_go_just_before_lat_and_lon():
     static = stack_fields(ds.isel(time=0), ["northward_velocity", "eastward_velocity"], dtype=torch.float64)
     assert static.shape == (2, 2, 8, 16)  # (sample, channel, lat, lon)
     torch.testing.assert_close(static[:, 0], torch.from_numpy(v[:, 0]))
-    inputs, outputs = time_pairs(ds, ["eastward_velocity"], lag=2, dtype=torch.float64)
-    assert inputs.shape == outputs.shape == (2, 1, 8, 16)
+    pairs = OperatorPairs(ds, inputs=["eastward_velocity"], outputs=["eastward_velocity"], lag=2, dtype=torch.float64)
+    inputs, outputs = (torch.stack(part) for part in zip(*pairs.__getitems__(range(len(pairs)))))
+    assert inputs.shape == outputs.shape == (2, 1, 8, 16)  # (pair, channel, lat, lon)
     torch.testing.assert_close(outputs[:, 0], torch.from_numpy(u[:, 2]))

@@ -10,10 +10,10 @@ from .cf import trajectory_dataset
 from .io import detect_format, open, write
 from .loaders import ChunkShuffleSampler, OperatorPairs, TrajectoryWindows, split_by_trajectory
 from .statistics import ChannelStatistics, channel_statistics
-from .tensors import grid_of, stack_fields, time_pairs
+from .tensors import grid_of, stack_fields
 
 __all__ = [
-    "DataError", "open", "write", "detect_format", "trajectory_dataset", "grid_of", "stack_fields", "time_pairs",
+    "DataError", "open", "write", "detect_format", "trajectory_dataset", "grid_of", "stack_fields",
     "OperatorPairs", "TrajectoryWindows", "ChunkShuffleSampler", "split_by_trajectory",
     "ChannelStatistics", "channel_statistics",
 ]

@@ -10,10 +10,11 @@ reads instead of one small read per item. Datasets pickle (the xarray dataset re
 Layouts: :class:`OperatorPairs` gives ``(inputs (C_in, *space), outputs (C_out, *space))`` per sample
 (or per sample and time, or per time and the time ``lag`` steps later); :class:`TrajectoryWindows` gives
 ``(history (h, C, *space), future (k, C, *space))`` windows of each trajectory. Items can also carry
-their times (``times=True``: offsets from the item's first frame, float64, in the file's time units or
-in seconds for calendar time) and the sample's PDE parameters (``parameters=["viscosity", ...]``: the
-values of those ``sample`` coordinates, float64), appended in that order: ``(inputs, outputs[, times][,
-parameters])``. Only the time steps the requested items use are read.
+their times (``TrajectoryWindows(times=True)``: offsets from the window's first frame, float64, in the
+file's time units or in seconds for calendar time) and the sample's PDE parameters
+(``parameters=["viscosity", ...]``: the values of those ``sample`` coordinates, float64), appended in
+that order: ``(inputs, outputs[, times][, parameters])``. Only the time steps the requested items use
+are read.
 """
 
 from __future__ import annotations
@@ -75,20 +76,12 @@ def _space_dims(ds: xr.Dataset, variables: Sequence[str]) -> tuple[str, ...]:
     return space
 
 
-def _runs(sorted_values: np.ndarray) -> list[tuple[int, int]]:
-    """Maximal runs of consecutive integers in a sorted array, as ``(start, stop)`` index pairs."""
-    breaks = np.flatnonzero(np.diff(sorted_values) != 1) + 1
-    starts = np.concatenate([[0], breaks])
-    stops = np.concatenate([breaks, [len(sorted_values)]])
-    return list(zip(starts.tolist(), stops.tolist()))
-
-
 class _LazyFields(Dataset):
     """Shared machinery: reads ``(samples, [times,] *space)`` blocks of several variables and checks them.
 
-    Subclasses give, for item indices, the sample of each item and the span ``[start, stop)`` of time
-    indices it uses (:meth:`_spans`); :meth:`_read_runs` then reads each run of consecutive samples once,
-    over the union of its items' time spans only.
+    Subclasses know, for item indices, the sample of each item and the span ``[start, stop)`` of time
+    indices it uses; :meth:`_read_items` reads the frames they use and no others, in as few reads as it
+    can (see there).
     """
 
     def __init__(self, ds: xr.Dataset, variables: Sequence[str], *, crop: tuple[int, ...] | None, seed: int,
@@ -130,23 +123,48 @@ class _LazyFields(Dataset):
             raise IndexError(f"index out of range for {len(self)} items")
         return indices
 
-    def _read_runs(self, samples: np.ndarray, variables: Sequence[str], starts: np.ndarray | None,
-                   stops: np.ndarray | None) -> dict[int, tuple[dict[str, np.ndarray], int, int]]:
-        """Read each run of consecutive ``samples`` once, over the time indices its items use:
-        sample -> (values by variable, first sample of the run, first time index read)."""
-        order = np.argsort(samples, kind="stable")
-        unique = np.unique(samples)
-        runs: dict[int, tuple[dict[str, np.ndarray], int, int]] = {}
-        for a, b in _runs(unique):
-            run = slice(int(unique[a]), int(unique[b - 1]) + 1)
-            times = None
-            if starts is not None:
-                inside = order[(samples[order] >= run.start) & (samples[order] < run.stop)]
-                times = slice(int(starts[inside].min()), int(stops[inside].max()))
-            read = {v: self._read(v, run, times) for v in dict.fromkeys(variables)}
-            for s in range(run.start, run.stop):
-                runs[s] = (read, run.start, 0 if times is None else times.start)
-        return runs
+    def _read_items(self, samples: np.ndarray, variables: Sequence[str], starts: np.ndarray | None = None,
+                    stops: np.ndarray | None = None) -> list[tuple[dict[str, np.ndarray], int, int]]:
+        """Read what items use: for item ``i`` of sample ``samples[i]`` (and time steps ``starts[i]`` to
+        ``stops[i]``), ``(values by variable, its row in them, the first time index read)``.
+
+        Each sample's time spans are merged where they overlap or touch, and consecutive samples with the
+        same span are read together: a batch of a chunk-shuffled block, or of pairs of short
+        trajectories, is one read, and a batch of scattered windows of one long trajectory reads only
+        those windows' frames.
+        """
+        blocks: list[list] = []  # [first sample, last sample, time slice or None, item indices]
+        if starts is None:
+            order = np.argsort(samples, kind="stable")
+            for i in order.tolist():
+                s = int(samples[i])
+                if blocks and s - blocks[-1][1] in (0, 1):
+                    blocks[-1][1] = s
+                    blocks[-1][3].append(i)
+                else:
+                    blocks.append([s, s, None, [i]])
+        else:
+            order = np.lexsort((starts, samples))
+            spans: list[list] = []  # [sample, start, stop, items], merged within a sample
+            for i in order.tolist():
+                s, a, b = int(samples[i]), int(starts[i]), int(stops[i])
+                if spans and spans[-1][0] == s and a <= spans[-1][2]:
+                    spans[-1][2] = max(spans[-1][2], b)
+                    spans[-1][3].append(i)
+                else:
+                    spans.append([s, a, b, [i]])
+            for s, a, b, items in spans:
+                if blocks and blocks[-1][1] == s - 1 and blocks[-1][2] == slice(a, b):
+                    blocks[-1][1] = s
+                    blocks[-1][3] += items
+                else:
+                    blocks.append([s, s, slice(a, b), items])
+        out: list = [None] * len(samples)
+        for first, last, times, items in blocks:
+            read = {v: self._read(v, slice(first, last + 1), times) for v in dict.fromkeys(variables)}
+            for i in items:
+                out[i] = (read, int(samples[i]) - first, 0 if times is None else times.start)
+        return out
 
     def _crop(self, tensor: torch.Tensor, index: int) -> torch.Tensor:
         """A random window of size ``crop`` over the trailing spatial dims (same window for all channels)."""
@@ -236,12 +254,11 @@ class OperatorPairs(_LazyFields):
         indices = self._checked(indices)
         samples, times = np.divmod(indices, self.n_times)
         spans = (times, times + self.lag + 1) if self.timed else (None, None)
-        runs = self._read_runs(samples, self.inputs + self.outputs, *spans)
+        reads = self._read_items(samples, self.inputs + self.outputs, *spans)
         items = []
-        for index, sample, t in zip(indices.tolist(), samples.tolist(), times.tolist()):
-            read, first, t0 = runs[sample]
-            at_in = (sample - first, t - t0) if self.timed else (sample - first,)
-            at_out = (sample - first, t - t0 + self.lag) if self.timed else at_in
+        for index, sample, t, (read, row, t0) in zip(indices.tolist(), samples.tolist(), times.tolist(), reads):
+            at_in = (row, t - t0) if self.timed else (row,)
+            at_out = (row, t - t0 + self.lag) if self.timed else at_in
             # Views of the block where a side has one channel; the crop window depends on the index only,
             # so inputs and outputs get the same one.
             x = self._crop(self._channels([read[v][at_in] for v in self.inputs]), index)
@@ -297,12 +314,11 @@ class TrajectoryWindows(_LazyFields):
         indices = self._checked(indices)
         samples, windows = np.divmod(indices, self.per_sample)
         starts = windows * self.stride
-        runs = self._read_runs(samples, self.variables, starts, starts + self.span)  # values (s, time, *space)
+        reads = self._read_items(samples, self.variables, starts, starts + self.span)  # values (s, time, *space)
         items = []
-        for index, sample, start in zip(indices.tolist(), samples.tolist(), starts.tolist()):
-            read, first, t0 = runs[sample]
+        for index, sample, start, (read, row, t0) in zip(indices.tolist(), samples.tolist(), starts.tolist(), reads):
             frames = slice(start - t0, start - t0 + self.span, self.lag)
-            window_data = self._channels([read[v][sample - first, frames] for v in self.variables])  # (C, h + k, *space)
+            window_data = self._channels([read[v][row, frames] for v in self.variables])  # (C, h + k, *space)
             window_data = self._crop(window_data.transpose(0, 1), index)  # (h + k, C, *space)
             extras = ()
             if self._times is not None:

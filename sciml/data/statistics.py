@@ -81,10 +81,11 @@ def channel_statistics(
     """Mean, standard deviation, minimum and maximum of each variable, in one read of the data.
 
     Args:
-        ds: canonical dataset (lazy is fine: memory use is one block of samples, whatever the file size).
+        ds: canonical dataset (lazy is fine: memory use is one block, whatever the file size).
         variables: variables to summarise.
         samples_per_read: samples per block; default: as many as fit in about 16 MiB (float64 temporaries
-            make the working memory about 5x that).
+            make the working memory about 5x that). A sample larger than that (one long trajectory, as
+            an ERA5 file opens) is read in blocks of time steps of about that size.
         progress: show a progress bar over blocks.
 
     Raises:
@@ -96,17 +97,21 @@ def channel_statistics(
     require_variables(ds, variables)
     if "sample" not in ds.dims:
         raise DataError(f"{source}: no 'sample' dim; open the file with sciml.data.open")
-    n = ds.sizes["sample"]
+    n, budget = ds.sizes["sample"], 16 << 20
+    per_sample = sum(ds[v].size // n * ds[v].dtype.itemsize for v in variables)
     if samples_per_read is None:
-        per_sample = sum(ds[v].size // n * ds[v].dtype.itemsize for v in variables)
-        samples_per_read = max(1, (16 << 20) // max(per_sample, 1))
+        samples_per_read = max(1, budget // max(per_sample, 1))
+    n_times = ds.sizes.get("time", 1)
+    times_per_read = n_times if samples_per_read > 1 or per_sample <= budget else max(1, budget * n_times // per_sample)
+    blocks = [(s, t) for s in range(0, n, samples_per_read) for t in range(0, n_times, times_per_read)]
     running = {v: _Running() for v in variables}
-    for start in tqdm(range(0, n, samples_per_read), desc="statistics", unit="block", disable=not progress):
-        stop = min(start + samples_per_read, n)
+    for start, t0 in tqdm(blocks, desc="statistics", unit="block", disable=not progress):
+        key = {"sample": slice(start, min(start + samples_per_read, n)), "time": slice(t0, t0 + times_per_read)}
         for name in variables:
             var = ds[name].variable
-            values = read_values(var[tuple(slice(start, stop) if d == "sample" else slice(None) for d in var.dims)])
-            running[name].update(check_finite(values, source=source, name=name, dims=var.dims, offsets={"sample": start}))
+            values = read_values(var[tuple(key.get(d, slice(None)) for d in var.dims)])
+            running[name].update(check_finite(values, source=source, name=name, dims=var.dims,
+                                              offsets={"sample": start, "time": t0}))
     stats = [running[v] for v in variables]
     return ChannelStatistics(
         variables=tuple(variables),

@@ -14,7 +14,7 @@ from ._layout import SPACE_ORDER, check_finite, require_variables, source_name
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["stack_fields", "grid_of", "time_pairs", "source_name"]
+__all__ = ["stack_fields", "grid_of", "source_name"]
 
 SPATIAL_DIMS = (("lat", "lon"), ("y", "x"), ("x",))
 
@@ -71,15 +71,3 @@ def stack_fields(ds: xr.Dataset, variables: Sequence[str], *, dtype: torch.dtype
     space_rank = sum(d in SPACE_ORDER for d in dims)
     stacked = np.stack(arrays, axis=len(dims) - space_rank)
     return torch.from_numpy(stacked).to(dtype)
-
-
-def time_pairs(ds: xr.Dataset, variables: Sequence[str], *, lag: int = 1, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """All ``(w(t_i), w(t_{i+lag}))`` pairs of each trajectory: two tensors ``(pairs, channel, *space)``."""
-    trajectories = stack_fields(ds, variables, dtype=dtype)  # (sample, time, channel, *space)
-    if trajectories.ndim < 4 or ds[variables[0]].dims[:2] != ("sample", "time"):
-        raise DataError(f"{source_name(ds)}: expected dims (sample, time, ...), got {ds[variables[0]].dims}")
-    if not 0 < lag < trajectories.shape[1]:
-        raise DataError(f"{source_name(ds)}: lag {lag} needs more than {lag} time steps, file has {trajectories.shape[1]}")
-    inputs = trajectories[:, :-lag].flatten(0, 1)
-    outputs = trajectories[:, lag:].flatten(0, 1)
-    return inputs, outputs
