@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 
@@ -220,6 +221,10 @@ def _train(args: argparse.Namespace, command: str) -> None:
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new run directory")
+    if args.checkpoint_dir is not None and out.resolve() in [Path(args.checkpoint_dir).resolve(),
+                                                            *Path(args.checkpoint_dir).resolve().parents]:
+        raise ConfigError(f"--checkpoint-dir {args.checkpoint_dir} is inside --out {out}, which must be empty to save "
+                          "the run at the end; put the checkpoints elsewhere")
     if not 0 <= args.val_fraction < 1:
         raise ConfigError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
     config = _train_config(args, TrainConfig())
@@ -232,6 +237,8 @@ def _train(args: argparse.Namespace, command: str) -> None:
                                        validation=validation, model=args.model, model_options=dict(args.options),
                                        loss=args.loss, config=config, block_size=args.block_size,
                                        checkpoint_dir=args.checkpoint_dir, resume=args.resume)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun every rank trained the same model; rank 0 saves it
+        return
     surrogate.provenance["command"] = command
     surrogate.save(out)
     write_text(out / "history.jsonl", "".join(json.dumps(record) + "\n" for record in history))

@@ -43,13 +43,13 @@ from .train import TrainConfig, resolve_device
 __all__ = ["QuickstartConfig", "run"]
 
 
-#: Training options of the quickstart: 40 epochs of batches of 8 (about 150 s on 2 CPU cores).
+#: Training options of the quickstart: 40 epochs of batches of 8 (measured 374 s on an idle 2-core machine).
 QUICKSTART_TRAINING = TrainConfig(epochs=40, batch_size=8, lr=3e-3)
 
 
 @dataclass(frozen=True, kw_only=True)
 class QuickstartConfig:
-    """Options of :func:`run`; the defaults take about 4 minutes on 2 CPU cores.
+    """Options of :func:`run`; the defaults take about 9 minutes on an idle 2-core machine (measured 516 s).
 
     Attributes:
         resolution: training grid points per side.

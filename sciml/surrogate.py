@@ -157,12 +157,16 @@ class Surrogate:
             ``pandas.Timedelta`` for datetime64/cftime data), else ``None``.
         time_units: units of a float lead time (e.g. ``"1"``, ``"hours"``); ``None`` for calendar time.
         model, model_options: the registered model name and the options it was built with.
+        origin: where the training data's first point sits along each axis but latitude, in grid steps from
+            0 (0 for points at ``j dx``, 0.5 for cell centres): the positional features assume that layout,
+            so inputs must have it too (at any resolution).
         provenance: data source and hash, training options, versions, timings.
     """
 
     def __init__(self, *, module: NormalizedOperator, inputs: Sequence[str], outputs: Sequence[str], grid: Grid,
                  units: dict[str, str], model: str, model_options: dict, lead_time: float | pd.Timedelta | None = None,
-                 time_units: str | None = None, provenance: dict | None = None) -> None:
+                 time_units: str | None = None, origin: dict[str, float] | None = None,
+                 provenance: dict | None = None) -> None:
         self.module = module
         self.inputs = list(inputs)
         self.outputs = list(outputs)
@@ -172,6 +176,7 @@ class Surrogate:
         self.model_options = dict(model_options)
         self.lead_time = None if lead_time is None else timing.as_lead(lead_time)
         self.time_units = time_units
+        self.origin = dict(origin or {})
         self.provenance = dict(provenance or {})
 
     def __repr__(self) -> str:
@@ -206,12 +211,18 @@ class Surrogate:
                 "generalises across resolutions"
             )
         require_variables(ds, self.inputs, purpose="the surrogate")
+        for dim, offset in _origin(ds, grid).items():
+            expected = self.origin.get(dim)
+            if expected is not None and not math.isclose(offset, expected, abs_tol=1e-3):
+                raise DataError(f"{source}: coordinate {dim!r} starts {offset:g} grid steps from 0, the training data "
+                                f"{expected:g}; the model's positional features assume the training layout: roll the "
+                                f"data along {dim!r} (ds.roll) or regrid it to start {expected:g} steps from 0")
         for name in self.inputs:
             given, expected = ds[name].attrs.get("units"), self.units.get(name)
             if given is not None and expected is not None and given != expected:
                 raise DataError(f"{source}: variable {name!r} has units {given!r}, the surrogate expects {expected!r}; convert first")
         if self.lead_time is not None and "time" in ds.coords:
-            timing.check_same_kind(ds["time"], self.lead_time, source=source, units=self.time_units)
+            timing.check_same_kind(_as_1d(ds["time"]), self.lead_time, source=source, units=self.time_units)
         return grid
 
     @torch.no_grad()
@@ -284,8 +295,9 @@ class Surrogate:
             coords["lead_time"] = timing.lead_time_coord(self.lead_time, steps, units=time_units)
             if "time" in coords:
                 coords["valid_time"] = timing.valid_time_coord(ds["time"], coords["lead_time"], source=source)
-        elif self.lead_time is not None and "time" in coords:
-            coords["time"] = timing.shift(ds["time"], self.lead_time, source=source, units=self.time_units)
+        elif self.lead_time is not None and "time" in ds.coords:  # the outputs' valid time (a scalar for one frame)
+            shifted = timing.shift(_as_1d(ds["time"]), self.lead_time, source=source, units=self.time_units)
+            coords["time"] = shifted if ds["time"].ndim else shifted.squeeze("time", drop=True)
         data_vars = {}
         for name in self.outputs:
             attrs = {"units": self.units.get(name, "1"), "long_name": ds[name].attrs.get("long_name", name) if name in ds else name}
@@ -321,7 +333,8 @@ class Surrogate:
         return {"format_version": FORMAT_VERSION, "sciml_version": __version__, "model": self.model,
                 "model_options": _json_options(self.model, self.model_options), "inputs": self.inputs,
                 "outputs": self.outputs, "units": self.units, "grid": self.grid.to_json(),
-                "lead_time": timing.lead_to_json(self.lead_time, self.time_units), "provenance": self.provenance}
+                "lead_time": timing.lead_to_json(self.lead_time, self.time_units), "origin": self.origin,
+                "provenance": self.provenance}
 
     def save(self, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write ``manifest.json`` + ``weights.pt`` into ``directory`` atomically (staging directory, rename)."""
@@ -362,7 +375,23 @@ class Surrogate:
         return cls(module=module.to(device).eval(), inputs=manifest["inputs"], outputs=manifest["outputs"],
                    grid=Grid.from_json(manifest["grid"]), units=manifest["units"], model=manifest["model"],
                    model_options=manifest["model_options"], lead_time=lead, time_units=units,
-                   provenance=manifest["provenance"])
+                   origin=manifest.get("origin"), provenance=manifest["provenance"])
+
+
+def _as_1d(time: xr.DataArray) -> xr.DataArray:
+    """A time coordinate as 1-D (a frame selected with ``isel(time=k)`` leaves a scalar)."""
+    return time if time.ndim else time.expand_dims("time")
+
+
+def _origin(ds: xr.Dataset, grid: Grid) -> dict[str, float]:
+    """The first point along each axis in grid steps from 0, ``x_0 / (x_1 - x_0)``: the same at every
+    resolution for a given layout (not latitude, whose nodes the grid's kind fixes)."""
+    offsets = {}
+    for d in grid.dims:
+        if d != "lat":
+            x = np.asarray(ds[d].values[:2], dtype=np.float64)
+            offsets[d] = float(x[0] / (x[1] - x[0]))
+    return offsets
 
 
 def _apply(module: nn.Module, fields: torch.Tensor, steps: int | None, batch_size: int) -> torch.Tensor:
@@ -453,8 +482,12 @@ def fit_surrogate(
     require_variables(train, dict.fromkeys(inputs + outputs), purpose="training")
     lead_time = time_units = None
     if lag is not None:
-        if "time" not in train.coords:
-            raise DataError(f"{source}: lag={lag} needs a 'time' coordinate; the file has none")
+        if isinstance(lag, bool) or not isinstance(lag, int) or lag < 1:
+            raise ConfigError(f"lag must be a positive integer (time steps), got {lag!r}")
+        for ds in (train, validation) if validation is not None else (train,):
+            if "time" not in ds.dims or "time" not in ds.coords:
+                raise DataError(f"{source_name(ds)}: lag={lag} needs a 'time' dimension with coordinate values; "
+                                f"the file has dims {tuple(map(str, ds.dims))}")
         lead_time = timing.uniform_step(train["time"], source=source) * lag
         time_units = timing.time_units(train["time"], source=source)
     pairs = OperatorPairs(train, inputs=inputs, outputs=outputs, lag=lag)
@@ -494,6 +527,6 @@ def fit_surrogate(
                   "final_train_loss": history[-1]["train_loss"] if history else math.nan,
                   "normalisation": {**input_stats.as_dict(), **output_stats.as_dict()}}
     surrogate = Surrogate(module=module, inputs=inputs, outputs=outputs, grid=grid, units=units, model=model,
-                          model_options=options, lead_time=lead_time,
-                          time_units=time_units, provenance=provenance)
+                          model_options=options, lead_time=lead_time, time_units=time_units,
+                          origin=_origin(train, grid), provenance=provenance)
     return surrogate, history

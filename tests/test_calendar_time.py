@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import xarray as xr
 
 from sciml import ConfigError, DataError, Surrogate, data

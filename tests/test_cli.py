@@ -83,3 +83,34 @@ def test_generate_and_predict_refuse_an_existing_out_unless_overwrite(tmp_path):
     assert result.returncode == 0, result.stderr
     assert out.read_bytes()[:4] == b"\x89HDF"
     assert not [p for p in tmp_path.iterdir() if p.name != "data.nc"]  # no temporary left behind
+
+
+def test_the_training_options_come_from_the_configs_not_copies():
+    from sciml.cli import _parser
+    from sciml.quickstart import QuickstartConfig
+    from sciml.train import TrainConfig
+
+    commands = _parser()._subparsers._group_actions[0].choices
+    train_help = " ".join(commands["train"].format_help().split())
+    for option, value in (("--weight-decay", TrainConfig().weight_decay), ("--epochs", TrainConfig().epochs),
+                          ("--precision", TrainConfig().precision), ("--workers", TrainConfig().workers)):
+        assert f"{option}" in train_help and f"(default {value})" in train_help, option
+    quick_help = " ".join(commands["quickstart"].format_help().split())
+    assert f"(default {QuickstartConfig().train.epochs})" in quick_help and "--max-time" in quick_help
+
+
+def test_the_report_says_when_a_budget_cut_training_short():
+    from dataclasses import replace
+
+    from sciml.quickstart import QuickstartConfig, _training_note, _verdict
+
+    config = QuickstartConfig()
+    budget = replace(config, train=replace(config.train, max_time=150.0))
+    note = _training_note({"stop_reason": "max_time", "epochs": 2, "val_loss_trend_per_epoch": -0.2}, budget)
+    assert note.startswith("**Training was cut short** by the 150 s wall-clock budget after 2 of 40 epochs")
+    assert "still falling 20.0% per epoch" in note
+    assert "levelled off" in _training_note({"stop_reason": "epochs", "epochs": 40, "val_loss_trend_per_epoch": -0.001},
+                                            config)
+    crude = {"rel_l2_train_res": 0.49, "persistence_rel_l2": 0.72, "solver_seconds_per_sample": 1.0,
+             "surrogate_seconds_per_sample": 0.1, "solver_rel_l2_vs_finest_by_resolution": {}}
+    assert _verdict(crude, 64).startswith("**Do not use this surrogate**")

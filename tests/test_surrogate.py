@@ -40,6 +40,8 @@ def test_cli_sized_fno_learns_the_navier_stokes_map(trained):
     assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
     assert surrogate.lead_time == pytest.approx(1.0)
     assert pred["time"].values.tolist() == [1.0]  # time shifted by the lead time
+    single = surrogate.predict(test.isel(time=0))  # one selected frame: a scalar time coordinate
+    assert single["vorticity"].dims == ("sample", "y", "x") and float(single["time"]) == 1.0
 
 
 def test_zero_shot_at_twice_the_resolution_matches_solver_truth(trained):
@@ -76,6 +78,11 @@ def test_predict_rejects_bad_input(trained):
         surrogate.predict(ds.assign_coords(x=ds["x"] * 2, y=ds["y"] * 2))
     with pytest.raises(DataError, match=r"\['vorticity'\] not found"):
         surrogate.predict(ds.rename(vorticity="w"))
+    with pytest.raises(DataError, match=r"coordinate 'x' starts 8 grid steps from 0, the training data 0; .* roll the"):
+        surrogate.predict(ds.assign_coords(x=ds["x"] + 0.25))  # the same periodic box, another origin
+    # Cell centres (x + dx/2) at this and at twice the resolution: the same layout, refused against vertices
+    with pytest.raises(DataError, match=r"starts 0.5 grid steps from 0, the training data 0"):
+        surrogate.predict(ds.assign_coords(x=ds["x"] + 0.5 / 32))
     wrong_units = ds.copy()
     wrong_units["vorticity"].attrs["units"] = "s-1"
     with pytest.raises(DataError, match="units 's-1', the surrogate expects '1'"):
@@ -182,3 +189,19 @@ def test_predicting_elsewhere_does_not_move_the_surrogate(trained):
     surrogate.predict_tensor(fields, device="cpu")
     assert surrogate.device == before
     assert repr(surrogate) == "Surrogate(vorticity -> vorticity, fno trained on (32, 32) ('y', 'x'), lead_time=1 (nondimensional))"
+
+
+def test_cell_centred_data_keep_their_layout_at_every_resolution():
+    def centred(ds):  # PDEBench-style cell centres: x_j = (j + 1/2) dx
+        n = ds.sizes["x"]
+        return ds.assign_coords(x=ds["x"] + 0.5 / n, y=ds["y"] + 0.5 / n)
+
+    train = centred(ns2d(8, 16, seed=0, times=[0.0, 0.5], progress=False))
+    surrogate, _ = fit_surrogate(train, inputs=["vorticity"], outputs=["vorticity"], lag=1,
+                                 model_options={"hidden_channels": 4, "n_modes": (4, 4), "n_layers": 1},
+                                 config=TrainConfig(epochs=1, device="cpu", progress=False))
+    assert surrogate.origin == {"y": 0.5, "x": 0.5}
+    fine = ns2d(2, 32, seed=0, first_sample=50, times=[0.0], progress=False)
+    assert surrogate.predict(centred(fine))["vorticity"].shape == (2, 1, 32, 32)  # zero-shot on the same layout
+    with pytest.raises(DataError, match="starts 0 grid steps from 0, the training data 0.5"):
+        surrogate.predict(fine)

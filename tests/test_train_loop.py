@@ -410,3 +410,76 @@ def test_a_sampler_sets_the_item_order_of_every_epoch():
         sampler.set_epoch(epoch)
         orders += list(sampler)
     assert data.read == orders and orders[:37] != orders[37:]
+
+
+def test_dataloader_workers_change_the_speed_not_the_result(tmp_path):
+    import numpy as np
+    import xarray as xr
+
+    from sciml import data
+    from sciml.data import ChunkShuffleSampler, OperatorPairs
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((24, 3, 8, 8)).astype(np.float32)
+    ds = xr.Dataset({"w": (("sample", "time", "y", "x"), w)},
+                    coords={"time": [0.0, 1.0, 2.0], "y": np.arange(8) / 8, "x": np.arange(8) / 8})
+    pairs = OperatorPairs(data.open(data.write(ds, tmp_path / "w.nc")), inputs=["w"], outputs=["w"], lag=1)
+
+    def run(workers):
+        torch.manual_seed(0)
+        model = nn.Conv2d(1, 1, 3, padding=1, padding_mode="circular")
+        history = fit(LossTask(model, lambda net, b: (net(b[0]) - b[1]).pow(2).mean()), pairs,
+                      config=_config(epochs=2, workers=workers), sampler=ChunkShuffleSampler(len(pairs), block_size=4))
+        return history, model.state_dict()
+
+    (h0, p0), (h2, p2) = run(0), run(2)
+    assert _without_times(h0) == _without_times(h2)
+    _assert_same_params(p0, p2)
+
+
+def test_history_says_why_training_stopped_and_how_fast_the_loss_still_falls():
+    from sciml.train import History
+
+    falling = History([{"epoch": e, "val_loss": 0.5 * 0.9**e} for e in range(8)], "max_time")
+    assert falling.trend() == pytest.approx(-0.1, rel=1e-9)  # exactly 10% per epoch
+    assert History([{"epoch": e, "val_loss": 0.2} for e in range(5)]).trend() == pytest.approx(0.0, abs=1e-12)
+    assert History([{"epoch": 0, "val_loss": 1.0}]).trend() is None  # too short to tell
+    assert falling.stop_reason == "max_time" and list(falling) == falling[:]
+
+
+def test_resuming_on_another_number_of_processes_keeps_every_item_of_the_epoch_in_its_loss(tmp_path):
+    # A mid-epoch checkpoint as two processes would have written it (each rank's sums of its items), resumed by one
+    # process: rank 0 takes both ranks' sums, so the epoch's mean loss counts every item once.
+    x, y = _data()
+    expected = _fit(_model(), _noisy_mse, (x, y), config=_config(epochs=1, checkpoint_every=2))
+    steps = 0
+
+    def crashing(net, batch):
+        nonlocal steps
+        steps += 1
+        if steps == 3:
+            raise KeyboardInterrupt
+        return _noisy_mse(net, batch)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(_model(), crashing, (x, y), config=_config(epochs=1, checkpoint_every=2), checkpoint_dir=tmp_path)
+    manifest, tensors = read_checkpoint(tmp_path)
+    sums = tensors["loop/sums"]  # (1, loss + count): two steps of 8 items
+    split = torch.cat([sums * 0.25, sums * 0.75])  # the same totals, held by two ranks
+    tensors["loop/sums"] = split
+    torch.save(tensors, tmp_path / manifest["tensors"])
+    (tmp_path / "checkpoint.json").write_text(json.dumps({**manifest, "world_size": 2}))
+    history = _fit(_model(), _noisy_mse, (x, y), config=_config(epochs=1, checkpoint_every=2), checkpoint_dir=tmp_path,
+                   resume=True)
+    assert history[0]["train_loss"] == pytest.approx(expected[0]["train_loss"], rel=1e-12)
+
+
+def test_an_optimizer_over_parameters_outside_the_model_is_refused():
+    class Outside(LossTask):
+        def __init__(self, model):
+            super().__init__(model)
+            self.extra = nn.Linear(4, 1)  # trained but not part of task.model: neither checkpointed nor averaged
+
+        def optimizer(self, model, config):
+            return torch.optim.AdamW([*model.parameters(), *self.extra.parameters()], lr=config.lr)
+    with pytest.raises(ConfigError, match="updates parameters that are not task.model's"):
+        fit(Outside(_model()), _data(), config=_config())

@@ -6,7 +6,7 @@ name       config               model
 ``fno``    :class:`FNOConfig`   Fourier neural operator, periodic or bounded box (``neuralop.models.FNO``)
 ``tfno``   :class:`TFNOConfig`  the same with Tucker-factorised spectral weights
 ``uno``    :class:`UNOConfig`   U-shaped neural operator, periodic or bounded box (``neuralop.models.UNO``)
-``sfno``   :class:`SFNOConfig`  spherical FNO, equiangular lat-lon grid (``neuralop.models.SFNO``)
+``sfno``   :class:`SFNOConfig`  spherical FNO, equiangular or Gauss lat-lon grid (``neuralop.models.SFNO``)
 =========  ===================  ==================================================================
 
 Models come from ``neuraloperator``, imported inside the model constructors (it costs seconds).

@@ -116,7 +116,7 @@ class SFNO(Operator):
         self.operator = NeuralopSFNO(
             # neuraloperator keeps degrees < n_modes[0] and orders < n_modes[1] // 2
             n_modes=(config.lmax, 2 * config.lmax),
-            in_channels=config.in_channels + (3 if config.position_features else 0),
+            in_channels=config.in_channels + self.feature_channels,
             out_channels=config.out_channels,
             hidden_channels=config.hidden_channels,
             n_layers=config.n_layers,
@@ -124,6 +124,11 @@ class SFNO(Operator):
             # neuraloperator's SFNO does not forward the node set to its layers: bind it here
             conv_module=partial(SphericalConv, sht_grids=config.grid),
         )
+
+    @property
+    def feature_channels(self) -> int:
+        """The three Cartesian coordinates of each point, or none."""
+        return 3 if self.config.position_features else 0
 
     def forward(self, field: torch.Tensor) -> torch.Tensor:
         self.check_input(field)

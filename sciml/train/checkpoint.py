@@ -214,9 +214,18 @@ class RunState:
         write_checkpoint(directory, tensors, manifest)
 
     def restore(self, checkpoint: tuple[dict, dict[str, torch.Tensor]], path: Path, *, task: Task,
-                optimizer: torch.optim.Optimizer, precision: Precision, config: TrainConfig, rank: int,
+                optimizer: torch.optim.Optimizer, precision: Precision, config: TrainConfig, procs: Processes,
                 device: torch.device) -> None:
-        """Load a checkpoint read by :func:`read_checkpoint` into the task, optimizer, scaler, RNGs and ``self``."""
+        """Load a checkpoint read by :func:`read_checkpoint` into the task, optimizer, scaler, RNGs and ``self``.
+
+        On as many processes as were saved, every rank gets its own RNG states and sums back: the resumed run
+        is the uninterrupted one. On another number of processes, rank 0 takes the epoch's sums of all saved
+        ranks (so no item of the epoch is lost from its loss) and ranks without saved RNG states are seeded
+        from ``(seed, rank, step)``; the run then continues correctly but not bitwise as it would have.
+        """
+        import numpy as np
+
+        rank = procs.rank
         manifest, tensors = checkpoint
         saved, current = manifest["config"], asdict(config)
         changed = [k for k in current if k not in RUN_OPTIONS and saved.get(k) != current[k]]
@@ -232,16 +241,20 @@ class RunState:
         except (KeyError, ValueError, RuntimeError) as error:
             raise DataError(f"{path}: holds the state of a different model, optimizer or task "
                             f"({' '.join(str(error).split())})"[:400]) from None
-        if f"rng/cpu/{rank}" in tensors:  # absent when resuming on more processes than were saved
-            torch.set_rng_state(tensors[f"rng/cpu/{rank}"])
-        if device.type == "cuda" and f"rng/cuda/{rank}" in tensors:
-            torch.cuda.set_rng_state(tensors[f"rng/cuda/{rank}"], device)
         for name in self._SAVED:
             setattr(self, name, manifest[name])
-        sums = tensors.get("loop/sums", torch.zeros(0, len(self.log_names) + 2))
+        if f"rng/cpu/{rank}" in tensors:  # absent when resuming on more processes than were saved
+            torch.set_rng_state(tensors[f"rng/cpu/{rank}"])
+        else:
+            torch.manual_seed(int(np.random.SeedSequence((config.seed, rank, self.step)).generate_state(1)[0]))
+        if device.type == "cuda" and f"rng/cuda/{rank}" in tensors:
+            torch.cuda.set_rng_state(tensors[f"rng/cuda/{rank}"], device)
+        sums = tensors["loop/sums"]
         self.sums = torch.zeros(len(self.log_names) + 2, dtype=torch.float64, device=device)
-        if rank < len(sums):
+        if manifest["world_size"] == procs.world_size:
             self.sums.copy_(sums[rank])
+        elif rank == 0:
+            self.sums.copy_(sums.sum(dim=0))
         best = {k[5:]: v.to(device) for k, v in tensors.items() if k.startswith("best/")}
         self.best_state = best or None
         self.best_val = math.inf if manifest["best_val"] is None else manifest["best_val"]

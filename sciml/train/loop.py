@@ -165,11 +165,12 @@ def _loader(data: Dataset, batch_sampler, device: torch.device, workers: int) ->
 @torch.no_grad()
 def _validate(task: Task, data: Dataset, batch_size: int, device: torch.device, precision: Precision,
               procs: Processes, workers: int) -> dict[str, float]:
-    """Means over ``data`` of the task's validation values, weighted by batch size; each process takes
-    every W-th item and the sums are reduced over the processes."""
+    """Means over ``data`` of the task's validation values, weighted by batch size; each process takes a
+    contiguous part of the items (so lazily read data are read in runs) and the sums are reduced over the
+    processes."""
     model = task.validation_model(task.model)
     model.eval()
-    mine = list(range(procs.rank, len(data), procs.world_size))
+    mine = np.array_split(np.arange(len(data)), procs.world_size)[procs.rank].tolist()
     names, sums, count = None, None, 0
     for indices, batch in zip(_chunks(mine, batch_size), _loader(data, _chunks(mine, batch_size), device, workers)):
         with precision.autocast():
@@ -255,6 +256,11 @@ def fit(
         model = task.to(device).model
         optimizer = task.optimizer(model, config)
         params = [p for group in optimizer.param_groups for p in group["params"]]
+        owned = {id(p) for p in model.parameters()}
+        if any(id(p) not in owned for p in params):
+            raise ConfigError(f"{type(task).__name__}.optimizer updates parameters that are not task.model's; make "
+                              "every trained part a submodule of task.model, so that it is checkpointed and averaged "
+                              "under DDP")
         run = RunState(sums=torch.zeros(2, dtype=torch.float64, device=device))
         checkpoint = read_checkpoint(checkpoint_dir) if checkpoint_dir is not None else None
         if checkpoint is not None:
@@ -262,7 +268,7 @@ def fit(
                 raise DataError(f"{checkpoint_dir}: holds a checkpoint (epoch {checkpoint[0]['epoch']}); pass "
                                 f"resume=True to continue it, or choose another directory")
             run.restore(checkpoint, Path(checkpoint_dir) / MANIFEST, task=task, optimizer=optimizer,
-                        precision=precision, config=config, rank=rank, device=device)
+                        precision=precision, config=config, procs=procs, device=device)
             _truncate_log(log_path, checkpoint[0].get("log"), procs)
         elif world > 1:
             torch.manual_seed(int(np.random.SeedSequence((config.seed, rank)).generate_state(1)[0]))

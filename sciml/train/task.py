@@ -48,6 +48,9 @@ def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 class Task:
     """A training objective for :func:`sciml.train.fit`. Subclass it and implement :meth:`loss`.
 
+    Everything the optimizer trains must be a parameter of :attr:`model` (a container module such as
+    ``nn.ModuleDict`` holds several parts): that is what is checkpointed and, under DDP, averaged.
+
     The loop calls, per optimiser step, ``loss(model, batch)``, backward, the optimizer's step and
     ``after_step(model, step)``; per epoch, ``validate(validation_model(model), batch)`` over the
     validation data. ``model`` is :attr:`model` itself in every call but :meth:`loss`, where it is the
@@ -92,7 +95,12 @@ class Task:
         return model
 
     def state_dict(self) -> dict[str, Any]:
-        """Extra state for the checkpoint: a nested dict of tensors and JSON values (numbers, strings, lists)."""
+        """Extra state for the checkpoint: a nested dict of tensors and JSON values (numbers, strings, lists).
+
+        Under DDP it is saved from rank 0 and restored on every rank, so it must be the same on every
+        process (as a moving average of the averaged weights is). Randomness that must differ between
+        processes should come from torch's global generators, which the loop seeds and saves per process.
+        """
         return {}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
