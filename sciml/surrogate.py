@@ -249,9 +249,10 @@ class Surrogate:
             ds: canonical dataset with the input variables.
             steps: for time-stepping surrogates with ``inputs == outputs``, roll out this many steps
                 autoregressively: the result gains a ``lead_time`` dim (``lead_time * 1..steps``, a
-                timedelta for calendar time) before the spatial dims, and, with a ``time`` coordinate,
-                a ``valid_time(time, lead_time)`` coordinate. ``None``: one application, with ``time``
-                shifted by the lead time (the outputs' valid time).
+                timedelta for calendar time) before the spatial dims. ``None``: one application, with a
+                scalar ``lead_time`` coordinate. Either way ``time`` stays the initial time and, with a
+                ``time`` coordinate, ``valid_time = time + lead_time`` is a coordinate beside it (the
+                forecast convention of CF and WMO GRIB: reference time, forecast period, valid time).
             batch_size: frames per forward pass.
             device: where to run the model (``None``: where the surrogate is).
 
@@ -295,17 +296,20 @@ class Surrogate:
             coords["lead_time"] = timing.lead_time_coord(self.lead_time, steps, units=time_units)
             if "time" in coords:
                 coords["valid_time"] = timing.valid_time_coord(ds["time"], coords["lead_time"], source=source)
-        elif self.lead_time is not None and "time" in ds.coords:  # the outputs' valid time (a scalar for one frame)
-            shifted = timing.shift(_as_1d(ds["time"]), self.lead_time, source=source, units=self.time_units)
-            coords["time"] = shifted if ds["time"].ndim else shifted.squeeze("time", drop=True)
+        elif self.lead_time is not None:
+            coords["lead_time"] = timing.lead_time_coord(self.lead_time, 1, units=time_units).squeeze("lead_time", drop=True)
+            if "time" in ds.coords:  # a scalar for one frame selected with isel(time=k)
+                valid = timing.shift(_as_1d(ds["time"]), self.lead_time, source=source, units=self.time_units)
+                valid = valid.rename("valid_time").assign_attrs(long_name="valid time: time + lead_time")
+                coords["valid_time"] = valid if ds["time"].ndim else valid.squeeze("time", drop=True)
+                if not ds["time"].ndim:
+                    coords["time"] = ds["time"]
         data_vars = {}
         for name in self.outputs:
             attrs = {"units": self.units.get(name, "1"), "long_name": ds[name].attrs.get("long_name", name) if name in ds else name}
             data_vars[name] = (out_dims, outputs[name], attrs)
         history = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}: predicted by sciml {__version__} surrogate"
         attrs = {**ds.attrs, "history": "\n".join(filter(None, [ds.attrs.get("history"), history]))}
-        if self.lead_time is not None:
-            attrs["lead_time"] = timing.format_lead(self.lead_time, time_units)
         return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
     def export(self, path: str | os.PathLike) -> Path:

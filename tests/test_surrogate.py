@@ -39,9 +39,11 @@ def test_cli_sized_fno_learns_the_navier_stokes_map(trained):
     assert persistence > 0.3
     assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
     assert surrogate.lead_time == pytest.approx(1.0)
-    assert pred["time"].values.tolist() == [1.0]  # time shifted by the lead time
+    # time stays the initial time; lead_time and valid_time = time + lead_time are coordinates beside it
+    assert pred["time"].values.tolist() == [0.0] and pred["valid_time"].values.tolist() == [1.0]
+    assert float(pred["lead_time"]) == 1.0
     single = surrogate.predict(test.isel(time=0))  # one selected frame: a scalar time coordinate
-    assert single["vorticity"].dims == ("sample", "y", "x") and float(single["time"]) == 1.0
+    assert single["vorticity"].dims == ("sample", "y", "x") and float(single["valid_time"]) == 1.0
 
 
 def test_zero_shot_at_twice_the_resolution_matches_solver_truth(trained):

@@ -73,4 +73,5 @@ def test_sphere_errors_are_area_weighted(run):
     result = json.loads((tmp / "test32.json").read_text())
     assert result["rel_l2"]["eastward_velocity"] == pytest.approx(weighted, rel=1e-6)
     assert weighted != pytest.approx(float(rel_l2(guess, true).mean()), rel=1e-3)  # the unweighted value differs
-    assert pred["time"].values.tolist() == [6.0] and pred.attrs["lead_time"] == "6 hours"
+    assert pred["valid_time"].values.tolist() == [6.0] and float(pred["lead_time"]) == 6.0
+    assert pred["lead_time"].attrs["units"] == "hours"
