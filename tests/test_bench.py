@@ -196,7 +196,8 @@ def test_machine_description_has_the_essentials_and_no_hostname():
 
 # ---------------------------------------------------------------------------------------------- end to end
 # The 4-point rung puts the tiny surrogate (rel. L2 ~0.33 at lead time 0.5) inside the solver curve, so the matched-
-# accuracy path (interpolation, paired rounds, spread, break-even) runs end to end.
+# accuracy path (interpolation, paired rounds, spread, break-even) runs end to end whenever the timings keep that
+# rung on the Pareto front (the unit tests above cover each status deterministically).
 TINY = {"n_train": 32, "n_test": 4, "train_resolution": 16, "solver_resolutions": (4, 8, 16), "reference_resolution": 32,
         "surrogate_resolutions": (16,), "train.epochs": 8, "train.lr": 1e-2, "model.hidden_channels": 8,
         "model.n_modes": 6, "model.n_layers": 2, "repeats": 3, "warmup": 1}
@@ -250,12 +251,22 @@ def test_end_to_end_numbers_are_consistent_and_physical(two_runs):
     errors = {p["resolution"]: p["rel_l2"] for p in result["solver_curve"]}
     # The spectral solver converges: doubling the grid cuts the error by far more than 2x (measured ~8x).
     assert errors[16] < errors[8] / 4 and errors[8] < errors[4] / 2
-    assert result["matched_accuracy"]["status"] == "interpolated"
-    # The bracket: two rungs of the Pareto front whose errors enclose the surrogate's. Which rungs are on the
-    # front depends on their timings (and so on the machine's load), so it is checked, not fixed.
-    low, high = result["matched_accuracy"]["bracket"]
-    assert {low, high} <= set(result["solver_pareto_front"]) and low < high
-    assert errors[low] >= result["surrogate_rel_l2"] >= errors[high]
+    # The tiny surrogate sits inside the solver curve's error range (~0.56 at 4 points, ~0.018 at 16) ...
+    surrogate = result["surrogate_rel_l2"]
+    assert errors[16] < surrogate < errors[4]
+    # ... but which rungs are on the Pareto front depends on their timings: at 4 and 8 points the solver's
+    # per-step overhead dominates and the two cost the same within noise, so the 4-point rung may be dominated.
+    # The status must be what the measured front implies.
+    front = result["solver_pareto_front"]
+    status = result["matched_accuracy"]["status"]
+    if errors[front[-1]] <= surrogate <= errors[front[0]]:
+        assert status == "interpolated"
+        low, high = result["matched_accuracy"]["bracket"]
+        assert {low, high} <= set(front) and low < high
+        assert errors[low] >= surrogate >= errors[high]
+    else:
+        assert status == ("less_accurate_than_solver" if surrogate > errors[front[0]] else "more_accurate_than_solver")
+        assert result["speedup_at_matched_accuracy"] is None and result["breakeven_queries"] is None
     # The headline is what the curve maths gives for the recorded points.
     again = matched_accuracy(result["solver_curve"], surrogate_seconds_per_sample=result["surrogate_seconds_per_sample"],
                              surrogate_rel_l2=result["surrogate_rel_l2"])
@@ -279,11 +290,15 @@ def test_end_to_end_numbers_are_consistent_and_physical(two_runs):
         markdown(with_spread)
     interpolated = [v for v in result["speedup_per_round"] if v is not None]
     spread = result["speedup_spread"]
-    assert interpolated and spread["min"] <= spread["median"] <= spread["max"] and spread["n"] == len(interpolated)
-    # Break-even as defined: (training + data seconds) / (solver - surrogate cost per query), rounded up.
-    upfront = result["training_seconds"] + result["data_generation_seconds"]
-    saving = result["solver_seconds_per_sample_at_matched_accuracy"] - result["surrogate_seconds_per_sample"]
-    assert result["breakeven_queries"] == (math.ceil(upfront / saving) if saving > 0 else None)
+    if interpolated:
+        assert spread["min"] <= spread["median"] <= spread["max"] and spread["n"] == len(interpolated)
+    else:
+        assert spread is None
+    if status == "interpolated":
+        # Break-even as defined: (training + data seconds) / (solver - surrogate cost per query), rounded up.
+        upfront = result["training_seconds"] + result["data_generation_seconds"]
+        saving = result["solver_seconds_per_sample_at_matched_accuracy"] - result["surrogate_seconds_per_sample"]
+        assert result["breakeven_queries"] == (math.ceil(upfront / saving) if saving > 0 else None)
 
 
 @pytest.mark.slow
