@@ -16,6 +16,11 @@ initial condition from the same seed are the same continuous function up to the 
 
 Defaults follow Li et al. (2021), "Fourier Neural Operator for Parametric PDEs": ``alpha=2.5, tau=7``
 and ``sigma = tau^(alpha - d/2)``.
+
+This function draws from numpy streams spawned from an integer seed, one sample at a time, as the solvers'
+datasets need (their bytes depend on it). :class:`sciml.diffusion.GaussianRandomField` is the same
+covariance (the eigenvalue formula below is shared) drawn in torch from a ``torch.Generator``, batched
+on the device, with a band limit fixed by the noise, and on the sphere as well.
 """
 
 from __future__ import annotations
@@ -28,6 +33,17 @@ import torch
 from .grids import Grid, GridError
 
 __all__ = ["gaussian_random_field"]
+
+
+def _box_laplacian_eigenvalues(modes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Eigenvalues ``4 pi^2 |k / L|^2`` of ``-Laplacian`` on the periodic box for integer ``modes (count, d)``."""
+    return 4 * math.pi**2 * np.sum((modes / lengths) ** 2, axis=1)
+
+
+def _power_law_eigenvalues(mu: np.ndarray, *, alpha: float, tau: float, sigma: float) -> np.ndarray:
+    """Eigenvalues ``sigma^2 (mu + tau^2)^(-alpha)`` of ``sigma^2 (-Laplacian + tau^2)^(-alpha)`` given those
+    ``mu`` of ``-Laplacian`` (the box's from :func:`_box_laplacian_eigenvalues`, ``l (l + 1) / R^2`` on a sphere)."""
+    return sigma**2 * (mu + tau**2) ** (-alpha)
 
 
 def _shell_modes(m: int, ndim: int) -> np.ndarray:
@@ -101,7 +117,7 @@ def gaussian_random_field(
     modes = np.concatenate(shells)  # (n_modes, d) in draw order
     inside = np.all(np.abs(modes) <= limits, axis=1)
     kept = modes[inside]
-    eigen = sigma**2 * (4 * math.pi**2 * np.sum((kept / lengths) ** 2, axis=1) + tau**2) ** (-alpha)
+    eigen = _power_law_eigenvalues(_box_laplacian_eigenvalues(kept, lengths), alpha=alpha, tau=tau, sigma=sigma)
     std = np.sqrt(eigen / np.prod(lengths))
     if mean_zero:
         std[np.all(kept == 0, axis=1)] = 0.0
