@@ -31,6 +31,7 @@ CASES = {
     "tfno": (dict(in_channels=1, out_channels=2, n_modes=(8,), hidden_channels=8, n_layers=2, rank=0.5), (32,), (64,)),
     "uno": (dict(in_channels=1, out_channels=1, n_modes=(6, 6), hidden_channels=4, n_layers=4), (17, 16), (34, 32)),
     "sfno": (dict(in_channels=2, out_channels=1, lmax=6, hidden_channels=8, n_layers=2), (16, 32), (32, 64)),
+    "afno": (dict(in_channels=2, out_channels=1, preset="tiny", grid_shape=(16, 32), patch_size=4), (16, 32), (32, 64)),
 }
 
 
@@ -239,7 +240,7 @@ BAD_OPTIONS = [
     ("uno", dict(in_channels=1, out_channels=1, n_layers=True), "n_layers must be a positive integer, got True"),
     ("sfno", dict(in_channels=1, out_channels=1, lmax=-3), "lmax must be a positive integer, got -3"),
     ("sfno", dict(in_channels=1, out_channels=1, position_features="yes"), "position_features must be true or false, got 'yes'"),
-    ("unet", dict(in_channels=1), "unknown model 'unet'; available: fno, sfno, tfno, uno (a model of your own: "
+    ("unet", dict(in_channels=1), "unknown model 'unet'; available: afno, fno, sfno, tfno, uno (a model of your own: "
              "sciml.models.register_model('unet', builder) first, also before loading it)"),
     ("fno", dict(in_channels=1, out_channels=1, modes=8), "unknown option 'modes' for model 'fno'; valid options: in_channels, out_channels, n_modes, hidden_channels, n_layers, boundary"),
     ("uno", dict(in_channels=1, out_channels=1, boundary="dirichlet"), "boundary must be one of 'periodic', 'reflect', got 'dirichlet'"),

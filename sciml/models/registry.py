@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 from torch import nn
 
 from ..errors import ConfigError
+from .afno import AFNO, AFNOConfig
 from .fno import FNO, TFNO, FNOConfig, TFNOConfig
 from .sfno import SFNO, SFNOConfig
 from .uno import UNO, UNOConfig
@@ -52,6 +53,7 @@ _REGISTRY: dict[str, ModelSpec] = {
     "tfno": _builtin(TFNOConfig, TFNO),
     "uno": _builtin(UNOConfig, UNO),
     "sfno": _builtin(SFNOConfig, SFNO),
+    "afno": _builtin(AFNOConfig, AFNO),
 }
 
 
