@@ -1,0 +1,424 @@
+"""Denoisers and velocity fields on functions: a noise-conditioned neural operator, EDM preconditioning, exact
+Gaussian references.
+
+Fields are ``(batch, channel, *space)`` on a periodic ``Grid.box`` (1-D or 2-D) of a fixed **domain** (the box
+lengths); the resolution is free: every module here is a function of the continuous field, so the same weights act
+on a 16-point and a 64-point grid of the box.
+
+**Noise.** The corruption is function-space Gaussian noise ``xi ~ N(0, C)`` with a trace-class ``C``
+(:mod:`sciml.diffusion.noise`; Kerrigan, Ley & Smyth 2023, "Diffusion generative models in infinite dimensions";
+Lim et al. 2023, "Score-based diffusion models in function space"): ``x_sigma = x_0 + sigma xi``. ``xi`` is
+stationary with pointwise variance ``v = E xi(x)^2 = sum_k lambda_k / |D|`` (the trace formula), the same at every
+point and on every grid of the domain, so the added noise has pointwise standard deviation ``sigma sqrt(v)`` (in
+the units of the data).
+
+**Preconditioning** (Karras et al. 2022, "Elucidating the design space of diffusion-based generative models",
+arXiv:2206.00364, sec. 5 and app. B.6). The denoiser is ``D(x; sigma) = c_skip x + c_out F(c_in x; c_noise)`` with
+
+    c_in    = 1 / sqrt(sigma_data^2 + v sigma^2)
+    c_skip  = sigma_data^2 / (sigma_data^2 + v sigma^2)
+    c_out   = sigma sqrt(v) sigma_data / sqrt(sigma_data^2 + v sigma^2)
+    c_noise = log(sigma sqrt(v)) / 4
+
+**The choice**: EDM derives its scalings from the per-coordinate variances of white noise (``v = 1``); here they
+are derived from the *pointwise* variances of data and noise, ``sigma_data^2`` and ``v sigma^2``: ``c_in`` gives the
+network's input unit pointwise variance, ``c_skip`` minimises the pointwise variance of the network's target and
+``c_out`` makes it one. (The noise is correlated across points, so a per-Fourier-mode Wiener scaling would be the
+exact optimum for Gaussian data; the pointwise choice needs no spectrum of the data and reduces to EDM's at
+``v = 1``.) The EDM loss weight is ``lambda(sigma) = 1 / c_out^2``.
+
+**Noise levels in EDM's units.** EDM's constants (``sigma_min = 0.002``, ``sigma_max = 80``, the training
+distribution ``ln sigma ~ N(-1.2, 1.2^2)``) are for ``sigma_data = 0.5`` and white noise. The samplers and objectives
+read them as the *EDM level* ``s = sigma sqrt(v) (0.5 / sigma_data)``, the pointwise noise-to-data ratio in EDM's
+scale, so they carry over to any data amplitude and any noise covariance: ``sigma = s *``
+:attr:`Denoiser.sigma_per_level`.
+
+**Network** (:class:`NoiseConditionedFNO`): a Fourier neural operator (Li et al. 2021, arXiv:2010.08895) built
+from neuraloperator's ``SpectralConv`` (``fft_norm="forward"``: the coefficients of the Fourier series, the same at
+every resolution), conditioned on ``c_noise`` by FiLM (Perez et al. 2018): Fourier features of ``c_noise`` -> MLP ->
+per layer a per-channel scale and shift applied after the Fourier layer.
+
+**Exact references** (:class:`GaussianDenoiser`, :class:`GaussianVelocityField`): for Gaussian data
+``x_0 ~ N(0, A)`` with ``A`` diagonal in the same Fourier basis as ``C`` (a
+:class:`~sciml.diffusion.GaussianRandomField` or :class:`~sciml.diffusion.MaternField`), the posterior mean is the
+per-mode Wiener filter ``E[x_0 | x_sigma]_k = a_k / (a_k + sigma^2 b_k) (x_sigma)_k`` and the flow-matching velocity is
+``E[x_1 - x_0 | x_t]_k = (t a_k - (1 - t) b_k) / (t^2 a_k + (1 - t)^2 b_k) (x_t)_k``, with ``a_k``, ``b_k`` the
+variances of the Fourier coefficients of data and noise; they validate samplers independently of training.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..grids import Grid
+from .noise import GaussianRandomField, MaternField
+
+__all__ = ["FieldNetConfig", "NoiseConditionedFNO", "edm_scalings", "FieldModel", "Denoiser", "EDMDenoiser",
+           "GaussianDenoiser", "VelocityField", "NeuralVelocityField", "GaussianVelocityField"]
+
+#: EDM's data standard deviation (Karras et al. 2022), the scale its noise-level constants are given in.
+EDM_SIGMA_DATA = 0.5
+
+
+def _positive(owner: str, name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{owner}: {name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _positive_int(owner: str, name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ConfigError(f"{owner}: {name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+# ---------------------------------------------------------------------------------------------- network
+@dataclass(frozen=True, kw_only=True)
+class FieldNetConfig:
+    """Options of :class:`NoiseConditionedFNO`.
+
+    Attributes:
+        n_modes: Fourier modes kept per spatial dim (total, as in neuraloperator: ``(8, 8)`` keeps ``k_y = -4..3``
+            and ``k_x = 0..4``); its length is the number of spatial dims (1 or 2).
+        hidden_channels: width of the Fourier layers.
+        n_layers: number of Fourier layers, each followed by a FiLM modulation.
+        embedding_channels: width of the noise-level embedding MLP.
+        frequencies: Fourier features of ``c_noise``: ``cos, sin(2 pi f_j c)`` for ``frequencies`` values ``f_j``
+            spaced geometrically from 1/4 to 16 (cycles per unit of ``c_noise``).
+        positional: append ``sin, cos(2 pi x_i / L_i)`` (:class:`~sciml.models.features.PeriodicFeatures`, the same
+            functions at every resolution) as input channels; off by default: stationary data need none.
+    """
+
+    n_modes: tuple[int, ...] = (12, 12)
+    hidden_channels: int = 32
+    n_layers: int = 4
+    embedding_channels: int = 64
+    frequencies: int = 8
+    positional: bool = False
+
+    def __post_init__(self) -> None:
+        owner = "FieldNetConfig"
+        modes = self.n_modes
+        if not isinstance(modes, (tuple, list)) or len(modes) not in (1, 2):
+            raise ConfigError(f"{owner}: n_modes must be one or two positive integers (one per spatial dim), "
+                              f"got {modes!r}")
+        object.__setattr__(self, "n_modes", tuple(_positive_int(owner, "n_modes", m) for m in modes))
+        for name in ("hidden_channels", "n_layers", "embedding_channels", "frequencies"):
+            object.__setattr__(self, name, _positive_int(owner, name, getattr(self, name)))
+        if not isinstance(self.positional, bool):
+            raise ConfigError(f"{owner}: positional must be True or False, got {self.positional!r}")
+
+
+class NoiseConditionedFNO(nn.Module):
+    """``F(x; c)``: a Fourier neural operator whose layers a scalar condition ``c`` modulates (FiLM).
+
+    ``(batch, channels, *space), (batch,) -> (batch, channels, *space)``:
+
+        e   = MLP([cos(2 pi f c), sin(2 pi f c)])                   (batch, embedding_channels)
+        h_0 = P_in x                                                 1x1 lift to hidden_channels
+        h_l = act((K_l h_{l-1} + W_l h_{l-1}) (1 + g_l(e)) + b_l(e)) K_l spectral conv, W_l 1x1, g_l, b_l linear
+        F   = P_out h_L                                              1x1, GELU, 1x1
+
+    ``act`` is GELU except after the last layer. ``g_l``, ``b_l`` start at zero (the modulation starts as the
+    identity). Spectral weights are complex64: the module runs in float32 (or under autocast).
+    """
+
+    def __init__(self, channels: int, config: FieldNetConfig = FieldNetConfig()) -> None:
+        from neuralop.layers.spectral_convolution import SpectralConv
+
+        from ..models.features import PeriodicFeatures
+
+        super().__init__()
+        channels = _positive_int("NoiseConditionedFNO", "channels", channels)
+        if not isinstance(config, FieldNetConfig):
+            raise ConfigError(f"NoiseConditionedFNO takes a FieldNetConfig, got {type(config).__name__}")
+        self.config, self.channels, self.ndim = config, channels, len(config.n_modes)
+        conv = nn.Conv1d if self.ndim == 1 else nn.Conv2d
+        hidden, width = config.hidden_channels, config.embedding_channels
+        self.features = PeriodicFeatures(self.ndim) if config.positional else None
+        self.lift = conv(channels + (2 * self.ndim if config.positional else 0), hidden, 1)
+        self.spectral = nn.ModuleList(SpectralConv(hidden, hidden, config.n_modes) for _ in range(config.n_layers))
+        self.pointwise = nn.ModuleList(conv(hidden, hidden, 1) for _ in range(config.n_layers))
+        self.embedding = nn.Sequential(nn.Linear(2 * config.frequencies, width), nn.SiLU(), nn.Linear(width, width),
+                                       nn.SiLU())
+        self.film = nn.ModuleList(nn.Linear(width, 2 * hidden) for _ in range(config.n_layers))
+        for film in self.film:
+            nn.init.zeros_(film.weight)
+            nn.init.zeros_(film.bias)
+        self.project = nn.Sequential(conv(hidden, 2 * hidden, 1), nn.GELU(), conv(2 * hidden, channels, 1))
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 2 + self.ndim or x.shape[1] != self.channels:
+            raise ConfigError(f"NoiseConditionedFNO expects (batch, {self.channels}, *space) with {self.ndim} spatial "
+                              f"dims, got {tuple(x.shape)}")
+        frequencies = 2 * math.pi * torch.logspace(-2, 4, self.config.frequencies, base=2.0, device=x.device,
+                                                   dtype=condition.dtype)
+        phase = condition[:, None] * frequencies
+        embedding = self.embedding(torch.cat([phase.cos(), phase.sin()], dim=1).to(x.dtype))
+        h = self.lift(self.features(x) if self.features is not None else x)
+        per_channel = (x.shape[0], -1) + (1,) * self.ndim
+        for index, (spectral, pointwise, film) in enumerate(zip(self.spectral, self.pointwise, self.film)):
+            scale, shift = film(embedding).view(*per_channel[:2], 2, *per_channel[2:]).unbind(2)
+            h = (spectral(h) + pointwise(h)) * (1 + scale) + shift
+            if index < len(self.spectral) - 1:
+                h = nn.functional.gelu(h)
+        return self.project(h)
+
+
+# ---------------------------------------------------------------------------------------------- preconditioning
+def edm_scalings(sigma: torch.Tensor, *, sigma_data: float, noise_variance: float
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(c_skip, c_out, c_in, c_noise)`` of the EDM preconditioning for noise of pointwise variance ``v``.
+
+    ``c_in = 1 / sqrt(sigma_data^2 + v sigma^2)``, ``c_skip = sigma_data^2 / (sigma_data^2 + v sigma^2)``,
+    ``c_out = sigma sqrt(v) sigma_data / sqrt(sigma_data^2 + v sigma^2)``, ``c_noise = log(sigma sqrt(v)) / 4``
+    (Karras et al. 2022, Table 1, with ``sigma`` -> ``sigma sqrt(v)``; see the module doc). As ``sigma -> 0``:
+    ``c_skip -> 1``, ``c_out -> 0`` (the denoiser is the identity); as ``sigma -> inf``: ``c_skip -> 0``,
+    ``c_out -> sigma_data``.
+
+    Args:
+        sigma: noise multipliers ``> 0``, any shape; the results have its shape, dtype and device.
+        sigma_data: pointwise standard deviation of the data.
+        noise_variance: ``v``, the noise's pointwise variance.
+    """
+    effective = sigma * math.sqrt(noise_variance)
+    total = sigma_data**2 + effective**2
+    return sigma_data**2 / total, effective * sigma_data / total.sqrt(), total.rsqrt(), effective.log() / 4
+
+
+# ---------------------------------------------------------------------------------------------- models on functions
+class FieldModel(nn.Module):
+    """What every model here and every sampler shares: the domain, the channels, the noise, the data scale.
+
+    Attributes:
+        domain: the periodic box the model was built for (its lengths; the resolution is not used).
+        noise: the Gaussian noise on functions (:class:`~sciml.diffusion.GaussianRandomField` or
+            :class:`~sciml.diffusion.MaternField`): the corruption of a denoiser, the source of a velocity field.
+        channels: field channels, each with independent noise.
+        sigma_data: pointwise standard deviation of the data (the units of the fields).
+        noise_variance: ``v``, the noise's pointwise variance on the domain.
+    """
+
+    def __init__(self, *, domain: Grid, noise, channels: int, sigma_data: float) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        if not isinstance(domain, Grid) or domain.kind != "box":
+            kind = domain.kind if isinstance(domain, Grid) else type(domain).__name__
+            raise ConfigError(f"{owner}: domain must be a periodic Grid.box (1-D or 2-D), got {kind!r}")
+        if not isinstance(noise, (GaussianRandomField, MaternField)):
+            raise ConfigError(f"{owner}: noise must be a GaussianRandomField or MaternField, "
+                              f"got {type(noise).__name__}")
+        self.domain, self.noise = domain, noise
+        self.channels = _positive_int(owner, "channels", channels)
+        self.sigma_data = _positive(owner, "sigma_data", sigma_data)
+        self.noise_variance = noise.pointwise_variance(domain)
+
+    def check_grid(self, grid: Grid) -> None:
+        """Refuse a grid on another domain than :attr:`domain` (any resolution of the box is accepted)."""
+        same = (isinstance(grid, Grid) and grid.kind == "box" and grid.ndim == self.domain.ndim
+                and all(math.isclose(a, b, rel_tol=1e-12) for a, b in zip(grid.lengths, self.domain.lengths)))
+        if not same:
+            got = f"a {grid.kind!r} grid with lengths {grid.lengths}" if isinstance(grid, Grid) else type(grid).__name__
+            raise ConfigError(f"{type(self).__name__} was built on the periodic box with lengths "
+                              f"{self.domain.lengths}, got {got}; sample on a Grid.box of the same lengths (any "
+                              f"resolution)")
+
+    def grid_of(self, field: torch.Tensor) -> Grid:
+        """The grid of the domain that ``field`` ``(batch, channels, *space)`` lies on."""
+        if not isinstance(field, torch.Tensor) or field.ndim != 2 + self.domain.ndim or field.shape[1] != self.channels:
+            shape = tuple(field.shape) if isinstance(field, torch.Tensor) else type(field).__name__
+            raise ConfigError(f"{type(self).__name__} takes fields (batch, {self.channels}, *space) with "
+                              f"{self.domain.ndim} spatial dims, got {shape}")
+        return Grid.box(*field.shape[2:], lengths=self.domain.lengths)
+
+    def draw_noise(self, grid: Grid, n: int, *, generator: torch.Generator | None, device: torch.device | str,
+                   dtype: torch.dtype) -> torch.Tensor:
+        """``n`` draws of :attr:`noise` on ``grid``, ``(n, channels, *grid.shape)``, from ``generator`` only."""
+        fields = self.noise.sample(grid, n * self.channels, generator=generator, device=device, dtype=dtype)
+        return fields.view(n, self.channels, *grid.shape)
+
+
+def _per_sample(value, like: torch.Tensor) -> torch.Tensor:
+    """A noise level or time as ``(batch,)`` in ``like``'s dtype and device (from a number, a scalar or a vector)."""
+    value = torch.as_tensor(value, dtype=like.dtype, device=like.device)
+    if value.ndim > 1 or (value.ndim == 1 and value.shape[0] != like.shape[0]):
+        raise ConfigError(f"the noise level / time must be a number or one value per sample ({like.shape[0]}), got "
+                          f"shape {tuple(value.shape)}")
+    return value.expand(like.shape[0])
+
+
+def _broadcast(values: torch.Tensor, field: torch.Tensor) -> torch.Tensor:
+    return values.view(-1, *([1] * (field.ndim - 1)))
+
+
+class Denoiser(FieldModel):
+    """Base of the denoisers: ``forward(x, sigma)`` estimates ``E[x_0 | x_0 + sigma xi = x]``, ``xi ~`` :attr:`noise`.
+
+    ``x`` is ``(batch, channels, *space)`` on any grid of :attr:`domain`, ``sigma`` a number or ``(batch,)``
+    (the multiplier of ``xi``, > 0); the result has the shape of ``x``.
+    """
+
+    @property
+    def sigma_per_level(self) -> float:
+        """The noise multiplier ``sigma`` per EDM level ``s``: ``(sigma_data / 0.5) / sqrt(v)`` (see the module doc)."""
+        return self.sigma_data / EDM_SIGMA_DATA / math.sqrt(self.noise_variance)
+
+
+class EDMDenoiser(Denoiser):
+    """``D(x; sigma) = c_skip x + c_out F(c_in x; c_noise)`` with :func:`edm_scalings` and ``F`` a
+    :class:`NoiseConditionedFNO`; ``(batch, channels, *space), sigma -> (batch, channels, *space)``.
+
+    Args:
+        domain: the periodic box (``Grid.box``; any resolution of it); 1-D or 2-D as ``network.n_modes``.
+        noise: the corruption ``xi`` (the same function on every grid of the box).
+        channels: field channels.
+        sigma_data: pointwise standard deviation of the data (EDM's 0.5 for images in [-1, 1]; measure yours).
+        network: the operator's options.
+    """
+
+    def __init__(self, *, domain: Grid, noise, channels: int = 1, sigma_data: float = 0.5,
+                 network: FieldNetConfig = FieldNetConfig()) -> None:
+        super().__init__(domain=domain, noise=noise, channels=channels, sigma_data=sigma_data)
+        if isinstance(network, FieldNetConfig) and len(network.n_modes) != domain.ndim:
+            raise ConfigError(f"EDMDenoiser: network.n_modes {network.n_modes} has {len(network.n_modes)} dims, the "
+                              f"domain {domain.ndim}")
+        self.net = NoiseConditionedFNO(self.channels, network)
+
+    def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
+        self.grid_of(x)
+        sigma = _per_sample(sigma, x)
+        c_skip, c_out, c_in, c_noise = edm_scalings(sigma, sigma_data=self.sigma_data,
+                                                    noise_variance=self.noise_variance)
+        return _broadcast(c_skip, x) * x + _broadcast(c_out, x) * self.net(_broadcast(c_in, x) * x, c_noise)
+
+
+class VelocityField(FieldModel):
+    """Base of the flow-matching velocity fields: ``forward(x, t)`` estimates ``E[x_1 - x_0 | x_t = x]`` on the
+    path ``x_t = (1 - t) x_0 + t x_1`` from ``x_0 ~`` :attr:`noise` (``t = 0``) to the data ``x_1`` (``t = 1``).
+
+    ``x`` is ``(batch, channels, *space)`` on any grid of :attr:`domain`, ``t`` in ``[0, 1]`` a number or ``(batch,)``.
+    """
+
+
+class NeuralVelocityField(VelocityField):
+    """``u(x, t) = c_out F(c_in(t) x; t)`` with ``F`` a :class:`NoiseConditionedFNO` (functional flow matching,
+    Kerrigan et al. 2024, arXiv:2305.17209).
+
+    ``c_in(t) = 1 / sqrt((1 - t)^2 v + t^2 sigma_data^2)`` (the pointwise standard deviation of ``x_t`` for
+    independent source and data) and ``c_out = sqrt(v + sigma_data^2)`` (that of the target ``x_1 - x_0``), so the
+    network sees and predicts fields of unit pointwise variance. Arguments as :class:`EDMDenoiser`.
+    """
+
+    def __init__(self, *, domain: Grid, noise, channels: int = 1, sigma_data: float = 0.5,
+                 network: FieldNetConfig = FieldNetConfig()) -> None:
+        super().__init__(domain=domain, noise=noise, channels=channels, sigma_data=sigma_data)
+        if isinstance(network, FieldNetConfig) and len(network.n_modes) != domain.ndim:
+            raise ConfigError(f"NeuralVelocityField: network.n_modes {network.n_modes} has {len(network.n_modes)} "
+                              f"dims, the domain {domain.ndim}")
+        self.net = NoiseConditionedFNO(self.channels, network)
+
+    def forward(self, x: torch.Tensor, t) -> torch.Tensor:
+        self.grid_of(x)
+        t = _per_sample(t, x)
+        c_in = ((1 - t) ** 2 * self.noise_variance + t**2 * self.sigma_data**2).rsqrt()
+        c_out = math.sqrt(self.noise_variance + self.sigma_data**2)
+        return c_out * self.net(_broadcast(c_in, x) * x, t)
+
+
+# ---------------------------------------------------------------------------------------------- exact Gaussian models
+def _mode_variances(noise, domain: Grid, shape: tuple[int, ...], owner: str) -> torch.Tensor:
+    """``E|u_k|^2`` of ``noise``'s Fourier coefficients at the ``rfftn`` indices of a grid of ``shape`` on ``domain``,
+    float64 (0 above the band limit); the grid must resolve the band limit (``2 B < n``)."""
+    grid = Grid.box(*shape, lengths=domain.lengths)
+    if not noise.resolves(grid):
+        raise ConfigError(f"{owner}: the grid {shape} does not resolve the band limit {noise.band_limit} of {noise} "
+                          f"(needs more than {2 * noise.band_limit} points per dim)")
+    variance = noise.spectral_variance(domain)  # (2B + 1,) * d at index k + B
+    b = noise.band_limit
+    axes = [torch.fft.fftfreq(n, 1.0 / n, dtype=torch.float64).round().long() for n in shape[:-1]]
+    axes.append(torch.fft.rfftfreq(shape[-1], 1.0 / shape[-1], dtype=torch.float64).round().long())
+    inside = [k.abs() <= b for k in axes]
+    index = [torch.where(ok, k + b, 0) for k, ok in zip(axes, inside)]
+    if len(shape) == 1:
+        return torch.where(inside[0], variance[index[0]], 0.0)
+    return torch.where(inside[0][:, None] & inside[1][None, :], variance[index[0][:, None], index[1][None, :]], 0.0)
+
+
+class _SpectralFilter:
+    """Per-mode variances of the data and the noise on each grid shape seen (cached)."""
+
+    def _variances(self, shape: tuple[int, ...], device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (shape, str(device), dtype)
+        if key not in self._cache:
+            owner = type(self).__name__
+            self._cache[key] = tuple(_mode_variances(noise, self.domain, shape, owner).to(device=device, dtype=dtype)
+                                     for noise in (self.data, self.noise))
+        return self._cache[key]
+
+    def _apply(self, x: torch.Tensor, gain) -> torch.Tensor:
+        """``irfft(gain(a, b) * rfft(x))`` over the spatial dims, ``a``, ``b`` ``(1, 1, *modes)``."""
+        dims = tuple(range(2, x.ndim))
+        a, b = self._variances(tuple(x.shape[2:]), x.device, x.dtype)
+        spectrum = torch.fft.rfftn(x, dim=dims, norm="forward")
+        return torch.fft.irfftn(gain(a[None, None], b[None, None]) * spectrum, s=x.shape[2:], dim=dims, norm="forward")
+
+
+class GaussianDenoiser(_SpectralFilter, Denoiser):
+    """The exact ``E[x_0 | x_0 + sigma xi]`` for Gaussian data ``x_0 ~ data`` (each channel independent): the per-mode
+    Wiener filter ``a_k / (a_k + sigma^2 b_k)`` (0 where both variances are 0). Works on grids that resolve both
+    band limits; ``sigma_data`` is the data's pointwise standard deviation.
+
+    Args:
+        data: the data's distribution, a :class:`~sciml.diffusion.GaussianRandomField` or
+            :class:`~sciml.diffusion.MaternField`; ``domain``, ``noise``, ``channels`` as :class:`EDMDenoiser`.
+    """
+
+    def __init__(self, *, data, domain: Grid, noise, channels: int = 1) -> None:
+        if not isinstance(data, (GaussianRandomField, MaternField)):
+            raise ConfigError(f"GaussianDenoiser: data must be a GaussianRandomField or MaternField, got "
+                              f"{type(data).__name__}")
+        super().__init__(domain=domain, noise=noise, channels=channels,
+                         sigma_data=math.sqrt(data.pointwise_variance(domain)))
+        self.data, self._cache = data, {}
+
+    def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
+        self.grid_of(x)
+        var = _broadcast(_per_sample(sigma, x), x) ** 2
+
+        def wiener(a, b):
+            total = a + var * b
+            return torch.where(total > 0, a / torch.where(total > 0, total, 1.0), 0.0)
+
+        return self._apply(x, wiener)
+
+
+class GaussianVelocityField(_SpectralFilter, VelocityField):
+    """The exact flow-matching velocity ``E[x_1 - x_0 | x_t]`` for ``x_0 ~ noise``, ``x_1 ~ data`` independent and
+    Gaussian: per mode ``(t a_k - (1 - t) b_k) / (t^2 a_k + (1 - t)^2 b_k)`` (0 where both are 0); the ODE
+    ``dx/dt = u`` scales each mode by ``sqrt((t^2 a_k + (1 - t)^2 b_k) / b_k)``, mapping the source to the data.
+    Arguments as :class:`GaussianDenoiser`.
+    """
+
+    def __init__(self, *, data, domain: Grid, noise, channels: int = 1) -> None:
+        if not isinstance(data, (GaussianRandomField, MaternField)):
+            raise ConfigError(f"GaussianVelocityField: data must be a GaussianRandomField or MaternField, got "
+                              f"{type(data).__name__}")
+        super().__init__(domain=domain, noise=noise, channels=channels,
+                         sigma_data=math.sqrt(data.pointwise_variance(domain)))
+        self.data, self._cache = data, {}
+
+    def forward(self, x: torch.Tensor, t) -> torch.Tensor:
+        self.grid_of(x)
+        t = _broadcast(_per_sample(t, x), x)
+
+        def velocity(a, b):
+            total = t**2 * a + (1 - t) ** 2 * b
+            return torch.where(total > 0, (t * a - (1 - t) * b) / torch.where(total > 0, total, 1.0), 0.0)
+
+        return self._apply(x, velocity)
