@@ -6,6 +6,8 @@ cache of the derived operators that dies with it), a batched pure function that 
 trajectory at output times, and ``solve -> xr.Dataset`` with CF metadata:
 
 * :mod:`.navier_stokes` (:class:`NavierStokes2D`): 2-D vorticity, pseudo-spectral, CN-Heun or ETDRK4;
+* :mod:`.navier_stokes3d` (:class:`NavierStokes3D`): 3-D velocity (optionally Boussinesq buoyancy and rotation),
+  pseudo-spectral, ETDRK4, with turbulence statistics and Taylor-Green, ABC and random initial fields;
 * :mod:`.burgers` (:class:`Burgers1D`): 1-D viscous Burgers, pseudo-spectral, ETDRK4;
 * :mod:`.darcy` (:class:`Darcy2D`): 2-D Darcy flow, finite volumes, sparse LU or batched CG;
 * :mod:`.shallow_water` (:class:`ShallowWater`): rotating shallow water on the sphere, spherical
@@ -13,13 +15,14 @@ trajectory at output times, and ``solve -> xr.Dataset`` with CF metadata:
 
 The spectral steppers take an optional ``closure(state, t) -> tendency`` of the physical field, added to
 the explicit part at each stage, and are differentiable with autograd. Initial conditions are inputs: the
-dataset recipes (``sciml.datasets``) draw them. :class:`SolverDiverged` is raised when a run becomes unstable.
+dataset recipes (``sciml.datasets``) draw them (the 3-D module also has its classic fields). :class:`SolverDiverged` is raised when a run becomes unstable.
 """
 
 from ._stepping import SolverDiverged
 from .burgers import Burgers1D
 from .darcy import Darcy2D
 from .navier_stokes import NavierStokes2D
+from .navier_stokes3d import NavierStokes3D
 from .shallow_water import ShallowWater
 
-__all__ = ["NavierStokes2D", "Burgers1D", "Darcy2D", "ShallowWater", "SolverDiverged"]
+__all__ = ["NavierStokes2D", "NavierStokes3D", "Burgers1D", "Darcy2D", "ShallowWater", "SolverDiverged"]
