@@ -6,8 +6,7 @@ neuraloperator and torch-harmonics are imported inside the functions that need t
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .errors import ConfigError, DataError, GridError, SciMLError, SolverError
 from .grids import Grid
 from .metrics import max_error, nrmse, rel_l2
@@ -15,7 +14,7 @@ from .random_fields import gaussian_random_field
 
 __all__ = [
     "__version__", "Grid", "gaussian_random_field", "rel_l2", "nrmse", "max_error",
-    "SciMLError", "ConfigError", "DataError", "GridError", "SolverError", "Surrogate",
+    "SciMLError", "ConfigError", "DataError", "GridError", "SolverError", "Surrogate", "load_exported",
 ]
 
 
@@ -25,4 +24,8 @@ def __getattr__(name: str):
         from .surrogate import Surrogate
 
         return Surrogate
+    if name == "load_exported":
+        from .exported import load_exported
+
+        return load_exported
     raise AttributeError(f"module 'sciml' has no attribute {name!r}")

@@ -1,25 +1,36 @@
 """Atomic writes: every file sciml writes appears complete or not at all.
 
-The one mechanism behind NetCDF files, checkpoints, manifests, reports and figures: write to a new
-temporary name in the target directory, flush and ``fsync`` it, rename it onto the target (``os.replace``,
-atomic on POSIX within a file system), then ``fsync`` the directory so the rename itself survives a
-power cut. On any error the temporary file is removed and the target is untouched. Temporary names start
-with ``.`` and end with ``.tmp``; new files get the permissions of any new file (``0o666`` less the
-umask), not ``tempfile.mkstemp``'s ``0o600``.
+The one mechanism behind NetCDF files, checkpoints, manifests, reports and figures: write into a new
+hidden staging directory beside the target, flush and ``fsync`` the result, rename it onto the target
+(``os.replace``, atomic on POSIX within a file system), then ``fsync`` the directory so the rename itself
+survives a power cut. On any error the staging directory is removed and the target is untouched. New
+files get the permissions of any new file (``0o666`` less the umask), not ``tempfile.mkstemp``'s ``0o600``.
+
+Staging directories are named ``.<name>.<8 hex digits>.partial`` (a file is written as
+``.<name>.<hex>.partial/<name>``, so it keeps its name and extension); :func:`sciml.data.open`,
+:func:`sciml.load_exported` and :meth:`sciml.Surrogate.load` refuse anything inside one, and ``*`` globs
+skip them. A writer holds ``flock`` on its staging directory, which the kernel drops when the process
+dies (``kill -9``, a crash); the next write to the same target removes that target's staging directories
+that nobody holds, and no others. (Where the file system has no ``flock``, such as some NFS mounts, no
+staging directory is ever taken for dead: they are left for the user.)
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
 from .errors import DataError
 
-__all__ = ["atomic_path", "write_bytes", "write_text", "atomic_directory", "exists_message"]
+__all__ = ["atomic_path", "write_bytes", "write_text", "atomic_directory", "exists_message", "is_partial",
+           "partial_message", "remove_stale"]
+
+_PARTIAL = re.compile(r"\.(?P<target>.+)\.[0-9a-f]{8}\.partial")
 
 
 def exists_message(path: Path) -> str:
@@ -27,18 +38,60 @@ def exists_message(path: Path) -> str:
             "to replace it, or choose another path")
 
 
-def _new_temporary(path: Path) -> Path:
-    """An empty new file beside ``path``, created with mode ``0o666`` (the umask applies)."""
-    for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
+def _partial_part(path: Path) -> re.Match | None:
+    return next((m for m in map(_PARTIAL.fullmatch, reversed(path.parts)) if m), None)
+
+
+def is_partial(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is, or lies inside, the staging directory of an unfinished atomic write."""
+    return _partial_part(Path(path)) is not None
+
+
+def partial_message(path: str | os.PathLike) -> str:
+    target = _partial_part(Path(path))["target"]
+    return (f"{path}: part of an unfinished write of {target!r} that is still running or was interrupted (it was "
+            f"never renamed to {target!r}, so data may be missing); open {target!r}, or delete this and write it again")
+
+
+def remove_stale(directory: Path, target: str) -> None:
+    """Remove, in ``directory``, the staging directories (``.<name>.<hex>.partial``) of the targets whose name
+    fully matches the regular expression ``target`` and whose writers are gone (nobody holds their lock)."""
+    pattern = re.compile(rf"\.(?:{target})\.[0-9a-f]{{8}}\.partial")
+    try:
+        stale = [e.path for e in os.scandir(directory) if pattern.fullmatch(e.name) and e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return
+    for path in stale:
         try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # a live writer holds it (or the file system cannot tell)
+            continue
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+        finally:
+            os.close(fd)
+
+
+def _new_staging(target: Path) -> tuple[Path, int]:
+    """A new empty staging directory for ``target`` and a descriptor holding ``flock`` on it."""
+    for _ in range(100):
+        staging = target.with_name(f".{target.name}.{os.urandom(4).hex()}.partial")
+        try:
+            staging.mkdir()
         except FileExistsError:
             continue
         except OSError as err:
-            raise DataError(f"{path}: cannot write in {path.parent} ({err.strerror}); choose another path") from None
-        return tmp
-    raise DataError(f"{path}: cannot create a temporary file in {path.parent}; remove stale .{path.name}.*.tmp files")
+            raise DataError(f"{target}: cannot write in {target.parent} ({err.strerror}); choose another path") from None
+        fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY)
+        with contextlib.suppress(OSError):  # no flock here: remove_stale then leaves it alone
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return staging, fd
+    raise DataError(f"{target}: cannot create a staging directory in {target.parent}; remove stale "
+                    f".{target.name}.*.partial directories")
 
 
 def _fsync(path: Path) -> None:
@@ -67,14 +120,18 @@ def _rename_no_replace(tmp: Path, path: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
-    """Yield a temporary path to write ``path``'s content to; on success it becomes ``path``.
+    """Yield a temporary path (an empty new file) to write ``path``'s content to; on success it becomes ``path``.
 
     With ``overwrite=False`` an existing ``path`` (even one created while writing) is never replaced:
-    :class:`~sciml.errors.DataError` instead.
+    :class:`~sciml.errors.DataError` instead. Staging directories of ``path`` left by killed writers are
+    removed first.
     """
     path = Path(path)
-    tmp = _new_temporary(path)
+    remove_stale(path.parent, re.escape(path.name))
+    staging, fd = _new_staging(path)
     try:
+        tmp = staging / path.name
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         yield tmp
         _fsync(tmp)
         if overwrite:
@@ -82,9 +139,9 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
         else:
             _rename_no_replace(tmp, path)
         _fsync(path.parent)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # empty after success; the unfinished file after a failure
+        os.close(fd)
 
 
 def write_bytes(path: str | os.PathLike, write: Callable[[object], None] | bytes, *, overwrite: bool = True) -> Path:
@@ -108,7 +165,8 @@ def atomic_directory(directory: str | os.PathLike, *, overwrite: bool = False) -
 
     A non-empty existing ``directory`` is refused unless ``overwrite`` (checked before any work). The
     swap of an existing directory is two renames (old aside, new in), so a crash between them leaves
-    the old content under a hidden ``.<name>.*.old`` name, never a mix of old and new files.
+    the old content under a hidden ``.<name>.*.old`` name, never a mix of old and new files. Staging
+    directories of ``directory`` left by killed writers are removed first.
     """
     directory = Path(directory)
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())) and not overwrite:
@@ -116,9 +174,10 @@ def atomic_directory(directory: str | os.PathLike, *, overwrite: bool = False) -
     parent = directory.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=parent))
     except OSError as err:
         raise DataError(f"{directory}: cannot write in {parent} ({err.strerror}); choose another directory") from None
+    remove_stale(parent, re.escape(directory.name))
+    staging, fd = _new_staging(directory)
     try:
         yield staging
         for item in staging.iterdir():
@@ -134,3 +193,5 @@ def atomic_directory(directory: str | os.PathLike, *, overwrite: bool = False) -
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        os.close(fd)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
+import io
 import json
 import math
 import os
@@ -27,11 +29,11 @@ import torch
 from torch import nn
 
 from . import __version__
-from ._atomic import atomic_directory, atomic_path
+from ._atomic import atomic_directory, is_partial, partial_message, write_bytes, write_text
 from .data import times as timing
 from .data._layout import require_variables, source_name
-from .data.tensors import grid_of, stack_fields
-from .errors import ConfigError, DataError
+from .data.tensors import grid_of, in_canonical_order, stack_fields
+from .errors import ConfigError, DataError, SciMLError
 from .grids import Grid
 from .models import build, defaults_for
 from .train import Task, TrainConfig, fit, h1_loss, relative_l2_loss, resolve_device, seed_everything
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["Surrogate", "SurrogateTask", "ChannelNormalizer", "NormalizedOperator", "fit_surrogate"]
 
 FORMAT_VERSION = 2
-LOSSES = ("rel_l2", "h1")
+LOSSES = ("rel_l2", "anomaly_rel_l2", "h1")
 
 
 @contextlib.contextmanager
@@ -87,6 +89,10 @@ class ChannelNormalizer(nn.Module):
         std = torch.as_tensor(std, dtype=torch.float64)
         if bool((std == 0).any()):
             raise DataError(f"channels {torch.nonzero(std == 0).flatten().tolist()} are constant; cannot normalise")
+        bad = ~(torch.isfinite(mean) & torch.isfinite(std) & (std > 0))
+        if bool(bad.any()):
+            raise DataError(f"channels {torch.nonzero(bad).flatten().tolist()} have normalisation statistics mean="
+                            f"{mean[bad].tolist()}, std={std[bad].tolist()}; std must be positive and both finite")
         self.mean.copy_(mean)
         self.std.copy_(std)
         return self
@@ -126,6 +132,10 @@ class SurrogateTask(Task):
     variable counts the same whatever its units. ``loss="h1"``: the relative H1 norm of
     :func:`~sciml.train.h1_loss` (periodic boxes), which also weighs the error's gradient. Fields are
     ``(batch, channel, *space)`` on ``grid`` at any resolution.
+    ``loss="anomaly_rel_l2"``: the same relative error of each variable's departure from its training mean
+    (``output_norm.mean``), ``||p - y|| / ||y - mean||``, the relative L2 of the standardised fields; use it
+    where a variable's mean dwarfs its variations (shallow-water depth: ~10 km mean, ~100 m waves), which
+    ``"rel_l2"`` would hardly weigh.
     """
 
     def __init__(self, module: nn.Module, *, grid: Grid, loss: str = "rel_l2") -> None:
@@ -142,6 +152,9 @@ class SurrogateTask(Task):
         grid = self.grid.with_shape(*pred.shape[2:])
         if self.kind == "h1":
             return h1_loss(pred, y, grid=grid)
+        if self.kind == "anomaly_rel_l2":
+            mean = self.model.output_norm.mean.to(pred.dtype).reshape(1, -1, *[1] * grid.ndim)  # (1, C, 1, ...)
+            return relative_l2_loss(pred - mean, y - mean, grid=grid, per_channel=True)
         return relative_l2_loss(pred, y, grid=grid, per_channel=True)
 
 
@@ -257,10 +270,13 @@ class Surrogate:
             device: where to run the model (``None``: where the surrogate is).
 
         Returns:
-            The output variables with the input's coordinates and attributes (``history`` appended).
+            The output variables with the input's coordinates and attributes (``history`` appended), dims in
+            the canonical order ``(sample, [time,] ..., [lead_time,] y, x | lat, lon)`` whatever the order of
+            ``ds``'s dims (inputs are aligned by dim name, as :func:`sciml.data.open` orders them).
         """
         import xarray as xr
 
+        ds = in_canonical_order(ds)
         grid = self._check_input(ds)
         source = source_name(ds)
         if steps is not None:
@@ -317,7 +333,10 @@ class Surrogate:
 
         The program maps physical ``(batch, c_in, *space)`` float32 fields to ``(batch, c_out, *space)``
         for any batch size and any grid size the network supports (dynamic shapes). Load it with
-        ``torch.export.load(path).module()``. Written atomically; the surrogate itself is not moved.
+        :func:`sciml.load_exported` (which refuses archives that could run code: safe for files from others)
+        or, for your own files, ``torch.export.load(path).module()``. Written atomically; beside it,
+        ``<path>.sha256`` holds the archive's SHA-256 in ``sha256sum`` format, which is also recorded in
+        ``provenance["export"]`` (kept by the next :meth:`save`). The surrogate itself is not moved.
         """
         from torch.export import Dim, export
 
@@ -328,8 +347,13 @@ class Surrogate:
         example = torch.randn(2, len(self.inputs), *self.grid.shape)
         with _plain_einsum():  # neuraloperator's opt_einsum path fixes the batch size while tracing
             program = export(module, (example,), dynamic_shapes=({i: Dim.AUTO for i in [0, *range(2, example.ndim)]},))
-        with atomic_path(path) as tmp:
-            torch.export.save(program, tmp)
+        buffer = io.BytesIO()  # archived under a neutral root name, not the temporary file's
+        torch.export.save(program, buffer)
+        archive = buffer.getvalue()
+        digest = hashlib.sha256(archive).hexdigest()
+        write_bytes(path, archive)
+        write_text(path.with_name(f"{path.name}.sha256"), f"{digest}  {path.name}\n")
+        self.provenance["export"] = {"file": path.name, "sha256": digest, "torch_version": torch.__version__}
         return path
 
     # ------------------------------------------------------------------ persistence
@@ -354,32 +378,103 @@ class Surrogate:
         """Read a surrogate written by :meth:`save`, with its module on ``device`` (``"auto"``: CUDA when present).
 
         Models registered by the user (:func:`sciml.models.register_model`) must be registered again, under
-        the same name, before loading.
+        the same name, before loading. The weights are read with ``torch.load(weights_only=True)`` (tensors
+        only, no code) and checked against the manifest: every tensor present with the model's shape, finite,
+        normalisation scales positive; anything else is a :class:`DataError` naming the file and the tensor.
         """
         directory = Path(directory)
+        if is_partial(directory):
+            raise DataError(partial_message(directory))
         manifest_path, weights_path = directory / "manifest.json", directory / "weights.pt"
         if not manifest_path.is_file() or not weights_path.is_file():
             raise DataError(f"{directory}: not a saved surrogate (needs manifest.json and weights.pt)")
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise DataError(f"{manifest_path}: unreadable surrogate manifest ({error})") from None
-        if not isinstance(manifest, dict) or manifest.get("format_version") not in (1, FORMAT_VERSION):
-            found = manifest.get("format_version") if isinstance(manifest, dict) else None
-            raise DataError(f"{directory}: surrogate format {found} is not supported (expected {FORMAT_VERSION})")
+        manifest = _read_manifest(manifest_path)
         device = resolve_device(device)
-        network = build(manifest["model"], **manifest["model_options"])
+        try:
+            network = build(manifest["model"], **manifest["model_options"])
+        except SciMLError:
+            raise
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise DataError(f"{manifest_path}: cannot build model {manifest['model']!r} from its model_options "
+                            f"({' '.join(str(error).split())[:200]})") from None
         module = NormalizedOperator(network, len(manifest["inputs"]), len(manifest["outputs"]))
         try:
-            module.load_state_dict(torch.load(weights_path, map_location=device, weights_only=True))
-        except (RuntimeError, ValueError, OSError) as error:
+            module.load_state_dict(_read_weights(weights_path, module, device))
+        except RuntimeError as error:  # e.g. complex weights for a real parameter
             raise DataError(f"{weights_path}: does not hold the weights of this model "
                             f"({' '.join(str(error).split())})"[:400]) from None
         lead, units = timing.lead_from_json(manifest.get("lead_time"), source=str(manifest_path))
+        try:
+            grid = Grid.from_json(manifest["grid"])
+        except SciMLError as error:
+            raise DataError(f"{manifest_path}: {error}") from None
+        except (KeyError, TypeError, ValueError) as error:
+            raise DataError(f"{manifest_path}: unreadable grid {manifest['grid']} "
+                            f"({type(error).__name__}: {error})") from None
         return cls(module=module.to(device).eval(), inputs=manifest["inputs"], outputs=manifest["outputs"],
-                   grid=Grid.from_json(manifest["grid"]), units=manifest["units"], model=manifest["model"],
+                   grid=grid, units=manifest["units"], model=manifest["model"],
                    model_options=manifest["model_options"], lead_time=lead, time_units=units,
                    origin=manifest.get("origin"), provenance=manifest["provenance"])
+
+
+_MANIFEST_FIELDS = {"model": str, "model_options": dict, "inputs": list, "outputs": list, "units": dict, "grid": dict,
+                    "provenance": dict}
+
+
+def _read_manifest(path: Path) -> dict:
+    """The JSON object of a surrogate's ``manifest.json``, with the fields :meth:`Surrogate.load` needs."""
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"{path}: unreadable surrogate manifest ({error}); re-save the surrogate") from None
+    if not isinstance(manifest, dict):
+        raise DataError(f"{path}: not a surrogate manifest (a JSON {type(manifest).__name__}, not an object); "
+                        "re-save the surrogate")
+    if manifest.get("format_version") not in (1, FORMAT_VERSION):
+        raise DataError(f"{path.parent}: surrogate format {manifest.get('format_version')} is not supported "
+                        f"(expected {FORMAT_VERSION})")
+    for key, kind in _MANIFEST_FIELDS.items():
+        if key not in manifest:
+            raise DataError(f"{path}: surrogate manifest lacks {key!r}; re-save the surrogate")
+        if not isinstance(manifest[key], kind):
+            raise DataError(f"{path}: surrogate manifest field {key!r} is a {type(manifest[key]).__name__}, not a "
+                            f"{kind.__name__}; re-save the surrogate")
+    for key in ("inputs", "outputs"):
+        if not manifest[key] or not all(isinstance(name, str) for name in manifest[key]):
+            raise DataError(f"{path}: surrogate manifest field {key!r} must be a non-empty list of variable names, "
+                            f"got {manifest[key]!r}")
+    return manifest
+
+
+def _read_weights(path: Path, module: nn.Module, device: torch.device) -> dict[str, torch.Tensor]:
+    """The tensors of ``weights.pt`` (``weights_only=True``), checked to be ``module``'s state: names, shapes,
+    finite values and positive normalisation scales."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:  # truncated zip, a pickle weights_only refuses, an empty file: all mean "unreadable"
+        text = str(error).strip().splitlines()
+        raise DataError(f"{path}: unreadable surrogate weights ({type(error).__name__}: {text[0][:200] if text else ''}); "
+                        "re-save the surrogate") from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise DataError(f"{path}: not a dict of named tensors; re-save the surrogate")
+    expected = module.state_dict()
+    missing, extra = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
+    if missing or extra:
+        found = "; ".join(filter(None, [missing and f"lacks tensors {missing[:3]}",
+                                        extra and f"has unexpected tensors {extra[:3]}"]))
+        raise DataError(f"{path}: {found} for the model in manifest.json; "
+                        "the weights and manifest.json do not belong together")
+    for name, tensor in state.items():
+        if tensor.shape != expected[name].shape:
+            raise DataError(f"{path}: tensor {name!r} has shape {tuple(tensor.shape)}, the model in manifest.json needs "
+                            f"{tuple(expected[name].shape)}; the weights and manifest.json do not belong together")
+        if (tensor.is_floating_point() or tensor.is_complex()) and not bool(torch.isfinite(tensor).all()):
+            raise DataError(f"{path}: tensor {name!r} has NaN/Inf values; the weights are corrupt: re-save or retrain")
+    for name in ("input_norm.std", "output_norm.std"):
+        if not bool((state[name] > 0).all()):
+            raise DataError(f"{path}: tensor {name!r} (normalisation scales) holds {state[name].tolist()}; scales must be "
+                            "positive: the weights are corrupt, re-save or retrain")
+    return state
 
 
 def _as_1d(time: xr.DataArray) -> xr.DataArray:

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import datetime
 import glob
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._atomic import atomic_path, is_partial, partial_message
 from ..errors import DataError
-from ._layout import SPACE_ORDER, canonical_order, record, require_variables
+from ._layout import SPACE_ORDER, record, require_variables
+from .tensors import in_canonical_order
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -50,7 +52,7 @@ def _expand(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Pat
     if isinstance(source, (str, os.PathLike)):
         text = os.fspath(source)
         if any(c in text for c in "*?[") and not Path(text).exists():
-            paths = sorted(Path(p) for p in glob.glob(text))
+            paths = sorted(Path(p) for p in glob.glob(text) if not is_partial(p))  # never unfinished writes
             if not paths:
                 raise DataError(f"{text}: the pattern matches no file; check the path")
             return paths
@@ -62,6 +64,8 @@ def _expand(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Pat
     for path in paths:
         if not path.exists():
             raise DataError(f"{path}: no such file; check the path or generate the data first")
+        if is_partial(path):
+            raise DataError(partial_message(path))
     return paths
 
 
@@ -79,18 +83,27 @@ def file_sha256(path: str | os.PathLike) -> str:
 def detect_format(path: str | os.PathLike) -> str:
     """``"netcdf3"``, ``"netcdf4"``, ``"pdebench"``, ``"the_well"`` or ``"zarr"``, from the content of ``path``."""
     path = Path(path)
-    if path.is_dir():
-        if any((path / name).exists() for name in (".zgroup", ".zmetadata", "zarr.json", ".zarray")):
-            return "zarr"
-        raise DataError(f"{path}: is a directory but not a zarr store (no .zgroup, .zmetadata or zarr.json); give a file or a zarr store")
-    with path.open("rb") as handle:
-        head = handle.read(8)
+    try:
+        if path.is_dir():
+            entries = os.listdir(path)
+            if any(name in entries for name in (".zgroup", ".zmetadata", "zarr.json", ".zarray")):
+                return "zarr"
+            raise DataError(f"{path}: is a directory but not a zarr store (no .zgroup, .zmetadata or zarr.json); give a file or a zarr store")
+        with path.open("rb") as handle:
+            head = handle.read(12)
+    except OSError as err:
+        raise DataError(f"{path}: cannot read it ({err.strerror}); check its permissions") from None
     if not head:
         raise DataError(f"{path}: file is empty; re-create or re-download it")
     if head[:3] == b"CDF" and head[3:4] in (b"\x01", b"\x02", b"\x05"):
         return "netcdf3"
-    if head != _HDF5_MAGIC:
-        raise DataError(f"{path}: not a NetCDF, HDF5 or zarr file (starts with bytes {head!r}); check the path")
+    if head[:8] != _HDF5_MAGIC:
+        raise DataError(f"{path}: not a NetCDF, HDF5 or zarr file (starts with bytes {head[:8]!r}); check the path")
+    # Superblocks of version 2 and 3 flag a file open for writing until it is closed (HDF5 file format, "File
+    # Consistency Flags"): set in a file nobody writes, its writer was killed, and parts of it may be missing.
+    if len(head) == 12 and head[8] in (2, 3) and head[11] & 1:
+        raise DataError(f"{path}: was not closed by its writer (the HDF5 superblock still marks it open for writing), "
+                        "so its data may be incomplete; wait for the writer to finish, or re-create the file")
     import h5py
 
     try:
@@ -110,6 +123,98 @@ def detect_format(path: str | os.PathLike) -> str:
         f"{path}: HDF5 file matches no known layout (NetCDF4, PDEBench, The Well); top-level entries {entries}; "
         "convert it to NetCDF with named dimensions"
     )
+
+
+# NetCDF classic (CDF1), 64-bit offset (CDF2) and 64-bit data (CDF5) headers, as the format specification
+# (https://docs.unidata.ucar.edu/netcdf-c/current/file_format_specifications.html) lays them out.
+_NC_DIMENSION, _NC_VARIABLE, _NC_ATTRIBUTE = 10, 11, 12
+_NC_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 4, 6: 8, 7: 1, 8: 2, 9: 4, 10: 8, 11: 8}
+
+
+class _Corrupt(Exception):
+    pass
+
+
+def _netcdf3_declared_size(handle, size: int) -> int:
+    """The file size a NetCDF3 header declares: the end of the last variable's data (``size``: the file's)."""
+    version = handle.read(4)[3]
+    count_width = 8 if version == 5 else 4
+    offset_width = 4 if version == 1 else 8
+
+    def skip(n: int) -> None:
+        if handle.tell() + n > size:
+            raise _Corrupt(f"the NetCDF3 header is cut short at byte {size}")
+        handle.seek(n, 1)
+
+    def number(width: int) -> int:
+        data = handle.read(width)
+        if len(data) < width:
+            raise _Corrupt(f"the NetCDF3 header is cut short at byte {size}")
+        return int.from_bytes(data, "big")
+
+    def name() -> None:
+        n = number(count_width)
+        skip(n + (-n) % 4)
+
+    def items(tag: int, what: str) -> int:
+        at, found, n = handle.tell(), number(4), number(count_width)
+        if found not in (0, tag) or (found == 0 and n):
+            raise _Corrupt(f"the NetCDF3 header has no {what} list at byte {at}")
+        return n
+
+    def type_size() -> int:
+        nc_type = number(4)
+        if nc_type not in _NC_TYPE_SIZES:
+            raise _Corrupt(f"the NetCDF3 header has an unknown data type {nc_type} at byte {handle.tell() - 4}")
+        return _NC_TYPE_SIZES[nc_type]
+
+    def attributes() -> None:
+        for _ in range(items(_NC_ATTRIBUTE, "attribute")):
+            name()
+            width = type_size()
+            n = number(count_width) * width
+            skip(n + (-n) % 4)
+
+    records = number(count_width)
+    lengths = []
+    for _ in range(items(_NC_DIMENSION, "dimension")):
+        name()
+        lengths.append(number(count_width))
+    attributes()
+    end, record_vars = handle.tell(), []
+    for _ in range(items(_NC_VARIABLE, "variable")):
+        name()
+        dims = [number(count_width) for _ in range(number(count_width))]
+        if any(d >= len(lengths) for d in dims):
+            raise _Corrupt(f"a NetCDF3 variable names dimension {max(dims)}, the header has {len(lengths)}")
+        attributes()
+        width = type_size()
+        number(count_width)  # vsize: redundant, and clipped for variables over 4 GiB
+        begin = number(offset_width)
+        is_record = bool(dims) and lengths[dims[0]] == 0
+        nbytes = width * math.prod(lengths[d] for d in dims[is_record:])
+        if is_record:
+            record_vars.append((begin, nbytes))
+        else:
+            end = max(end, begin + nbytes)
+    if record_vars and 0 < records < (1 << 8 * count_width) - 1:  # all ones: streaming, count unknown
+        # Records interleave the record variables, each padded to 4 bytes unless there is only one.
+        record = record_vars[0][1] if len(record_vars) == 1 else sum(n + (-n) % 4 for _, n in record_vars)
+        end = max(end, *(begin + (records - 1) * record + n for begin, n in record_vars))
+    return end
+
+
+def _check_netcdf3_size(path: Path) -> None:
+    """:class:`DataError` when the file is shorter than its header declares (netCDF-C would read stale buffers)."""
+    with path.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        try:
+            declared = _netcdf3_declared_size(handle, size)
+        except _Corrupt as err:
+            raise DataError(f"{path}: truncated or corrupt file ({err}); re-create or re-download it") from None
+    if size < declared:
+        raise DataError(f"{path}: truncated or corrupt file (its header declares {declared} bytes, the file has {size}); "
+                        "re-create or re-download it")
 
 
 def _has_dimension_scales(f) -> bool:
@@ -160,13 +265,44 @@ def _zarr_consolidated(path: Path) -> bool:
     return False
 
 
+def _check_zarr_codecs(path: Path) -> None:
+    """Refuse a store whose metadata names the pickle codec: decoding it unpickles, running code from the store."""
+    import json
+
+    names = [path / ".zmetadata", path / "zarr.json"]
+    names += [child / meta for child in path.iterdir() if child.is_dir() for meta in (".zarray", "zarr.json")]
+
+    def walk(node, where: Path) -> None:
+        if isinstance(node, dict):
+            codec = node.get("id") if isinstance(node.get("id"), str) else node.get("name")
+            if isinstance(codec, str) and codec.rsplit(".", 1)[-1].lower() == "pickle":
+                raise DataError(f"{where}: names the pickle codec, which would run code stored in the data when read; "
+                                "refusing to open it: re-write the store without object arrays")
+            for key, value in node.items():
+                if key != "attributes" and not key.endswith(".zattrs"):  # the user's attributes are not codecs
+                    walk(value, where)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, where)
+
+    for name in names:
+        if name.is_file():
+            try:
+                walk(json.loads(name.read_text()), name)
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+                raise DataError(f"{name}: unreadable zarr metadata ({_one_line(err)}); re-create the store") from None
+
+
 def _open_one(path: Path, *, chunks) -> xr.Dataset:
     kind = detect_format(path)
+    if kind == "netcdf3":
+        _check_netcdf3_size(path)
     if kind in ("netcdf3", "netcdf4"):
         ds = _open_netcdf(path, chunks)
     elif kind == "zarr":
         import xarray as xr
 
+        _check_zarr_codecs(path)
         try:
             ds = xr.open_dataset(path, engine="zarr", chunks=chunks, consolidated=_zarr_consolidated(path))
         except (OSError, ValueError, KeyError) as err:
@@ -218,14 +354,9 @@ def _normalise(ds: xr.Dataset, path: Path, dims: Mapping[str, str] | None) -> xr
         ds = ds.assign({name: ds[name].expand_dims("sample") for name in fields})
         ds = ds.assign_coords(sample=np.arange(1))
         record(ds, "added a sample dim of length 1")
-    transposed = False
-    for name, var in ds.data_vars.items():
-        order = canonical_order(tuple(map(str, var.dims)))
-        if order != var.dims:
-            ds[name] = var.transpose(*order)
-            transposed = True
-    if transposed:
-        record(ds, "transposed fields to (sample, time, ..., y, x)")
+    ordered = in_canonical_order(ds)
+    if ordered is not ds:
+        ds = record(ordered, "transposed fields to (sample, time, ..., y, x)")
     _check_coordinates(ds, path)
     return ds
 
@@ -292,7 +423,10 @@ def open(
         variables, CF attributes kept, and what was changed in ``attrs["sciml_normalisation"]``.
 
     Raises:
-        DataError: one line naming the file, the variable or coordinate, the problem and the fix.
+        DataError: one line naming the file, the variable or coordinate, the problem and the fix; among
+            others for a NetCDF3 file shorter than its header declares, an HDF5 file its writer never
+            closed, a zarr store that names the pickle codec, an unreadable file, and anything inside the
+            ``.NAME.<hex>.partial`` staging directory of an unfinished write (which globs skip).
     """
     import xarray as xr
 
@@ -359,8 +493,9 @@ def write(ds: xr.Dataset, path: str | os.PathLike, *, compression: int = 4, over
     64 KiB; zlib at ``compression`` (0 = none, 1-9). Values, dtypes, coordinates and attributes round
     trip exactly through :func:`open`, with one exception NetCDF imposes: a one-element list attribute
     reads back as its element. ``Conventions = "CF-1.10"`` is added when absent. The file is
-    written to a temporary name in the target directory and renamed when complete; it gets the
-    permissions of any new file (``0o666`` less the process umask). An existing ``path`` is replaced
+    written inside a hidden ``.NAME.<hex>.partial`` directory beside ``path`` and renamed when complete
+    (a write killed halfway leaves only that, which :func:`open` refuses and the next write to ``path``
+    removes); it gets the permissions of any new file (``0o666`` less the process umask). An existing ``path`` is replaced
     only with ``overwrite=True``.
 
     Raises:

@@ -28,6 +28,7 @@ from torch.utils.data import Dataset, Sampler
 
 from ..errors import ConfigError, DataError
 from ._layout import SPACE_ORDER, check_finite, read_values, require_variables, source_name
+from .tensors import in_canonical_order
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -88,6 +89,7 @@ class _LazyFields(Dataset):
                  dtype: torch.dtype, parameters: Sequence[str] = ()) -> None:
         if "sample" not in ds.dims:
             raise DataError(f"{source_name(ds)}: no 'sample' dim; open the file with sciml.data.open")
+        ds = in_canonical_order(ds)  # items are (channel, [time,] *space) whatever the order of an in-memory dataset
         self.ds = ds
         self.source = source_name(ds)
         self.space = _space_dims(ds, variables)

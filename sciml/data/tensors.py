@@ -9,12 +9,12 @@ import torch
 
 from ..errors import DataError
 from ..grids import PERIODIC_ATTR, Grid, GridError, is_periodic
-from ._layout import SPACE_ORDER, check_finite, require_variables, source_name
+from ._layout import SPACE_ORDER, canonical_order, check_finite, require_variables, source_name
 
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["stack_fields", "grid_of", "source_name"]
+__all__ = ["stack_fields", "grid_of", "source_name", "in_canonical_order"]
 
 SPATIAL_DIMS = (("lat", "lon"), ("y", "x"), ("x",))
 
@@ -54,20 +54,38 @@ def grid_of(ds: xr.Dataset) -> Grid:
     raise DataError(f"{source_name(ds)}: no spatial dims ('lat', 'lon'), ('y', 'x') or ('x',) found among {tuple(ds.dims)}")
 
 
+def in_canonical_order(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with every data variable's dims in the canonical order ``(sample, time, ..., y, x | lat, lon)``.
+
+    :func:`sciml.data.open` returns this order; an in-memory dataset may be in any (``ds.transpose(...)``).
+    Lazy: transposing reads nothing. ``ds`` itself when already canonical.
+    """
+    changed = {}
+    for name, var in ds.data_vars.items():
+        order = canonical_order(tuple(map(str, var.dims)))
+        if order != var.dims:
+            changed[name] = var.transpose(*order)
+    return ds.assign(changed) if changed else ds
+
+
 def stack_fields(ds: xr.Dataset, variables: Sequence[str], *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Stack ``variables`` into one tensor with the channel axis just before the spatial dims.
 
-    ``(sample, [time,] *space)`` per variable -> ``(sample, [time,] channel, *space)``, the spatial
-    dims being those of :data:`sciml.data._layout.SPACE_ORDER` (``y, x`` or ``lat, lon``). Raises
+    ``(sample, [time,] *space)`` per variable -> ``(sample, [time,] channel, *space)``, in the canonical
+    order whatever the order of the dataset's dims (aligned by name: see :func:`in_canonical_order`), the
+    spatial dims being those of :data:`sciml.data._layout.SPACE_ORDER` (``y, x`` or ``lat, lon``). Raises
     :class:`DataError` for a missing variable, mismatched dims, or NaN/Inf (naming the first bad sample).
     """
     source = source_name(ds)
     require_variables(ds, variables)
-    dims = ds[variables[0]].dims
-    for name in variables[1:]:
-        if ds[name].dims != dims:
-            raise DataError(f"{source}: variable {name!r} has dims {ds[name].dims}, {variables[0]!r} has {dims}")
-    arrays = [check_finite(np.asarray(ds[name].values), source=source, name=name, dims=dims) for name in variables]
+    fields = [ds[name].transpose(*canonical_order(tuple(map(str, ds[name].dims)))) for name in variables]
+    dims = fields[0].dims
+    for name, field in zip(variables[1:], fields[1:]):
+        if field.dims != dims:
+            raise DataError(f"{source}: variable {name!r} has dims {ds[name].dims}, "
+                            f"{variables[0]!r} has {ds[variables[0]].dims}")
+    arrays = [check_finite(np.asarray(field.values), source=source, name=name, dims=dims)
+              for name, field in zip(variables, fields)]
     space_rank = sum(d in SPACE_ORDER for d in dims)
     stacked = np.stack(arrays, axis=len(dims) - space_rank)
     return torch.from_numpy(stacked).to(dtype)

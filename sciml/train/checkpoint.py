@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import torch
 from torch import nn
 
-from .._atomic import write_bytes
+from .._atomic import remove_stale, write_bytes
 from ..errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ MANIFEST = "checkpoint.json"
 FORMAT_VERSION = 2
 # Options that may differ when resuming: they do not change what is computed.
 RUN_OPTIONS = ("device", "progress", "checkpoint_every", "workers")
+_STATE = re.compile(r"state-\d{9,}-[0-9a-f]{8}\.pt")  # the tensors files write_checkpoint names
 
 
 def write_checkpoint(directory: str | os.PathLike, tensors: dict[str, torch.Tensor], manifest: dict) -> Path:
@@ -60,9 +62,10 @@ def write_checkpoint(directory: str | os.PathLike, tensors: dict[str, torch.Tens
     write_bytes(directory / name, lambda file: torch.save(cpu, file))
     write_bytes(directory / MANIFEST, json.dumps({"format_version": FORMAT_VERSION, **manifest, "tensors": name},
                                                  indent=1).encode())
-    for stale in [*directory.glob("state-*.pt"), *directory.glob(".*.tmp")]:  # older states, writes cut short
-        if stale.name != name:
+    for stale in directory.iterdir():  # older states
+        if _STATE.fullmatch(stale.name) and stale.name != name:
             stale.unlink(missing_ok=True)
+    remove_stale(directory, _STATE.pattern)  # states whose writes were cut short
     return directory / MANIFEST
 
 
@@ -87,15 +90,25 @@ def read_checkpoint(directory: str | os.PathLike) -> tuple[dict, dict[str, torch
                "config", "optimizer", "task", "log_names"} - manifest.keys()
     if missing:
         raise DataError(f"{path}: checkpoint manifest lacks {sorted(missing)}; delete {directory} to start afresh")
-    tensors_path = Path(directory) / str(manifest["tensors"])
+    name = manifest["tensors"]
+    if not isinstance(name, str) or not _STATE.fullmatch(name):
+        raise DataError(f"{path}: names tensors file {name!r}, not a state-<step>-<hex>.pt file in {directory}; "
+                        f"refusing to read outside the checkpoint: delete {directory} to start afresh")
+    tensors_path = Path(directory) / name
     if not tensors_path.is_file():
         raise DataError(f"{tensors_path}: missing, but named by {path}; the checkpoint is incomplete")
     try:
         tensors = torch.load(tensors_path, map_location="cpu", weights_only=True)
     except Exception as error:  # truncated zip, bad pickle opcode, non-tensor content: all mean "corrupt"
-        raise DataError(f"{tensors_path}: unreadable checkpoint tensors ({type(error).__name__}: {error})"[:400]) from None
+        first = (str(error).strip().splitlines() or [""])[0][:200]  # weights_only's refusal spans many lines
+        raise DataError(f"{tensors_path}: unreadable checkpoint tensors ({type(error).__name__}: {first}); "
+                        f"delete {directory} to start afresh") from None
     if not isinstance(tensors, dict) or not all(isinstance(v, torch.Tensor) for v in tensors.values()):
         raise DataError(f"{tensors_path}: not a flat dict of tensors")
+    for key, value in tensors.items():  # a diverged state is never written, so NaN here means corruption
+        if key.startswith(("model/", "best/", "optimizer/")) and value.is_floating_point() and bool(value.isnan().any()):
+            raise DataError(f"{tensors_path}: tensor {key!r} has NaN values; the checkpoint is corrupt: "
+                            f"delete {directory} to start afresh")
     return manifest, tensors
 
 
