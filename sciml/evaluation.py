@@ -20,7 +20,7 @@ import torch
 
 from .data import times as timing
 from .data._layout import require_variables, source_name
-from .data.tensors import grid_of, stack_fields
+from .data.tensors import grid_of, in_canonical_order, stack_fields
 from .errors import DataError
 from .metrics import rel_l2
 
@@ -80,6 +80,7 @@ def evaluate(
         periodic boxes, every 2nd/4th node on bounded boxes whose ``n - 1`` the factor divides. Errors
         are per frame, ``||pred - true|| / ||true||`` in the grid's quadrature, averaged over frames.
     """
+    ds = in_canonical_order(ds)  # the coarsenings and the plots read values in this order
     inputs, truth = _target_frames(surrogate, ds)
     grid = grid_of(ds)
     result = {"rel_l2": _errors(surrogate, inputs, truth, batch_size, device), "resolution": list(grid.shape),
@@ -134,13 +135,31 @@ def _write(result: dict, surrogate: Surrogate, inputs: xr.Dataset, truth: xr.Dat
     write_text(out / "evaluation.json", json.dumps(result, indent=2))
     sizes = [int(key.split("x")[0]) for key in result["rel_l2_by_resolution"]]
     curves = {name: (sizes, [errs[name] for errs in result["rel_l2_by_resolution"].values()]) for name in surrogate.outputs}
-    save_figure(plot_error_vs_resolution(curves, train_resolution=surrogate.grid.shape[0]), out / "error_vs_resolution.png")
-    if grid_of(inputs).ndim != 2:  # field images are for 2-D grids; the curve and JSON cover 1-D
+    grid = grid_of(inputs)
+    file_size = [result["resolution"][0]]
+    baselines = {f"persistence of {name} (input as the forecast)": (file_size, [error])
+                 for name, error in _persistence(surrogate, inputs, truth).items()}
+    save_figure(plot_error_vs_resolution(curves, baselines=baselines, train_resolution=surrogate.grid.shape[0],
+                                         xlabel=f"grid points along {grid.dims[0]}", ylabel="relative L2 error (mean over frames)",
+                                         title=f"{Path(result['data']).name}: error vs grid ({grid.kind})"),
+                out / "error_vs_resolution.png")
+    if grid.ndim != 2:  # field images are for 2-D grids; the curve and JSON cover 1-D
         return
-    first = {d: 0 for d in inputs[surrogate.inputs[0]].dims if d not in grid_of(inputs).dims}
+    first = {d: 0 for d in inputs[surrogate.inputs[0]].dims if d not in grid.dims}
     pred = surrogate.predict(inputs.isel({d: [0] for d in first}), batch_size=batch_size, device=device)
     name = surrogate.outputs[0]
-    true = np.asarray(truth[name].isel(first).values)[None]  # (1, y, x): one row of panels
-    guess = np.asarray(pred[name].isel(first).values)[None]
-    save_figure(plot_fields({"truth": true, "prediction": guess, "error": guess - true}, title=f"{name}, first frame"),
-                out / "fields.png")
+    fig = plot_fields(truth[name].isel(first), pred[name].isel(first), title=f"{name}, first frame of {Path(result['data']).name}",
+                      truth_label="truth (data)", prediction_label="prediction (surrogate)")
+    save_figure(fig, out / "fields.png")
+
+
+def _persistence(surrogate: Surrogate, inputs: xr.Dataset, truth: xr.Dataset) -> dict[str, float]:
+    """Relative L2 of the input as the forecast, for a time-stepper's outputs that are also inputs."""
+    if surrogate.lead_time is None:
+        return {}
+    grid = grid_of(truth)
+    errors = {}
+    for name in (n for n in surrogate.outputs if n in surrogate.inputs):
+        before, after = (stack_fields(part, [name], dtype=torch.float64).reshape(-1, 1, *grid.shape) for part in (inputs, truth))
+        errors[name] = float(rel_l2(before, after, grid=grid).mean())
+    return errors

@@ -1,16 +1,30 @@
 """Figures people look at instead of reading numbers. matplotlib is imported lazily and only its
 object-oriented ``Figure`` API is used: no pyplot state, no backend switching, no global side effects.
+
+Every figure reads on its own: a title, axes labelled with names and units, colour bars labelled with
+the quantity's ``long_name`` and ``units`` (CF attributes of the xarray data), one colour scale per
+quantity.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["plot_fields", "plot_error_vs_resolution", "plot_history", "save_figure"]
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = ["plot_fields", "plot_error_vs_resolution", "plot_history", "plot_scorecard", "save_figure"]
+
+_SPACE = (("lat", "lon"), ("y", "x"))
+_UNITS = {"degrees_north": "°N", "degree_north": "°N", "degrees_east": "°E", "degree_east": "°E",
+          "degrees": "°", "degree": "°"}
+_NAMES = {"lat": "latitude", "lon": "longitude"}
+_DEGREES = {"lat": "degrees_north", "lon": "degrees_east"}
+_MINUS = "\N{MINUS SIGN}"
 
 
 def save_figure(fig, path: str | os.PathLike) -> Path:
@@ -20,76 +34,293 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
     return write_bytes(path, lambda file: fig.savefig(file, format="png", dpi=120, bbox_inches="tight"))
 
 
-def plot_fields(panels: Mapping[str, np.ndarray], *, title: str = "", error_key: str | None = "error"):
-    """A grid of images: one row per sample, one column per entry of ``panels``.
+def _units(attrs: Mapping) -> str:
+    units = str(attrs.get("units", "")).strip()
+    return _UNITS.get(units, units)
+
+
+def _with_units(name: str, attrs: Mapping) -> str:
+    units = _units(attrs)
+    return f"{name} [{units}]" if units else name
+
+
+def _value_text(value, attrs: Mapping) -> str:
+    """A coordinate value for a label: ``2``, ``2.5 h``, ``2000-01-01T06:00``."""
+    value = np.asarray(value)
+    if value.dtype.kind == "M":
+        return np.datetime_as_string(value, unit="m")
+    value = value.item()
+    if hasattr(value, "strftime"):  # cftime
+        return value.strftime("%Y-%m-%dT%H:%M")
+    if isinstance(value, float):
+        value = f"{value:g}"
+    units = _units(attrs)
+    return f"{value} {units}" if units and units != "1" else str(value)
+
+
+def _row_label(row: xr.DataArray, dim: str, index: int) -> str:
+    """``sample 256`` / ``time 2``, one per line: the row's scalar coordinates (sample, time, the rest)."""
+    names = [c for c in row.coords if row[c].ndim == 0 and c not in ("lat", "lon", "y", "x")]
+    names.sort(key=lambda c: {"sample": 0, "time": 1}.get(c, 2))
+    parts = [f"{c} {_value_text(row[c].values, row[c].attrs)}" for c in names]
+    return "\n".join(parts) if parts else f"{dim} {index}"
+
+
+def _spatial_dims(da: xr.DataArray) -> tuple[str, str]:
+    for dims in _SPACE:
+        if all(d in da.dims for d in dims):
+            return dims
+    if da.ndim < 2:
+        raise ValueError(f"plot_fields needs 2-D fields, got dims {da.dims}")
+    return da.dims[-2], da.dims[-1]
+
+
+def _rows(da: xr.DataArray, space: tuple[str, str]) -> tuple[xr.DataArray, str]:
+    """``da`` as ``(row, y, x)`` and the name of its row dim (one added for a single field)."""
+    extra = [d for d in da.dims if d not in space]
+    if len(extra) > 1:
+        raise ValueError(f"plot_fields takes one row dim besides {space}, got {extra}; select or stack first")
+    dim = extra[0] if extra else "row"
+    return (da if extra else da.expand_dims(dim)).transpose(dim, *space), dim
+
+
+def _scale(values: Sequence[np.ndarray]) -> tuple[str, float, float]:
+    """Colour map and limits: symmetric diverging when both signs matter, sequential otherwise."""
+    lo = min(float(np.nanmin(v)) for v in values)
+    hi = max(float(np.nanmax(v)) for v in values)
+    if lo < 0 < hi and min(-lo, hi) > 0.1 * max(-lo, hi):
+        top = max(-lo, hi)
+        return "RdBu_r", -top, top
+    if lo == hi:
+        lo, hi = lo - 0.5 * (abs(lo) or 1.0), hi + 0.5 * (abs(hi) or 1.0)
+    return "viridis", lo, hi
+
+
+def plot_fields(truth: xr.DataArray, prediction: xr.DataArray, *, inputs: xr.DataArray | None = None,
+                title: str = "", truth_label: str = "truth", prediction_label: str = "prediction",
+                input_label: str = "input"):
+    """Panels [input |] truth | prediction | error (prediction − truth), one row per sample or frame.
 
     Args:
-        panels: column title -> array ``(rows, y, x)``. Columns other than ``error_key`` share one
-            symmetric colour scale; the error column gets its own.
-        title: figure title.
+        truth, prediction: one variable over ``(row, *space)`` or ``space`` (``(y, x)`` or ``(lat,
+            lon)``), same shape; compared by position, not by coordinate. The truth's scalar coordinates
+            per row (``sample``, ``time``) label the rows, its ``long_name``/``units`` the colour bar,
+            its coordinates' ``standard_name``/``units`` the axes.
+        inputs: the model input on the same rows and grid, drawn first; on the truth's colour scale
+            when it is the same quantity (same ``long_name`` and units), on its own otherwise.
+        title: figure title; ``*_label``: column titles.
+
+    Truth and prediction share one colour scale; the error has a symmetric diverging one.
     """
     from matplotlib.figure import Figure
 
-    names = list(panels)
-    rows = next(iter(panels.values())).shape[0]
-    fields = [k for k in names if k != error_key]
-    vmax = max(float(np.abs(panels[k]).max()) for k in fields)
-    emax = float(np.abs(panels[error_key]).max()) if error_key in panels else None
-    fig = Figure(figsize=(2.6 * len(names) + 0.6, 2.4 * rows + 0.4), layout="constrained")
-    axes = fig.subplots(rows, len(names), squeeze=False)
-    for j, name in enumerate(names):
-        for i in range(rows):
+    space = _spatial_dims(truth)
+    truth, row_dim = _rows(truth, space)
+    prediction = _rows(prediction, space)[0]
+    if prediction.shape != truth.shape:
+        raise ValueError(f"prediction has shape {prediction.shape}, truth {truth.shape}")
+    true, guess = np.asarray(truth.values, dtype=np.float64), np.asarray(prediction.values, dtype=np.float64)
+    name = str(truth.name or "field")
+    quantity = _with_units(str(truth.attrs.get("long_name", name)), truth.attrs)
+    # columns: (title, values, colour bar label); the columns with one label share a colour scale and bar
+    columns = [(truth_label, true, quantity), (prediction_label, guess, quantity)]
+    if inputs is not None:
+        label = _with_units(str(inputs.attrs.get("long_name", inputs.name or "input")), inputs.attrs)
+        columns.insert(0, (input_label, np.asarray(_rows(inputs, space)[0].values, dtype=np.float64), label))
+    error_label = _with_units(f"{name} error\nprediction {_MINUS} truth", truth.attrs)
+    columns.append((f"error: prediction {_MINUS} truth", guess - true, error_label))
+    groups: dict[str, list[int]] = {}
+    for j, (_, _, label) in enumerate(columns):
+        groups.setdefault(label, []).append(j)
+
+    y_dim, x_dim = space
+    y = truth[y_dim].values if y_dim in truth.coords else np.arange(truth.sizes[y_dim])
+    x = truth[x_dim].values if x_dim in truth.coords else np.arange(truth.sizes[x_dim])
+    y_attrs = truth[y_dim].attrs if y_dim in truth.coords else {}
+    x_attrs = truth[x_dim].attrs if x_dim in truth.coords else {}
+    sphere = space == ("lat", "lon")
+    equal = sphere or _units(x_attrs) == _units(y_attrs)
+    height = float(np.ptp(y) or 1) / float(np.ptp(x) or 1) if equal else 1.0
+    rows, cols = true.shape[0], len(columns)
+    panel = 2.4
+    fig = Figure(figsize=(panel * cols + 1.8, panel * min(max(height, 0.45), 1.6) * rows + 1.5), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
+    for label, members in groups.items():
+        if members == [cols - 1]:  # the error: symmetric about 0 whatever its values
+            top = float(np.nanmax(np.abs(columns[-1][1]))) or 1.0
+            cmap, vmin, vmax = "RdBu_r", -top, top
+        else:
+            cmap, vmin, vmax = _scale([columns[j][1] for j in members])
+        for j in members:
+            for i in range(rows):
+                image = axes[i, j].pcolormesh(x, y, columns[j][1][i], shading="nearest", cmap=cmap,
+                                              vmin=vmin, vmax=vmax, rasterized=True)
+        bar = fig.colorbar(image, ax=list(axes[:, members].ravel()), location="bottom", shrink=0.9,
+                           aspect=12 * len(members), pad=0.02)
+        bar.set_label(label, fontsize=9)
+        bar.ax.tick_params(labelsize=8)
+    x_label, y_label = (_with_units(str(attrs.get("standard_name", _NAMES.get(dim, dim))),
+                                    {"units": _DEGREES.get(dim, ""), **attrs} if sphere else attrs)
+                        for dim, attrs in ((x_dim, x_attrs), (y_dim, y_attrs)))
+    for i in range(rows):
+        axes[i, 0].set_ylabel(y_label, fontsize=9)
+        axes[i, 0].annotate(_row_label(truth.isel({row_dim: i}), row_dim, i), (0, 0.5), xycoords=axes[i, 0].yaxis.label,
+                            xytext=(-6, 0), textcoords="offset points", ha="right", va="center", fontsize=9,
+                            fontweight="bold")
+        for j in range(cols):
             ax = axes[i, j]
-            is_err = name == error_key
-            scale = emax if is_err else vmax
-            image = ax.imshow(panels[name][i], origin="lower", extent=(0, 1, 0, 1), cmap="RdBu_r",
-                              vmin=-scale, vmax=scale)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.tick_params(labelsize=8)
+            if equal:
+                ax.set_aspect("equal")
             if i == 0:
-                ax.set_title(name, fontsize=10)
-            if i == rows - 1 and (is_err or j == len(fields) - 1):
-                colorbar = fig.colorbar(image, ax=axes[:, j], shrink=0.8, location="bottom")
-                colorbar.ax.locator_params(nbins=4)
+                ax.set_title(columns[j][0], fontsize=9)
+    for ax in axes[-1]:
+        ax.set_xlabel(x_label, fontsize=9)
+    if sphere:
+        from matplotlib.ticker import MultipleLocator
+
+        axes[0, 0].xaxis.set_major_locator(MultipleLocator(90))
+        axes[0, 0].yaxis.set_major_locator(MultipleLocator(45))
     if title:
         fig.suptitle(title)
     return fig
 
 
+def _y_axis(ax, values: Sequence[float]) -> None:
+    """Log scale when ``values`` span a decade or more; else linear, padded, with plain tick labels
+    (a log axis over a narrow range labels every tick alike, e.g. ``8.91651e-1``)."""
+    from matplotlib.ticker import MaxNLocator, ScalarFormatter
+
+    finite = [v for v in values if np.isfinite(v)]
+    if not finite:
+        return
+    lo, hi = min(finite), max(finite)
+    if lo > 0 and hi / lo >= 10:
+        ax.set_yscale("log")
+        return
+    pad = 0.1 * (hi - lo) + 0.02 * max(abs(hi), abs(lo)) or 1.0
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.yaxis.set_major_locator(MaxNLocator(6, steps=[1, 2, 2.5, 5, 10]))
+    formatter = ScalarFormatter(useOffset=False, useMathText=True)
+    formatter.set_powerlimits((-3, 4))
+    ax.yaxis.set_major_formatter(formatter)
+
+
 def plot_error_vs_resolution(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]], *,
-                             train_resolution: int | None = None, ylabel: str = "relative L2 error"):
-    """Log-log error against grid size, one line per entry of ``curves`` (label -> (sizes, errors))."""
+                             baselines: Mapping[str, tuple[Sequence[int], Sequence[float]]] | None = None,
+                             train_resolution: int | None = None, ylabel: str = "relative L2 error",
+                             xlabel: str = "grid points per side", title: str = "Error vs grid resolution"):
+    """Error against grid size (log2 x axis), one line per entry of ``curves`` (label -> (sizes,
+    errors)) and a dashed grey one per entry of ``baselines`` (e.g. persistence); each point is
+    annotated with its value."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(5.5, 4), layout="constrained")
+    fig = Figure(figsize=(6.0, 4.2), layout="constrained")
     ax = fig.subplots()
-    for label, (sizes, errors) in curves.items():
-        ax.plot(sizes, errors, marker="o", label=label)
+    series = [(label, data, {"marker": "o"}) for label, data in curves.items()]
+    series += [(label, data, {"color": f"{0.45 + 0.15 * (k % 3):.2f}", "linestyle": "--", "marker": "s"})
+               for k, (label, data) in enumerate((baselines or {}).items())]
+    for label, (sizes, errors), style in series:
+        (line,) = ax.plot(sizes, errors, label=label, **style)
+        for size, error in zip(sizes, errors):
+            ax.annotate(f"{error:.3g}", (size, error), textcoords="offset points", xytext=(4, 4), fontsize=7,
+                        color=line.get_color())
     if train_resolution is not None:
         ax.axvline(train_resolution, color="0.5", linestyle=":", label=f"training grid ({train_resolution})")
+    sizes = sorted({int(s) for _, (ss, _), _ in series for s in ss} | ({train_resolution} if train_resolution else set()))
     ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("grid points per side")
+    ax.set_xticks(sizes, [str(s) for s in sizes])
+    ax.minorticks_off()
+    ax.set_xlim(sizes[0] / 1.4, sizes[-1] * 1.4)
+    ax.margins(y=0.12)
+    _y_axis(ax, [e for _, (_, errors), _ in series for e in errors])
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _loss_keys(history: Sequence[Mapping[str, float]]) -> list[str]:
+    """Every ``train_*`` / ``val_*`` key of the records, ``train_loss`` and ``val_loss`` first."""
+    keys = list(dict.fromkeys(k for record in history for k in record if k.startswith(("train_", "val_"))))
+    return sorted(keys, key=lambda k: (k.split("_", 1)[1] != "loss", k.split("_", 1)[1], not k.startswith("train_")))
+
+
+def plot_history(history: Sequence[Mapping[str, float]], *, loss: str = "loss", title: str = "Training history"):
+    """Every logged loss (``train_*``, ``val_*``) against epoch; ``loss`` names what the loss is (y label).
+
+    Integer epoch ticks, markers for short histories, a log y axis when the values span a decade,
+    and the epoch of the lowest validation loss marked.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(6.0, 3.8), layout="constrained")
+    ax = fig.subplots()
+    colours = {}
+    values = []
+    for key in _loss_keys(history):
+        split, what = key.split("_", 1)
+        points = [(h["epoch"], h[key]) for h in history if key in h]
+        colour = colours.setdefault(what, f"C{len(colours)}")
+        ax.plot(*zip(*points), color=colour, linestyle="-" if split == "train" else "--",
+                marker="o" if len(points) <= 30 else None, ms=4,
+                label=f"{'training' if split == 'train' else 'validation'} {what.replace('_', ' ')}")
+        values += [v for _, v in points]
+    val = [(h["val_loss"], h["epoch"]) for h in history if "val_loss" in h]
+    if val:
+        best, epoch = min(val)
+        ax.axvline(epoch, color="0.5", linestyle=":", label=f"lowest validation loss ({best:.3g}, epoch {epoch})")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _y_axis(ax, values)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(loss)
+    ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return fig
 
 
-def plot_history(history: Sequence[Mapping[str, float]], *, loss: str = "loss", title: str = "Training history"):
-    """Training and validation loss against epoch; ``loss`` names what the loss is (the y label)."""
+def _lead_axis(lead: xr.DataArray) -> tuple[np.ndarray, str]:
+    """Lead times as numbers for an axis: hours for timedeltas, else the values in their units."""
+    values = np.asarray(lead.values)
+    if values.dtype.kind == "m":
+        return values / np.timedelta64(1, "h"), "lead time [h]"
+    return values.astype(float), f"lead time [{lead.attrs.get('units', '1')}]"
+
+
+def plot_scorecard(scores: Mapping[str, xr.Dataset], *, title: str = "Forecast skill"):
+    """One panel per metric, each variable's score against lead time, as forecasters read them first.
+
+    ``scores``: ``{metric name: Dataset of that metric per variable over (lead_time[, ...])}``; extra
+    dims are averaged for the figure. Ratios (spread/skill, spectrum ratio) get the reference line 1.
+    """
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(5.5, 3.6), layout="constrained")
-    ax = fig.subplots()
-    epochs = [h["epoch"] for h in history]
-    ax.plot(epochs, [h["train_loss"] for h in history], label="train")
-    if history and "val_loss" in history[0]:
-        ax.plot(epochs, [h["val_loss"] for h in history], label="validation")
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(loss)
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    metrics = [name for name, ds in scores.items() if "lead_time" in ds.dims and ds.data_vars]
+    if not metrics:
+        raise ValueError("plot_scorecard needs at least one metric over lead_time")
+    fig = Figure(figsize=(4.2 * len(metrics), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, metric in zip(axes, metrics):
+        ds = scores[metric]
+        for name, da in ds.data_vars.items():
+            extra = [d for d in da.dims if d != "lead_time"]
+            curve = da.mean(extra) if extra else da
+            x, xlabel = _lead_axis(curve["lead_time"])
+            units = _units(da.attrs)
+            ax.plot(x, curve.values, marker="o" if x.size <= 30 else None, ms=3,
+                    label=f"{name} [{units}]" if units else str(name))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(f"{metric} (units in the legend)" if metric in ("rmse", "mae", "crps") else metric)
+        ax.set_title(metric)
+        if metric in ("spread_skill", "spectrum_ratio"):
+            ax.axhline(1.0, color="0.5", lw=0.8, ls="--")
+        if metric == "acc":
+            ax.axhline(0.6, color="0.5", lw=0.8, ls=":", label="ACC 0.6 (useful skill)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
     return fig

@@ -202,19 +202,30 @@ def _json(value):
 
 
 def _figures(out, config, inputs, truths, predictions, surrogate_error, solver_error, history) -> None:
+    from .data.cf import trajectory_dataset
+    from .grids import Grid
     from .plotting import plot_error_vs_resolution, plot_fields, plot_history, save_figure
 
     rows = min(3, config.n_test)
     for r in (config.resolution, 2 * config.resolution):
-        panels = {"input w(0)": inputs[r][:rows, 0].numpy(), f"solver w({config.lead_time:g})": truths[r][:rows, 0].numpy(),
-                  "surrogate": predictions[r][:rows, 0].numpy(),
-                  "error": (predictions[r] - truths[r])[:rows, 0].numpy()}
+        ds = trajectory_dataset({"vorticity": torch.cat([inputs[r][:rows], truths[r][:rows]], dim=1)},
+                                times=[0.0, config.lead_time], coords=Grid.box(r, r).coords())
+        w = ds["vorticity"].assign_coords(sample=ds["sample"] + config.n_train)  # the test samples' indices
+        truth = w.isel(time=1)
         note = "training grid" if r == config.resolution else "zero-shot, never seen in training"
-        save_figure(plot_fields(panels, title=f"{r}x{r} ({note})"), out / f"fields_{r}.png")
+        fig = plot_fields(truth, truth.copy(data=predictions[r][:rows, 0].numpy()), inputs=w.isel(time=0),
+                          title=f"Navier-Stokes vorticity on the {r}x{r} grid ({note})", input_label="input: w at time 0",
+                          truth_label="truth: solver", prediction_label="prediction: FNO surrogate")
+        save_figure(fig, out / f"fields_{r}.png")
     curves = {"FNO surrogate vs solver on the same grid": (list(surrogate_error), list(surrogate_error.values()))}
     if solver_error:
-        curves[f"solver vs solver at {max(surrogate_error)}"] = (list(solver_error), list(solver_error.values()))
-    save_figure(plot_error_vs_resolution(curves, train_resolution=config.resolution), out / "error_vs_resolution.png")
+        curves[f"solver vs the solver at {max(surrogate_error)} (the solver's own error)"] = (list(solver_error), list(solver_error.values()))
+    persistence = {r: float(rel_l2(inputs[r], truths[r]).mean()) for r in surrogate_error}
+    baselines = {"persistence (w(0) as the forecast)": (list(persistence), list(persistence.values()))}
+    save_figure(plot_error_vs_resolution(curves, baselines=baselines, train_resolution=config.resolution,
+                                         ylabel=f"relative L2 error (mean over {config.n_test} test samples)",
+                                         title=f"Error of w({config.lead_time:g}) by grid: zero-shot super-resolution"),
+                out / "error_vs_resolution.png")
     save_figure(plot_history(history, loss="relative L2 loss (training grid)", title="FNO training"),
                 out / "training_curve.png")
 
@@ -222,7 +233,7 @@ def _figures(out, config, inputs, truths, predictions, surrogate_error, solver_e
 def _report(m: dict, config: QuickstartConfig) -> str:
     res = config.resolution
     rows = "\n".join(
-        f"| {r} | {e:.4f} | {m['solver_rel_l2_vs_finest_by_resolution'].get(r, float('nan')):.2e} | "
+        f"| {r} | {e:.4f} | {_fmt(m['solver_rel_l2_vs_finest_by_resolution'].get(r), '.2e', '— (reference)')} | "
         f"{m['surrogate_seconds_per_sample_by_resolution'][r] * 1e3:.2f} | {m['solver_seconds_per_sample_by_resolution'][r] * 1e3:.2f} |"
         for r, e in m["rel_l2_by_resolution"].items())
     return f"""# sciml quickstart report
@@ -261,6 +272,11 @@ Command: `{m['command']}` (torch {m['torch_version']}). Raw numbers: `metrics.js
 `training_log.jsonl`; data: `ns2d_train.nc`, `ns2d_test.nc`; surrogate: `surrogate/`
 (load with `sciml.Surrogate.load`).
 """
+
+
+def _fmt(value, spec: str, none: str) -> str:
+    """``value`` formatted, or ``none`` for a missing one (the finest grid is the solver's reference)."""
+    return none if value is None else format(value, spec)
 
 
 def _training_note(m: dict, config: QuickstartConfig) -> str:

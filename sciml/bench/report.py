@@ -97,9 +97,13 @@ def _round_range(points: list[dict]) -> list[list[float]]:
 
 def plot_cost_error(results: dict, path: str | os.PathLike) -> Path:
     """Log-log cost vs error: solver ladder (Pareto front joined), surrogate points, the matched point."""
-    from matplotlib.figure import Figure
-
     from ..plotting import save_figure
+
+    return save_figure(_cost_error_figure(results), path)
+
+
+def _cost_error_figure(results: dict):
+    from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7.0, 5.0), layout="constrained")
     ax = fig.add_subplot()
@@ -111,15 +115,15 @@ def plot_cost_error(results: dict, path: str | os.PathLike) -> Path:
     ax.plot([p["rel_l2"] for p in front], [p["seconds_per_sample"] for p in front], "-o", color="tab:blue",
             label="solver, Pareto front (log-log interpolation)")
     for p in solver:
-        ax.annotate(f"{p['resolution']}", (p["rel_l2"], p["seconds_per_sample"]), textcoords="offset points",
+        ax.annotate(f"n={p['resolution']}", (p["rel_l2"], p["seconds_per_sample"]), textcoords="offset points",
                     xytext=(4, 4), fontsize=8, color="tab:blue")
     surrogate = results["surrogate_curve"]
     ax.errorbar([s["rel_l2"] for s in surrogate], [s["seconds_per_sample"] for s in surrogate],
                 yerr=_round_range(surrogate), fmt="--s", color="tab:orange", capsize=3,
                 label="FNO surrogate (training grid and zero-shot grids)")
-    for s in surrogate:
-        ax.annotate(f"{s['resolution']}", (s["rel_l2"], s["seconds_per_sample"]), textcoords="offset points",
-                    xytext=(4, -10), fontsize=8, color="tab:orange")
+    for k, s in enumerate(surrogate):  # alternately below and above: zero-shot points often sit close together
+        ax.annotate(f"n={s['resolution']}", (s["rel_l2"], s["seconds_per_sample"]), textcoords="offset points",
+                    xytext=(5, -11 if k % 2 == 0 else 4), fontsize=8, color="tab:orange")
     m = results["matched_accuracy"]
     err, cost = m["surrogate_rel_l2"], m["surrogate_seconds_per_sample"]
     ax.plot([err], [cost], "s", color="tab:orange", ms=10, mec="black", label="surrogate (headline)")
@@ -135,10 +139,11 @@ def plot_cost_error(results: dict, path: str | os.PathLike) -> Path:
         ax.plot([err, err], [cost, m["extrapolated_solver_seconds_per_sample"]], ":", color="tab:red")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("relative L2 error vs reference")
-    ax.set_ylabel("seconds per sample (median)")
-    ax.set_title(f"{results['problem']}: cost vs error on {results['device']} ({results['machine']['device_name']})",
-                 fontsize=10)
+    ax.set_xlabel(f"relative L2 error vs the {results['reference']['dtype']} reference at n={results['reference']['resolution']} "
+                  f"(mean over {results['sizes']['n_test']} test samples)")
+    ax.set_ylabel("cost [seconds per sample], median over timing rounds")
+    ax.set_title(f"{results['problem']}: cost vs error on {results['device']} ({results['machine']['device_name']}); "
+                 "n = grid points per axis", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    return save_figure(fig, path)
+    fig.legend(fontsize=8, loc="outside lower center", ncols=2)
+    return fig
