@@ -101,14 +101,17 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("name", help="ns2d, ns2d-kolmogorov, burgers, darcy or swe-sphere")
     gen.add_argument("--n", type=int, required=True, help="number of samples")
     gen.add_argument("--resolution", type=int, required=True, help="grid points (nodes for darcy) per side")
-    gen.add_argument("--seed", type=int, required=True)
+    gen.add_argument("--seed", type=int, required=True,
+                     help="seed of the initial conditions / coefficients (the same seed at another resolution gives "
+                          "the same continuous fields)")
     gen.add_argument("--out", required=True, help="output NetCDF file (an existing one only with --overwrite)")
     gen.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     gen.add_argument("--first-sample", type=int, help="index of the first sample (to generate in parts)")
     gen.add_argument("--device", help="cpu (default), cuda, cuda:N")
     gen.add_argument("--times", type=float, nargs="+", help="output times (time-dependent recipes; hours for swe-sphere)")
     gen.add_argument("--initial-condition", choices=("galewsky", "random"), help="swe-sphere")
-    gen.add_argument("--viscosity", type=float)
+    gen.add_argument("--viscosity", type=float, help="kinematic viscosity (ns2d, ns2d-kolmogorov, burgers; default: "
+                                                     "the recipe's)")
     gen.add_argument("--viscosity-range", type=float, nargs=2, metavar=("LOW", "HIGH"),
                      help="burgers: one log-uniform viscosity per sample")
     gen.add_argument("--drag", type=float, help="ns2d-kolmogorov: linear drag")
@@ -133,7 +136,13 @@ def _parser() -> argparse.ArgumentParser:
                        help="model option, repeatable, e.g. --option n_modes=[12,12] --option hidden_channels=32 "
                             "(default: what the model chooses for the data's grid)")
     train.add_argument("--lag", type=int, help="time-stepping map state(t) -> state(t + lag steps)")
-    train.add_argument("--loss", choices=("rel_l2", "h1"), default="rel_l2", help="training loss (default rel_l2)")
+    train.add_argument("--curriculum", type=int, nargs="+", metavar="K",
+                       help="after the one-step training, fine-tune on K-step rollouts (FourCastNet: 2), stage by "
+                            "stage, with a quarter of the epochs and a fifth of the learning rate; needs --lag and "
+                            "inputs == outputs")
+    train.add_argument("--loss", choices=("rel_l2", "anomaly_rel_l2", "h1"),
+                       help="training loss (default rel_l2; anomaly_rel_l2 with --curriculum): anomaly_rel_l2 is the "
+                            "relative error of each variable's departure from its training mean")
     train.add_argument("--val-fraction", type=float, default=0.1, help="trajectories held out for validation")
     train.add_argument("--block-size", type=int,
                        help="shuffle blocks of this many consecutive items (fewer, larger reads of a file on disk); "
@@ -154,17 +163,61 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", required=True, nargs="+", help="file(s), glob or zarr store with inputs and outputs")
     evaluate.add_argument("--json", help="also write the metrics to this JSON file")
     evaluate.add_argument("--figures", help="directory for the plots (default RUN/evaluation-<data name>)")
-    evaluate.add_argument("--device", default="auto")
-    evaluate.add_argument("--batch-size", type=int, default=32)
+    evaluate.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N (default: %(default)s)")
+    evaluate.add_argument("--batch-size", type=int, default=32, help="frames per forward pass (default: %(default)s)")
 
-    predict = commands.add_parser("predict", help="apply a trained surrogate to a dataset and write CF NetCDF")
+    predict = commands.add_parser(
+        "predict", help="apply a trained surrogate to a dataset and write CF NetCDF",
+        description="Predicts the outputs for every frame of --data on the file's own grid (any resolution of the "
+                    "training domain). For time-stepping surrogates time stays the initial time, with lead_time "
+                    "and valid_time = time + lead_time as coordinates; --steps N rolls out N steps.")
     predict.add_argument("run", help="run directory written by `sciml train`")
     predict.add_argument("--data", required=True, nargs="+", help="file(s), glob or zarr store with the inputs")
     predict.add_argument("--out", required=True, help="output NetCDF file (an existing one only with --overwrite)")
     predict.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     predict.add_argument("--steps", type=int, help="autoregressive steps (time-stepping surrogates)")
-    predict.add_argument("--device", default="auto")
-    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N (default: %(default)s)")
+    predict.add_argument("--batch-size", type=int, default=32, help="frames per forward pass (default: %(default)s)")
+
+    fc = commands.add_parser(
+        "forecast", help="roll a time-stepping surrogate out from initial states, deterministic or as an ensemble",
+        description="Applies the surrogate(s) of RUN autoregressively from every frame of --init and streams the "
+                    "forecast to --out (NetCDF .nc or zarr .zarr) step by step: dims (init dims, lead_time, [member], "
+                    "space), time = the initial time, valid_time = time + lead_time.")
+    fc.add_argument("run", nargs="+", help="run directory/ies written by `sciml train --lag` (several: a multi-model ensemble)")
+    fc.add_argument("--init", required=True, nargs="+", help="file(s), glob or zarr store with the initial states")
+    fc.add_argument("--isel", dest="isel", type=_option, action="append", default=[], metavar="DIM=INDEX",
+                    help="select initial frames, repeatable, e.g. --isel time=0 or --isel 'sample=[0,1]'")
+    steps = fc.add_mutually_exclusive_group(required=True)
+    steps.add_argument("--steps", type=int, help="number of model steps")
+    steps.add_argument("--horizon", help="forecast length as a lead time: '5D', '36h' (calendar time) or a number "
+                                         "in the model's time units; a whole number of model steps")
+    fc.add_argument("--members", type=int, default=1, help="members per model (default: %(default)s; > 1 needs "
+                                                           "--perturbation-scale with one model)")
+    fc.add_argument("--perturbation-scale", type=float, help="perturb each member's initial state by smooth Gaussian "
+                    "random fields of this fraction of each variable's spread (e.g. 0.01)")
+    fc.add_argument("--forcings", nargs="+", help="file(s) with the forcing inputs along time (inputs that are "
+                                                  "neither outputs nor in --init)")
+    fc.add_argument("--seed", type=int, default=0, help="seed of the perturbations (default: %(default)s)")
+    fc.add_argument("--out", required=True, help="output .nc or .zarr (an existing one only with --overwrite)")
+    fc.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    fc.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N (default: %(default)s)")
+    fc.add_argument("--batch-size", type=int, default=32, help="frames per forward pass (default: %(default)s)")
+    fc.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    score = commands.add_parser(
+        "score", help="score a forecast against the truth the way WeatherBench 2 does, with a scorecard figure",
+        description="Reads the truth at the forecast's valid times; writes the scores per variable and lead time "
+                    "(area-weighted, averaged over samples and initial times) as NetCDF, and scorecard.png beside it.")
+    score.add_argument("forecast", help="forecast file written by `sciml forecast`")
+    score.add_argument("--truth", required=True, nargs="+", help="file(s), glob or zarr store with the verifying states")
+    score.add_argument("--metrics", default="rmse,mae,acc,crps,spread_skill,spectra",
+                       help="comma-separated subset of rmse,mae,acc,crps,spread_skill,spectra (default: all; the "
+                            "ensemble scores only for forecasts with members)")
+    score.add_argument("--climatology", nargs="+", help="file(s) for the ACC's climatology (default: the truth's own "
+                                                        "mean by calendar day and hour, or its mean for float times)")
+    score.add_argument("--out", required=True, help="output NetCDF file of the scores")
+    score.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
     bench = commands.add_parser(
         "bench", help="benchmark a surrogate against the numerical solver at matched accuracy",
@@ -233,15 +286,30 @@ def _train(args: argparse.Namespace, command: str) -> None:
     if args.val_fraction > 0:
         parts = split_by_trajectory(ds, {"train": 1 - args.val_fraction, "val": args.val_fraction}, seed=config.seed)
         train, validation = parts["train"], parts["val"]
-    surrogate, history = fit_surrogate(train, inputs=args.inputs, outputs=args.outputs, lag=args.lag,
-                                       validation=validation, model=args.model, model_options=dict(args.options),
-                                       loss=args.loss, config=config, block_size=args.block_size,
-                                       checkpoint_dir=args.checkpoint_dir, resume=args.resume)
+    if args.curriculum:
+        from .forecast import fit_forecaster
+
+        if args.lag is None or args.inputs != args.outputs:
+            raise ConfigError("--curriculum fine-tunes rollouts of a time stepper: it needs --lag and the same "
+                              "--inputs and --outputs")
+        if args.checkpoint_dir is not None or args.block_size is not None or args.loss == "h1":
+            raise ConfigError("--curriculum does not support --checkpoint-dir, --block-size or --loss h1 yet")
+        surrogate, stages = fit_forecaster(train, variables=args.inputs, lag=args.lag, validation=validation,
+                                           model=args.model, model_options=dict(args.options), pretrain=config,
+                                           curriculum=tuple(args.curriculum), loss=args.loss or "anomaly_rel_l2")
+        history = stages[1]
+        records = [{"rollout_steps": k, **record} for k, h in stages.items() for record in h]
+    else:
+        surrogate, history = fit_surrogate(train, inputs=args.inputs, outputs=args.outputs, lag=args.lag,
+                                           validation=validation, model=args.model, model_options=dict(args.options),
+                                           loss=args.loss or "rel_l2", config=config, block_size=args.block_size,
+                                           checkpoint_dir=args.checkpoint_dir, resume=args.resume)
+        records = list(history)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun every rank trained the same model; rank 0 saves it
         return
     surrogate.provenance["command"] = command
     surrogate.save(out)
-    write_text(out / "history.jsonl", "".join(json.dumps(record) + "\n" for record in history))
+    write_text(out / "history.jsonl", "".join(json.dumps(record) + "\n" for record in records))
     last = history[-1] if history else {}
     print(f"saved {out}: {len(history)} epochs ({history.stop_reason}), train loss "
           f"{last.get('train_loss', float('nan')):.4g}"
@@ -308,6 +376,89 @@ def _bench(args: argparse.Namespace, command: str) -> None:
     print(f"  wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'cost_error.png'}")
 
 
+def _forecast(args: argparse.Namespace, command: str) -> None:
+    from .errors import ConfigError
+    from .forecast import GaussianPerturbation, forecast
+    from .surrogate import Surrogate
+
+    models = [Surrogate.load(run, device=args.device) for run in args.run]
+    init = _data(args.init)
+    if args.isel:
+        init = init.isel({dim: value for dim, value in args.isel})
+    if args.perturbation_scale is not None and not args.perturbation_scale > 0:
+        raise ConfigError(f"--perturbation-scale must be > 0, got {args.perturbation_scale}")
+    perturbation = GaussianPerturbation(scale=args.perturbation_scale) if args.perturbation_scale else None
+    horizon = args.horizon
+    if horizon is not None and models[0].time_units is not None:  # float time: a number in the model's units
+        try:
+            horizon = float(horizon)
+        except ValueError:
+            raise ConfigError(f"--horizon {horizon!r}: the model's times are numbers in {models[0].time_units!r}; give "
+                              "a number") from None
+    out = forecast(models if len(models) > 1 else models[0], init, steps=args.steps, horizon=horizon,
+                   members=args.members, perturbation=perturbation, seed=args.seed,
+                   forcings=_data(args.forcings) if args.forcings else None, out=args.out, overwrite=args.overwrite,
+                   batch_size=args.batch_size, progress=not args.no_progress)
+    print(f"wrote {args.out}: {dict(out.sizes)}", file=sys.stderr)
+
+
+def _score(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    import xarray as xr
+
+    from .data import write
+    from .data.cf import check_writable
+    from .errors import ConfigError, DataError
+    from .forecast import scores
+    from .plotting import plot_scorecard, save_figure
+
+    out = check_writable(args.out, overwrite=args.overwrite)
+    known = ("rmse", "mae", "acc", "crps", "spread_skill", "spectra")
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    unknown = [m for m in metrics if m not in known]
+    if unknown or not metrics:
+        raise ConfigError(f"--metrics: unknown {unknown or metrics}; choose from {', '.join(known)}")
+    path = Path(args.forecast)
+    try:
+        forecast = (xr.open_zarr(path, consolidated=None) if path.suffix == ".zarr"
+                    else xr.open_dataset(path))
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: cannot read the forecast ({' '.join(str(error).split())})"[:300]) from None
+    truth = _data(args.truth)
+    ensemble = "member" in forecast.dims
+    deterministic = forecast.mean("member", keep_attrs=True) if ensemble else forecast
+    results: dict[str, xr.Dataset] = {}
+    if "rmse" in metrics:
+        results["rmse"] = scores.rmse(deterministic, truth)
+    if "mae" in metrics:
+        results["mae"] = scores.mae(deterministic, truth)
+    if "acc" in metrics:
+        clim = scores.climatology(_data(args.climatology) if args.climatology else truth)
+        results["acc"] = scores.acc(deterministic, truth, clim)
+    if ensemble and "crps" in metrics:
+        results["crps"] = scores.crps(forecast, truth)
+    if ensemble and "spread_skill" in metrics:
+        results["spread_skill"] = scores.spread_skill(forecast, truth)
+    if "spectra" in metrics:
+        results["spectrum_ratio"] = scores.spectrum_ratio(deterministic, truth)
+    merged = xr.Dataset({f"{metric}_{name}": da for metric, ds in results.items() for name, da in ds.data_vars.items()})
+    merged.attrs.update(source=f"sciml score of {path.name}", ensemble_mean_scored="yes" if ensemble else "no")
+    write(merged.drop_vars([c for c in merged.coords if merged[c].dtype.kind == "O"]), out, overwrite=args.overwrite)
+    curves = {metric: ds for metric, ds in results.items() if metric != "spectrum_ratio"}
+    if curves:
+        figure = out.with_name(f"{out.stem}_scorecard.png")
+        save_figure(plot_scorecard(curves, title=f"{path.name} against {Path(args.truth[0]).name}"
+                                   + (" (ensemble mean for rmse/mae/acc)" if ensemble else "")), figure)
+        print(f"wrote {figure}", file=sys.stderr)
+    for metric, ds in results.items():
+        for name, da in ds.data_vars.items():
+            if "lead_time" in da.dims and metric != "spectrum_ratio":
+                values = da.mean([d for d in da.dims if d != "lead_time"]).values
+                print(f"{metric} {name}: first lead {values[0]:.4g}, last lead {values[-1]:.4g}")
+    print(f"wrote {out}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
@@ -335,6 +486,10 @@ def main(argv: list[str] | None = None) -> int:
             _predict(args)
         elif args.command == "bench":
             _bench(args, command)
+        elif args.command == "forecast":
+            _forecast(args, command)
+        elif args.command == "score":
+            _score(args)
     except SciMLError as err:
         print(f"sciml {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ def test_rollout_task_loss_is_the_mean_relative_error_over_the_leads_with_gradie
 
     x0 = torch.randn(3, 1, 2, 8, 8)  # (batch, history 1, channel, y, x)
     future = torch.stack([x0[:, 0], x0[:, 0]], dim=1)  # the truth: persistence over two leads
-    task = RolloutTask(module, grid=grid, steps=2)
+    task = RolloutTask(module, grid=grid, steps=2, loss="rel_l2")
     loss = task.loss(model, (x0, future))
     # lead 1: |0.5 - 1| = 0.5; lead 2: |0.25 - 1| = 0.75 (relative errors of a scaled field)
     assert float(loss.detach()) == pytest.approx(0.625, rel=1e-5)
@@ -28,7 +28,24 @@ def test_rollout_task_loss_is_the_mean_relative_error_over_the_leads_with_gradie
     # d/ds of (|s - 1| + |s^2 - 1|) / 2 at s = 0.5 is (-1 - 2 s) / 2 = -1: the second lead's gradient flows through the first
     assert float(scale.grad) == pytest.approx(-1.0, rel=1e-5)
     with pytest.raises(ConfigError, match="steps must be a positive integer"):
-        RolloutTask(module, grid=grid, steps=0)
+        RolloutTask(module, grid=grid, steps=0, loss="rel_l2")
+    with pytest.raises(ConfigError, match="needs a module with an output_norm"):
+        RolloutTask(module, grid=grid, steps=1)
+
+
+def test_the_anomaly_loss_weighs_a_variable_by_its_departure_from_the_training_mean():
+    from sciml.surrogate import NormalizedOperator
+
+    grid = Grid.box(8, 8)
+    module = NormalizedOperator(torch.nn.Identity(), 1, 1)
+    for norm in (module.input_norm, module.output_norm):  # the identity map on a depth of ~1000 m with small waves
+        norm.set([1000.0], [1.0])
+    waves = torch.randn(4, 1, 1, 8, 8)  # (batch, history 1, channel, y, x)
+    x0, truth = 1000.0 + waves, 1000.0 + 2 * waves  # persistence errs by the waves themselves
+    anomaly = RolloutTask(module, grid=grid, steps=1).loss(module, (x0, truth))
+    plain = RolloutTask(module, grid=grid, steps=1, loss="rel_l2").loss(module, (x0, truth))
+    assert float(anomaly) == pytest.approx(0.5, rel=1e-4)  # ||w|| / ||2 w||
+    assert float(plain) < 2e-3  # the mean hides the whole error
 
 
 @pytest.fixture(scope="module")

@@ -112,5 +112,5 @@ class StreamWriter(MemoryWriter):
         import xarray as xr
 
         if self.format == "netcdf":
-            return xr.open_dataset(self.path, engine="netcdf4", chunks={}, decode_timedelta=True)
-        return xr.open_zarr(self.path, consolidated=False, decode_timedelta=True)
+            return xr.open_dataset(self.path, engine="netcdf4", chunks={})
+        return xr.open_zarr(self.path, consolidated=False)

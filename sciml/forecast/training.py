@@ -40,18 +40,34 @@ class RolloutTask(Task):
     steps, channel, *space)``. The loss is :func:`sciml.train.rollout_loss`: the mean over the ``steps``
     leads of the per-variable relative L2 error (area-weighted on the sphere), with gradients through
     the whole rollout; memory grows linearly in ``steps``.
+
+    ``loss="anomaly_rel_l2"`` measures each variable's error relative to its departure from the training
+    mean (the module's ``output_norm.mean``), ``||p - y|| / ||y - mean||``: the relative L2 of the
+    standardised fields, as FourCastNet trains on normalised channels. It matters where a variable's
+    mean dwarfs its variations (the fluid depth of shallow water: ~10 km mean, ~100 m waves), which the
+    plain ``"rel_l2"`` would hardly weigh.
     """
 
-    def __init__(self, module: nn.Module, *, grid: Grid, steps: int) -> None:
+    def __init__(self, module: nn.Module, *, grid: Grid, steps: int, loss: str = "anomaly_rel_l2") -> None:
         super().__init__(module)
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ConfigError(f"steps must be a positive integer, got {steps!r}")
-        self.grid, self.steps = grid, steps
+        if loss not in ("rel_l2", "anomaly_rel_l2"):
+            raise ConfigError(f"loss must be 'rel_l2' or 'anomaly_rel_l2', got {loss!r}")
+        if loss == "anomaly_rel_l2" and not hasattr(module, "output_norm"):
+            raise ConfigError("loss 'anomaly_rel_l2' needs a module with an output_norm (a NormalizedOperator)")
+        self.grid, self.steps, self.kind = grid, steps, loss
 
     def loss(self, model: nn.Module, batch) -> torch.Tensor:
         past, future = batch[0], batch[1]  # (batch, 1, C, *space), (batch, steps, C, *space)
         grid = self.grid.with_shape(*past.shape[3:])
-        per_step = functools.partial(relative_l2_loss, grid=grid, per_channel=True)
+        if self.kind == "rel_l2":
+            per_step = functools.partial(relative_l2_loss, grid=grid, per_channel=True)
+        else:
+            mean = self.model.output_norm.mean.to(past.dtype).reshape(1, -1, *[1] * grid.ndim)  # (1, C, 1, ...)
+
+            def per_step(pred, true):
+                return relative_l2_loss(pred - mean, true - mean, grid=grid, per_channel=True)
         return rollout_loss(model, past[:, 0], future, loss=per_step)
 
 
@@ -66,6 +82,7 @@ def fit_forecaster(
     pretrain: TrainConfig = TrainConfig(epochs=40, batch_size=8, lr=3e-3),
     finetune: TrainConfig | None = None,
     curriculum: Sequence[int] = (2,),
+    loss: str = "anomaly_rel_l2",
     log_dir: str | os.PathLike | None = None,
 ) -> tuple[Surrogate, dict[int, History]]:
     """Train a forecaster of ``variables`` on ``(sample, time, *space)`` trajectories.
@@ -84,6 +101,8 @@ def fit_forecaster(
         finetune: options of each fine-tuning stage; default ``pretrain`` with a quarter of the epochs
             (at least 1) and a fifth of the learning rate, since the model starts trained.
         curriculum: rollout lengths of the fine-tuning stages, each >= 2, increasing; ``()``: none.
+        loss: ``"anomaly_rel_l2"`` (default: each variable's error relative to its departure from the
+            training mean, see :class:`RolloutTask`) or ``"rel_l2"``, in every stage.
         log_dir: JSON-lines logs ``steps_<k>.jsonl`` per stage (``k = 1``: pretraining).
 
     Returns:
@@ -103,13 +122,13 @@ def fit_forecaster(
     if logs is not None:
         logs.mkdir(parents=True, exist_ok=True)
     surrogate, history = fit_surrogate(train, inputs=variables, outputs=variables, lag=lag, validation=validation,
-                                       model=model, model_options=model_options, config=pretrain,
+                                       model=model, model_options=model_options, loss=loss, config=pretrain,
                                        log_path=logs / "steps_1.jsonl" if logs else None)
     histories = {1: history}
     for k in stages:
         windows = TrajectoryWindows(train, variables=variables, horizon=k, lag=lag)
         val_windows = TrajectoryWindows(validation, variables=variables, horizon=k, lag=lag) if validation is not None else None
-        task = RolloutTask(surrogate.module, grid=surrogate.grid, steps=k)
+        task = RolloutTask(surrogate.module, grid=surrogate.grid, steps=k, loss=loss)
         histories[k] = fit(task, windows, val_data=val_windows, config=finetune,
                            log_path=logs / f"steps_{k}.jsonl" if logs else None)
     surrogate.provenance["forecast_training"] = {
