@@ -36,22 +36,29 @@ def grid_of(ds: xr.Dataset) -> Grid:
     """
     for dims in SPATIAL_DIMS:
         if all(d in ds.dims for d in dims):
-            missing = [d for d in dims if d not in ds.coords]
-            if missing:
-                raise DataError(f"{source_name(ds)}: spatial dims {missing} have no coordinate values; add them")
-            try:
-                if dims == ("lat", "lon"):
-                    if not is_periodic(ds["lon"].attrs, name="coordinate 'lon'"):
-                        raise GridError(f"coordinate 'lon' is marked {PERIODIC_ATTR} = 'false', but a global lat-lon grid is "
-                                        "periodic in longitude; drop the attribute or set it to 'true'")
-                    return Grid.from_latlon(ds["lat"].values, ds["lon"].values)
-                periodic = {is_periodic(ds[d].attrs, name=f"coordinate {d!r}") for d in dims}
-                if len(periodic) > 1:
-                    raise GridError(f"coordinates {dims} mix periodic and bounded dims; this is not supported yet")
-                return Grid.from_coords({d: ds[d].values for d in dims}, periodic=periodic.pop())
-            except GridError as err:
-                raise DataError(f"{source_name(ds)}: {err}") from None
+            return grid_on(ds, dims)
     raise DataError(f"{source_name(ds)}: no spatial dims ('lat', 'lon'), ('y', 'x') or ('x',) found among {tuple(ds.dims)}")
+
+
+def grid_on(ds: xr.Dataset, dims: Sequence[str]) -> Grid:
+    """The grid spanned by ``ds``'s coordinates along ``dims`` (``("lat", "lon")`` or box dims), with the rules of
+    :func:`grid_of`; :class:`~sciml.errors.DataError` naming the file and the coordinate otherwise."""
+    dims = tuple(dims)
+    missing = [d for d in dims if d not in ds.dims or d not in ds.coords]
+    if missing:
+        raise DataError(f"{source_name(ds)}: spatial dims {missing} have no coordinate values; add them")
+    try:
+        if dims == ("lat", "lon"):
+            if not is_periodic(ds["lon"].attrs, name="coordinate 'lon'"):
+                raise GridError(f"coordinate 'lon' is marked {PERIODIC_ATTR} = 'false', but a global lat-lon grid is "
+                                "periodic in longitude; drop the attribute or set it to 'true'")
+            return Grid.from_latlon(ds["lat"].values, ds["lon"].values)
+        periodic = {is_periodic(ds[d].attrs, name=f"coordinate {d!r}") for d in dims}
+        if len(periodic) > 1:
+            raise GridError(f"coordinates {dims} mix periodic and bounded dims; this is not supported yet")
+        return Grid.from_coords({d: ds[d].values for d in dims}, periodic=periodic.pop())
+    except GridError as err:
+        raise DataError(f"{source_name(ds)}: {err}") from None
 
 
 def in_canonical_order(ds: xr.Dataset) -> xr.Dataset:

@@ -40,8 +40,8 @@ import numpy as np
 
 from ..data import times as timing
 from ..data._layout import check_finite, source_name
-from ..errors import DataError, GridError
-from ..grids import Grid, is_periodic
+from ..errors import DataError
+from ..grids import Grid
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -114,25 +114,12 @@ def _finite(da: xr.DataArray, name: Hashable, role: str) -> None:
 
 def _grid(da: xr.DataArray, name: Hashable, dims: Sequence[str] | None) -> Grid:
     """The grid of ``da``'s spatial dims: :func:`sciml.data.grid_of`, or a box/sphere on ``dims``."""
-    from ..data.tensors import grid_of
+    from ..data.tensors import grid_of, grid_on
 
-    if dims is None:
-        try:
-            return grid_of(da.to_dataset(name="field"))
-        except DataError as err:
-            raise DataError(f"variable {name!r}: {err}") from None
-    dims = tuple(dims)
-    missing = [d for d in dims if d not in da.dims or d not in da.coords]
-    if missing:
-        raise DataError(f"variable {name!r} has no dims/coordinates {missing} (dims={dims}); its dims are {da.dims}")
     try:
-        if dims == ("lat", "lon"):
-            return Grid.from_latlon(da["lat"].values, da["lon"].values)
-        periodic = {is_periodic(da[d].attrs, name=f"coordinate {d!r}") for d in dims}
-        if len(periodic) > 1:
-            raise GridError(f"coordinates {dims} mix periodic and bounded dims; this is not supported")
-        return Grid.from_coords({d: da[d].values for d in dims}, periodic=periodic.pop())
-    except GridError as err:
+        field = da.to_dataset(name="field")
+        return grid_of(field) if dims is None else grid_on(field, dims)
+    except DataError as err:
         raise DataError(f"variable {name!r}: {err}") from None
 
 
