@@ -202,6 +202,8 @@ def forecast(
     import xarray as xr
     from tqdm.auto import tqdm
 
+    from ..surrogate import _apply as apply_in_chunks
+
     models = _models(model)
     first = models[0]
     n_steps = _steps(first, steps, horizon)
@@ -301,7 +303,7 @@ def forecast(
             for k, module in enumerate(modules):
                 members_of_model = range(k * members, (k + 1) * members)
                 batch = torch.cat([_inputs(states[j], statics, inputs_forced, order) for j in members_of_model])
-                pred = _apply(module, batch, batch_size)  # (members * frames, C_prognostic, *space)
+                pred = apply_in_chunks(module, batch, None, batch_size)  # (members * frames, C_prognostic, *space)
                 for i, j in enumerate(members_of_model):
                     states[j] = pred[i * frames:(i + 1) * frames]
             step_values = torch.stack(states, dim=1) if ensemble else states[0][:, None]  # (frames, M, C, *space)
@@ -317,13 +319,6 @@ def forecast(
 def _inputs(state: torch.Tensor, statics: torch.Tensor | None, forced: torch.Tensor | None, order: list[int]) -> torch.Tensor:
     """The model input ``(frames, C_in, *space)``: prognostic, static and forcing channels in input order."""
     return torch.cat([state, *(t for t in (statics, forced) if t is not None)], dim=1)[:, order]
-
-
-@torch.no_grad()
-def _apply(module: torch.nn.Module, fields: torch.Tensor, batch_size: int) -> torch.Tensor:
-    parameter = next(module.parameters())
-    return torch.cat([module(chunk.to(device=parameter.device, dtype=parameter.dtype)).float().cpu()
-                      for chunk in fields.split(batch_size)])
 
 
 def _writer(out, **kwargs):
