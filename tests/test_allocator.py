@@ -34,6 +34,8 @@ def test_keeping_freed_memory_removes_the_page_faults_of_a_solver_step():
     default, kept = _run("default"), _run("keep")
     assert kept["applied"] is True and kept["settings"]["keep_freed_memory"]["mmap_threshold"] == 32 * 2**20
     assert default["settings"]["keep_freed_memory"] == {}
-    # measured: 14,448 minor faults per step by default, 0 with the thresholds raised
-    assert default["faults_per_step"] > 500, default
-    assert kept["faults_per_step"] < 0.05 * default["faults_per_step"], (default, kept)
+    # measured: 14,448 minor faults per step by default, 0 with the thresholds raised. The default's count is
+    # glibc's business (its dynamic mmap threshold sometimes rises on its own: once 0 in a full-suite run), so
+    # only the kept process is held to a bound, and the default only to being no better.
+    assert kept["faults_per_step"] < 1, (default, kept)
+    assert default["faults_per_step"] >= kept["faults_per_step"], (default, kept)
