@@ -43,7 +43,10 @@ class Perturbation(Protocol):
 
     ``state`` is ``(n, channel, *space)`` (physical units, the prognostic variables in the surrogate's
     output order) on ``grid``; the return value is the perturbation to add, of the same shape, drawn
-    only from ``generator`` (so a forecast with the same ``seed`` is reproduced exactly).
+    only from ``generator`` (so a forecast with the same ``seed`` is reproduced exactly). A perturbation
+    with a true class attribute ``uses_model`` (e.g. :class:`sciml.forecast.BredVectors`) is also given
+    ``step=``: ``step(x, k)`` advances prognostic states ``x`` one step of the member's model from step
+    ``k``'s input time, with the static fields and forcings of the forecast.
     """
 
     def __call__(self, state: torch.Tensor, *, grid: Grid, generator: torch.Generator) -> torch.Tensor: ...
@@ -247,15 +250,30 @@ def forecast(
     pool = prognostic + static + forced  # channels of torch.cat([state, statics, forced])
     order = [pool.index(v) for v in first.inputs]  # the model's input channels, picked from that pool
 
+    def forced_at(step: int) -> torch.Tensor | None:
+        """The forcing channels ``(frames, C_forced, *space)`` at step ``step``'s input time."""
+        if read_forcing is None:
+            return None
+        valid = timing.shift(xr.DataArray(init_times, dims="frame", attrs=init["time"].attrs), first.lead_time * step,
+                             source=source, units=first.time_units).values
+        return torch.from_numpy(read_forcing(valid)).reshape(frames, len(forced), *grid.shape)
+
+    modules = [m._module_on(device) for m in models]
+
+    def stepper(module) -> Callable[[torch.Tensor, int], torch.Tensor]:
+        """One model step of prognostic states ``(frames, C, *space)`` from step ``k``'s input time."""
+        return lambda state, k: apply_in_chunks(module, _inputs(state, statics, forced_at(k), order), None, batch_size)
+
     n_members = members * len(models)
     generator = torch.Generator().manual_seed(int(seed))
     states = []  # per member: (frames, C_prognostic, *space)
-    for _ in models:
+    for module in modules:
         for _ in range(members):
             if perturbation is None:
                 states.append(state0.clone())
                 continue
-            delta = perturbation(state0, grid=grid, generator=generator)
+            extra = {"step": stepper(module)} if getattr(perturbation, "uses_model", False) else {}
+            delta = perturbation(state0, grid=grid, generator=generator, **extra)
             if tuple(delta.shape) != tuple(state0.shape):
                 raise ConfigError(f"the perturbation returned shape {tuple(delta.shape)}, the state is {tuple(state0.shape)}")
             states.append(state0 + delta.to(state0.dtype))
@@ -291,15 +309,10 @@ def forecast(
     writer = _writer(out, overwrite=overwrite, shape=shape, dims=out_dims, variables=var_attrs, coords=coords,
                      attrs=attrs, lead_axis=len(lead_dims))
 
-    modules = [m._module_on(device) for m in models]
     bar = tqdm(total=n_steps, desc="forecast", unit="step", disable=not progress)
     with writer:
         for step in range(n_steps):
-            inputs_forced = None
-            if read_forcing is not None:
-                valid = timing.shift(xr.DataArray(init_times, dims="frame", attrs=init["time"].attrs), first.lead_time * step, source=source,
-                                     units=first.time_units).values  # this step's input time
-                inputs_forced = torch.from_numpy(read_forcing(valid)).reshape(frames, len(forced), *grid.shape)
+            inputs_forced = forced_at(step)  # this step's input time
             for k, module in enumerate(modules):
                 members_of_model = range(k * members, (k + 1) * members)
                 batch = torch.cat([_inputs(states[j], statics, inputs_forced, order) for j in members_of_model])
