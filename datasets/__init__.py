@@ -33,8 +33,9 @@ def generate(name: str, n_samples: int, resolution: int, *, seed: int, workers: 
     """
     if name not in RECIPES:
         raise ConfigError(f"unknown dataset {name!r}; available: {', '.join(RECIPES)}")
-    if n_samples < 1 or resolution < 4:
-        raise ConfigError(f"need n >= 1 and resolution >= 4, got n={n_samples}, resolution={resolution}")
+    for key, value, low in (("n", n_samples, 1), ("resolution", resolution, 4)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+            raise ConfigError(f"{key} must be an integer >= {low}, got {value!r}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
     for key, value in (("seed", seed), ("first_sample", options.get("first_sample", 0))):
@@ -42,20 +43,49 @@ def generate(name: str, n_samples: int, resolution: int, *, seed: int, workers: 
             raise ConfigError(f"{key} must be an integer >= 0, got {value!r}")
     if options.get("device") is not None:
         _check_device(options["device"])
-    if workers > 1:
-        from ._common import generate_in_workers
-
-        return generate_in_workers(name, n_samples, resolution, seed=seed, workers=workers, **options)
     module = importlib.import_module(f"{__name__}.{RECIPES[name]}")
     accepted = inspect.signature(module.generate).parameters
     unknown = sorted(k for k in options if k not in accepted)
     if unknown:
         raise ConfigError(f"dataset {name!r} does not take {', '.join('--' + k.replace('_', '-') for k in unknown)}")
     try:
+        _estimate(module, n_samples, resolution, options).check(stacklevel=4)
+    except SciMLError:
+        raise
+    except ValueError as err:
+        raise ConfigError(f"dataset {name!r}: {err}") from None
+    if workers > 1:
+        from ._common import generate_in_workers
+
+        return generate_in_workers(name, n_samples, resolution, seed=seed, workers=workers, **options)
+    try:
         return module.generate(n_samples, resolution, seed=seed, **options)
     except SciMLError:
         raise
     except ValueError as err:  # a recipe's own option check
+        raise ConfigError(f"dataset {name!r}: {err}") from None
+
+
+def _estimate(module, n_samples: int, resolution: int, options: dict):
+    """The recipe's :class:`sciml._budget.Estimate` for these options (a recipe without ``estimate``: nothing)."""
+    from sciml._budget import Estimate
+
+    if not hasattr(module, "estimate"):
+        return Estimate(module.__name__, output_bytes=0)
+    return module.estimate(n_samples, resolution, **options)
+
+
+def estimate(name: str, n_samples: int, resolution: int, **options):
+    """The memory, file size and run time :func:`generate` would need (a :class:`sciml._budget.Estimate`; its
+    ``file_bytes`` is what the command line checks against the free disk before solving)."""
+    if name not in RECIPES:
+        raise ConfigError(f"unknown dataset {name!r}; available: {', '.join(RECIPES)}")
+    module = importlib.import_module(f"{__name__}.{RECIPES[name]}")
+    try:
+        return _estimate(module, n_samples, resolution, options)
+    except SciMLError:
+        raise
+    except ValueError as err:
         raise ConfigError(f"dataset {name!r}: {err}") from None
 
 

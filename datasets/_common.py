@@ -60,6 +60,44 @@ def _available_bytes() -> int | None:
     return proc_kib_field("/proc/meminfo", "MemAvailable")
 
 
+# Seconds of one solver step per grid point and sample, on one CPU thread (measured for the pseudo-spectral
+# Navier-Stokes and ETDRK4 Burgers steppers on the 2-core development machine: 2e-7 to 5e-7 s); an estimate
+# for the ETA, not a promise.
+SECONDS_PER_POINT_STEP = 5e-7
+# Bytes of solver temporaries per grid point and sample solved at once (spectral copies, stage values, the
+# random-field draw): an upper estimate.
+WORK_BYTES_PER_POINT = 200
+# What to do when a run is too large: shared by the recipes' estimates.
+TOO_LARGE = ("use a smaller --resolution (or --solve-resolution), fewer --times or a smaller --n; or generate in "
+             "parts (--first-sample and --n) and open the files together with sciml.data.open([...])")
+
+
+def stepping_estimate(what: str, *, n_samples: int, points: int, output_points: int, n_times: int, itemsize: int,
+                      chunk: int, t_span: float, dt: float, device="cpu"):
+    """:class:`sciml._budget.Estimate` of a time-stepping recipe: ``n_samples`` trajectories solved ``chunk`` at a
+    time on ``points`` grid points, ``n_times`` frames of ``output_points`` kept, ``t_span / dt`` steps per chunk."""
+    import math
+
+    from sciml._budget import Estimate
+
+    batch = min(max(int(chunk), 1), n_samples)
+    steps = math.ceil(n_samples / batch) * (t_span / dt if dt > 0 and math.isfinite(t_span) else 0.0)
+    speed = 20.0 if str(device).startswith("cuda") else 1.0
+    return Estimate(what, output_bytes=n_samples * n_times * points * itemsize,
+                    work_bytes=batch * points * WORK_BYTES_PER_POINT,
+                    file_bytes=n_samples * n_times * output_points * itemsize, steps=steps,
+                    seconds_per_step=batch * points * SECONDS_PER_POINT_STEP / speed, fix=TOO_LARGE)
+
+
+def time_span(times) -> float:
+    """``max(times) - min(times)`` (0 for what the solver's own check will refuse)."""
+    try:
+        values = [float(t) for t in times]
+        return max(values) - min(values) if values else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def check_chunk(chunk: int) -> int:
     if isinstance(chunk, bool) or not isinstance(chunk, numbers.Integral) or chunk < 1:
         raise ValueError(f"chunk must be an integer >= 1, got {chunk!r}")

@@ -18,7 +18,7 @@ from sciml.grids import Grid
 from sciml.random_fields import gaussian_random_field
 from sciml.solvers.burgers import Burgers1D, integrate, stable_dt
 
-from ._common import chunked, periodic_dataset, solve_grid, step_attrs
+from ._common import chunked, periodic_dataset, solve_grid, step_attrs, stepping_estimate, time_span
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -44,6 +44,19 @@ def viscosities(n_samples: int, *, seed: int, first_sample: int, viscosity: floa
         stream = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i, 1)))  # independent of the IC stream
         values.append(math.exp(stream.uniform(math.log(low), math.log(high))))
     return tuple(values)
+
+
+def estimate(n_samples: int, resolution: int, *, times: Sequence[float] = (0.0, 1.0), solve_resolution: int | None = None,
+             chunk: int = 256, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64, **_):
+    """Memory, file size and steps of :func:`generate` with these options (:class:`sciml._budget.Estimate`); the
+    CFL step ``0.5 dx / max|u0|`` from one initial condition on 1024 points (``dx`` scales it)."""
+    solve_at = solve_grid(resolution, solve_resolution, default=max(resolution, 1024))
+    u0 = gaussian_random_field(Grid.box(1024), 1, seed=0, dtype=torch.float64, **LI2021_BURGERS_GRF)
+    step = stable_dt(Burgers1D(viscosity=DEFAULT_VISCOSITY), u0) * 1024 / solve_at
+    return stepping_estimate(f"burgers: {n_samples} trajectories on {solve_at} points", n_samples=n_samples,
+                             points=solve_at, output_points=resolution, n_times=len(times),
+                             itemsize=torch.empty((), dtype=dtype).element_size(), chunk=chunk, t_span=time_span(times),
+                             dt=step, device=device)
 
 
 def generate(

@@ -38,6 +38,24 @@ def coefficient(n_samples: int, nodes: int, *, seed: int, first_sample: int = 0,
     return torch.exp(g)
 
 
+# Bytes per unknown of the sparse direct solve (matrix, fill-in of the factor, workspace): an upper estimate.
+DIRECT_BYTES_PER_NODE = 300
+
+
+def estimate(n_samples: int, resolution: int, *, solve_resolution: int | None = None, **_):
+    """Memory and file size of :func:`generate` with these options (:class:`sciml._budget.Estimate`): two float64
+    fields per sample kept, 64 coefficients drawn at a time, one sparse factorisation."""
+    from sciml._budget import Estimate
+
+    from ._common import TOO_LARGE
+
+    solve_at = resolution if solve_resolution is None else int(solve_resolution)
+    nodes = solve_at**2
+    return Estimate(f"darcy: {n_samples} solutions at {solve_at}x{solve_at} nodes",
+                    output_bytes=2 * n_samples * resolution**2 * 8,
+                    work_bytes=min(64, n_samples) * nodes * 8 * 6 + nodes * DIRECT_BYTES_PER_NODE, fix=TOO_LARGE)
+
+
 def generate(
     n_samples: int,
     resolution: int,

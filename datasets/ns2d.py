@@ -16,7 +16,7 @@ from sciml.grids import Grid
 from sciml.random_fields import gaussian_random_field
 from sciml.solvers.navier_stokes import NavierStokes2D, integrate, stable_dt
 
-from ._common import check_dt, chunked, periodic_dataset, solve_grid, step_attrs
+from ._common import check_dt, chunked, periodic_dataset, solve_grid, step_attrs, stepping_estimate, time_span
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -37,6 +37,30 @@ def initial_condition(n_samples: int, resolution: int, *, seed: int, first_sampl
 def time_step(eq: NavierStokes2D, w0: torch.Tensor) -> float:
     """The CFL-based :func:`stable_dt`, capped at 0.01."""
     return min(0.01, stable_dt(eq, w0))
+
+
+def coarse_dt(eq: NavierStokes2D, resolution: int, *, kolmogorov_speed: float | None = None) -> float:
+    """The step :func:`time_step` takes at ``resolution``, estimated from one 32x32 initial condition (the CFL
+    step scales as ``1 / resolution``; the initial flow is the same continuous field at every resolution)."""
+    coarse = 32
+    w0 = initial_condition(1, coarse, seed=0, dtype=torch.float64)
+    dt = stable_dt(eq, w0) * coarse / resolution
+    if kolmogorov_speed is not None:
+        dt = min(dt, 0.5 / (resolution * 2 * kolmogorov_speed))
+    return dt
+
+
+def estimate(n_samples: int, resolution: int, *, times: Sequence[float] = DEFAULT_TIMES, viscosity: float = 1e-3,
+             solve_resolution: int | None = None, dt: float | None = None, chunk: int = 64,
+             device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, **_):
+    """Memory, file size and steps of :func:`generate` with these options (:class:`sciml._budget.Estimate`)."""
+    eq = NavierStokes2D(viscosity=viscosity, forcing="li2021")
+    solve_at = solve_grid(resolution, solve_resolution)
+    step = min(0.01, coarse_dt(eq, solve_at)) if dt is None else dt
+    return stepping_estimate(f"ns2d: {n_samples} trajectories at {solve_at}x{solve_at}", n_samples=n_samples,
+                             points=solve_at**2, output_points=resolution**2, n_times=len(times),
+                             itemsize=torch.empty((), dtype=dtype).element_size(), chunk=chunk, t_span=time_span(times),
+                             dt=step, device=device)
 
 
 def generate(

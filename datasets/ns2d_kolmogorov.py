@@ -14,11 +14,25 @@ import torch
 
 from sciml.solvers.navier_stokes import NavierStokes2D, integrate, stable_dt
 
-from ._common import chunked, periodic_dataset, solve_grid, step_attrs
-from .ns2d import LI2021_VORTICITY_GRF, initial_condition
+from ._common import chunked, periodic_dataset, solve_grid, step_attrs, stepping_estimate, time_span
+from .ns2d import LI2021_VORTICITY_GRF, coarse_dt, initial_condition
 
 if TYPE_CHECKING:
     import xarray as xr
+
+
+def estimate(n_samples: int, resolution: int, *, times: Sequence[float] = tuple(0.5 * i for i in range(11)),
+             viscosity: float = 1e-3, drag: float = 0.1, forcing_wavenumber: int = 4, solve_resolution: int | None = None,
+             chunk: int = 32, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, **_):
+    """Memory, file size and steps of :func:`generate` with these options (:class:`sciml._budget.Estimate`)."""
+    eq = NavierStokes2D(viscosity=viscosity, forcing="kolmogorov", drag=drag, forcing_wavenumber=forcing_wavenumber)
+    solve_at = solve_grid(resolution, solve_resolution)
+    damping = viscosity * (2 * torch.pi * forcing_wavenumber) ** 2 + drag
+    step = coarse_dt(eq, solve_at, kolmogorov_speed=1.0 / damping if damping > 0 else None)
+    return stepping_estimate(f"ns2d-kolmogorov: {n_samples} trajectories at {solve_at}x{solve_at}", n_samples=n_samples,
+                             points=solve_at**2, output_points=resolution**2, n_times=len(times),
+                             itemsize=torch.empty((), dtype=dtype).element_size(), chunk=chunk, t_span=time_span(times),
+                             dt=step, device=device)
 
 
 def generate(

@@ -67,6 +67,19 @@ def initial_state(n_samples: int, resolution: int, *, seed: int, first_sample: i
     return balanced(eq, zeta.to(device), resolution)
 
 
+def estimate(n_samples: int, resolution: int, *, times: Sequence[float] = (0.0, 24.0, 48.0, 72.0, 96.0, 120.0),
+             dt: float | None = None, device: str | torch.device = "cpu", **_):
+    """Memory, file size and steps of :func:`generate` with these options (:class:`sciml._budget.Estimate`): three
+    float64 fields on ``resolution x 2 resolution`` points, all samples in one batch."""
+    from ._common import stepping_estimate, time_span
+
+    step = 3600.0 / math.ceil(3600.0 * resolution / (150.0 * 64)) if dt is None else dt
+    points = 3 * resolution * 2 * resolution
+    return stepping_estimate(f"swe-sphere: {n_samples} trajectories at {resolution}x{2 * resolution}",
+                             n_samples=n_samples, points=points, output_points=points, n_times=len(times), itemsize=8,
+                             chunk=n_samples, t_span=3600.0 * time_span(times), dt=step, device=device)
+
+
 def generate(
     n_samples: int,
     resolution: int,

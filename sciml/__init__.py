@@ -1,16 +1,15 @@
 """sciml: neural operators, forecasting, function-space diffusion and reference solvers on xarray data.
 
-Importing ``sciml`` is cheap and side-effect free: it loads torch and numpy only. xarray, matplotlib,
-neuraloperator and torch-harmonics are imported inside the functions that need them.
+Importing ``sciml`` is cheap and side-effect free: it loads the error classes and the version only; torch
+and numpy come with the first use of a name that needs them (``sciml.Grid``, ``sciml.rel_l2``, ...: PEP 562
+lazy exports), so ``sciml --help`` stays fast. xarray, matplotlib, neuraloperator and torch-harmonics are
+imported inside the functions that need them.
 """
 
 from __future__ import annotations
 
 from ._version import __version__
 from .errors import ConfigError, DataError, GridError, SciMLError, SolverError
-from .grids import Grid
-from .metrics import max_error, nrmse, rel_l2
-from .random_fields import gaussian_random_field
 
 __all__ = [
     "__version__", "Grid", "gaussian_random_field", "rel_l2", "nrmse", "max_error",
@@ -18,8 +17,18 @@ __all__ = [
 ]
 
 
+# name -> submodule; imported on first access (the submodules import torch, the Surrogate also xarray).
+_LAZY = {"Grid": "grids", "gaussian_random_field": "random_fields", "rel_l2": "metrics", "nrmse": "metrics",
+         "max_error": "metrics"}
+
+
 def __getattr__(name: str):
-    # Lazy: the Surrogate pulls in xarray; keep `import sciml` light.
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value  # later accesses skip this hook
+        return value
     if name == "Surrogate":
         from .surrogate import Surrogate
 
@@ -29,3 +38,7 @@ def __getattr__(name: str):
 
         return load_exported
     raise AttributeError(f"module 'sciml' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -11,8 +11,9 @@ import json
 import os
 import shlex
 import sys
+import warnings
 
-from . import __version__
+from ._version import __version__
 from .errors import SciMLError
 
 
@@ -66,6 +67,48 @@ def _add_train_options(parser: argparse.ArgumentParser, base, names=tuple(_TRAIN
     group.add_argument("--no-progress", dest="train_progress", action="store_false", default=None, help="hide progress bars")
 
 
+# Where the configs whose defaults the help shows are defined (relative to this package).
+_CONFIG_SOURCES = {"TrainConfig": "train/loop.py", "QuickstartConfig": "quickstart.py"}
+
+
+def _static_defaults(name: str, overrides: dict | None = None):
+    """The defaults of config dataclass ``name`` (see ``_CONFIG_SOURCES``), read from its source without importing it.
+
+    Building the parser must not import torch (``sciml --help`` would take seconds), so the literal defaults
+    are read with :mod:`ast`; a field whose default is a module constant ``X = OtherConfig(key=literal, ...)``
+    becomes OtherConfig's defaults with those keys replaced. Fields with a ``field(default_factory=...)``
+    read as ``None`` (the parser needs none of them). Where the source cannot be read this way, the class is
+    imported and instantiated instead. ``tests/test_cli_help.py`` checks these against the real dataclasses.
+    """
+    import ast
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    relative = _CONFIG_SOURCES[name]
+    try:
+        tree = ast.parse((Path(__file__).parent / relative).read_text())
+        constants = {node.targets[0].id: node.value for node in tree.body
+                     if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)}
+        (cls,) = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == name]
+
+        def value(node):
+            node = constants.get(node.id, node) if isinstance(node, ast.Name) else node
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _CONFIG_SOURCES:
+                return _static_defaults(node.func.id, {k.arg: ast.literal_eval(k.value) for k in node.keywords})
+            if isinstance(node, ast.Call):  # field(default_factory=...)
+                return None
+            return ast.literal_eval(node)
+
+        values = {item.target.id: value(item.value) for item in cls.body
+                  if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and item.value is not None}
+    except (OSError, SyntaxError, ValueError, TypeError):
+        import importlib
+
+        module = importlib.import_module(f"sciml.{relative.removesuffix('.py').replace('/', '.')}")
+        values = vars(getattr(module, name)())
+    return SimpleNamespace(**{**values, **(overrides or {})})
+
+
 def _train_config(args: argparse.Namespace, base):
     """``base`` with the training options given on the command line."""
     from dataclasses import replace
@@ -82,9 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     quick = commands.add_parser(
         "quickstart", help="generate Navier-Stokes data, train an FNO, evaluate zero-shot super-resolution, report",
         description="End-to-end run on data from the built-in solver; writes report.md, metrics.json and figures.")
-    from .quickstart import QuickstartConfig
-
-    defaults = QuickstartConfig()
+    defaults = _static_defaults("QuickstartConfig")  # not imported: that would load torch
     quick.add_argument("--out", required=True, help="output directory (created if missing)")
     quick.add_argument("--resolution", type=int, help=f"training grid points per side (default {defaults.resolution})")
     quick.add_argument("--n-train", type=int, help=f"training trajectories (default {defaults.n_train})")
@@ -107,7 +148,7 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", required=True, help="output NetCDF file (an existing one only with --overwrite)")
     gen.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     gen.add_argument("--first-sample", type=int, help="index of the first sample (to generate in parts)")
-    gen.add_argument("--device", help="cpu (default), cuda, cuda:N")
+    gen.add_argument("--device", help="cpu, cuda, cuda:N (default: cpu)")
     gen.add_argument("--times", type=float, nargs="+", help="output times (time-dependent recipes; hours for swe-sphere)")
     gen.add_argument("--initial-condition", choices=("galewsky", "random"), help="swe-sphere")
     gen.add_argument("--viscosity", type=float, help="kinematic viscosity (ns2d, ns2d-kolmogorov, burgers; default: "
@@ -150,9 +191,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="run directory (must not exist or be empty)")
     train.add_argument("--checkpoint-dir", help="write a checkpoint every epoch here (outside --out)")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --checkpoint-dir")
-    from .train import TrainConfig
-
-    _add_train_options(train, TrainConfig())
+    _add_train_options(train, _static_defaults("TrainConfig"))
 
     evaluate = commands.add_parser(
         "evaluate", help="relative L2 error of a trained surrogate on a dataset, with plots",
@@ -165,6 +204,10 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--figures", help="directory for the plots (default RUN/evaluation-<data name>)")
     evaluate.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N (default: %(default)s)")
     evaluate.add_argument("--batch-size", type=int, default=32, help="frames per forward pass (default: %(default)s)")
+    evaluate.add_argument("--steps", type=int, default=None,
+                          help="also roll out this many lead times from every frame that has them and score each "
+                               "against the file's later frames, beside persistence (time steppers whose outputs "
+                               "are inputs; default: off)")
 
     predict = commands.add_parser(
         "predict", help="apply a trained surrogate to a dataset and write CF NetCDF",
@@ -225,8 +268,10 @@ def _parser() -> argparse.ArgumentParser:
                     "results.json, results.md and cost_error.png to --out. How to read them: docs/benchmarks.md.")
     bench.add_argument("problem", help="ns2d, darcy or burgers")
     bench.add_argument("--quick", action="store_true", help="small sizes: minutes on 2 CPU cores (default: full sizes)")
-    bench.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
-    bench.add_argument("--seed", type=int, default=0, help="seed of the fields, the parameter init and the shuffling")
+    bench.add_argument("--device", default="auto",
+                       help="auto (CUDA when present), cpu, cuda, cuda:N (default: %(default)s)")
+    bench.add_argument("--seed", type=int, default=0,
+                       help="seed of the fields, the parameter init and the shuffling (default: %(default)s)")
     bench.add_argument("--threads", type=int, help="torch threads for the whole run (default: 1 with --quick, else all)")
     bench.add_argument("--set", dest="sizes", type=_option, action="append", default=[], metavar="KEY=VALUE",
                        help="override a size, repeatable, e.g. --set n_train=64 --set solver_resolutions=[16,32,64]")
@@ -235,7 +280,20 @@ def _parser() -> argparse.ArgumentParser:
                        "viscosity, lead_time, reference_dt_factor; darcy coefficient_kind (threshold|lognormal)")
     bench.add_argument("--out", required=True, help="output directory (created if missing)")
     bench.add_argument("--no-progress", action="store_true", help="hide progress messages")
+    for module in _GROUPS.values():  # the capabilities' command groups, each a thin layer over its verb
+        _group(module).add_parser(commands)
     return parser
+
+
+#: Command groups that live with their capability: ``sciml <name> ...`` is ``<module>.run(args, command)``.
+_GROUPS: dict[str, str] = {}
+
+
+def _group(module: str):
+    """A capability's CLI module (argparse and the standard library at import, so ``--help`` stays fast)."""
+    import importlib
+
+    return importlib.import_module(module)
 
 
 def _generate(args: argparse.Namespace, command: str) -> None:
@@ -250,6 +308,18 @@ def _generate(args: argparse.Namespace, command: str) -> None:
                if getattr(args, key) is not None}
     if "viscosity_range" in options:
         options["viscosity_range"] = tuple(options["viscosity_range"])
+    if args.n >= 1 and args.resolution >= 4:  # else generate() says what is wrong
+        import warnings
+
+        from ._budget import check_disk
+        from .datasets import estimate
+
+        budget = estimate(args.name, args.n, args.resolution, **options)
+        with warnings.catch_warnings():  # generate() warns of a long run, once, below
+            warnings.simplefilter("ignore")
+            budget.check()  # what cannot fit in memory comes first: the disk would not matter
+        # before solving: a full disk found after hours of work loses them (write() also catches it)
+        check_disk(out, budget.file_bytes, what=f"the {args.name} dataset")
     ds = generate(args.name, args.n, args.resolution, seed=args.seed, workers=args.workers,
                   progress=not args.no_progress, command=command, **options)
     write(ds, out, overwrite=args.overwrite)
@@ -260,6 +330,22 @@ def _data(paths: list[str]):
     from .data import open as open_data
 
     return open_data(paths[0] if len(paths) == 1 else paths)
+
+
+def _check_run_directory(out) -> None:
+    """:class:`ConfigError` now, not after training, when the run directory ``out`` cannot be created: its parent
+    is made (as saving would) and a probe directory is created and removed in it (``os.access`` is no test for
+    root, nor for a read-only file system)."""
+    import tempfile
+
+    from .errors import ConfigError
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.").cleanup()
+    except OSError as err:
+        raise ConfigError(f"--out {out}: cannot create the run directory in {out.parent} "
+                          f"({err.strerror or err}); choose another --out") from None
 
 
 def _train(args: argparse.Namespace, command: str) -> None:
@@ -281,7 +367,11 @@ def _train(args: argparse.Namespace, command: str) -> None:
     if not 0 <= args.val_fraction < 1:
         raise ConfigError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
     config = _train_config(args, TrainConfig())
+    _check_run_directory(out)  # before training: the run is saved there at the end
     ds = _data(args.data)
+    from .data._layout import require_variables
+
+    require_variables(ds, list(dict.fromkeys(args.inputs + args.outputs)), purpose="training")  # before the split
     train, validation = ds, None
     if args.val_fraction > 0:
         parts = split_by_trajectory(ds, {"train": 1 - args.val_fraction, "val": args.val_fraction}, seed=config.seed)
@@ -330,11 +420,20 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     surrogate = Surrogate.load(args.run, device=args.device)
     figures = Path(args.figures) if args.figures else Path(args.run) / f"evaluation-{Path(args.data[0]).stem}"
-    result = evaluate(surrogate, _data(args.data), out_dir=figures, batch_size=args.batch_size)
+    with warnings.catch_warnings():  # evaluate's warnings are in result["warnings"]: printed below as one line each
+        warnings.simplefilter("ignore", UserWarning)
+        result = evaluate(surrogate, _data(args.data), out_dir=figures, batch_size=args.batch_size, steps=args.steps)
     if args.json:
         write_text(args.json, json.dumps(result, indent=2))
+    for line in result.get("warnings", []):
+        print(f"sciml evaluate: warning: {line}", file=sys.stderr)
     errors = ", ".join(f"{name} {value:.4g}" for name, value in result["rel_l2"].items())
     print(f"relative L2 at {'x'.join(map(str, result['resolution']))}: {errors}; figures in {figures}")
+    if "rollout" in result:
+        for name, by_lead in result["rollout"]["rel_l2"].items():
+            persistence = result["rollout"]["persistence_rel_l2"][name]
+            print(f"rollout {name}: relative L2 at lead 1 {by_lead[0]:.4g}, at lead {len(by_lead)} {by_lead[-1]:.4g} "
+                  f"(persistence {persistence[0]:.4g} / {persistence[-1]:.4g})")
 
 
 def _predict(args: argparse.Namespace) -> None:
@@ -342,9 +441,15 @@ def _predict(args: argparse.Namespace) -> None:
     from .data.cf import check_writable
     from .surrogate import Surrogate
 
+    from ._budget import check_disk
+
     out = check_writable(args.out, overwrite=args.overwrite)
     surrogate = Surrogate.load(args.run, device=args.device)
-    prediction = surrogate.predict(_data(args.data), steps=args.steps, batch_size=args.batch_size)
+    ds = _data(args.data)
+    if surrogate.inputs[0] in ds:  # the output's size, before predicting: float32 per output, frame and step
+        size = ds[surrogate.inputs[0]].size * len(surrogate.outputs) * 4 * (args.steps if args.steps else 1)
+        check_disk(out, size, what="the prediction")
+    prediction = surrogate.predict(ds, steps=args.steps, batch_size=args.batch_size)
     write(prediction, out, overwrite=args.overwrite)
     print(f"wrote {out}: {dict(prediction.sizes)}", file=sys.stderr)
 
@@ -490,6 +595,8 @@ def main(argv: list[str] | None = None) -> int:
             _forecast(args, command)
         elif args.command == "score":
             _score(args)
+        elif args.command in _GROUPS:
+            _group(_GROUPS[args.command]).run(args, command)
     except SciMLError as err:
         print(f"sciml {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -6,12 +6,22 @@ weights on the sphere, the trapezoidal rule on bounded boxes). It also measures 
 copies of the same data (spectral truncation, :func:`sciml.spectral.spectral_resample`, on periodic
 boxes; node subsampling on bounded boxes; none on the sphere) to draw an error-vs-resolution curve
 without another solve.
+
+Beside the surrogate's error it reports the baselines it must beat (persistence, the input frame as the
+prediction, for time steppers; the zero field, relative L2 exactly 1), the energy spectra of prediction
+and truth (periodic boxes and the sphere), and with ``steps`` the error per lead time of an
+autoregressive rollout against the file's later frames. It warns, one line each, where its numbers are
+not to be trusted: the file's physics differs from the training data's (equation, forcing, viscosity
+outside the trained range, drag, domain; :mod:`sciml._physics`), or the surrogate has not learned
+(:mod:`sciml._diagnostics`).
 """
 
 from __future__ import annotations
 
 import json
+import numbers
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +31,7 @@ import torch
 from .data import times as timing
 from .data._layout import require_variables, source_name
 from .data.tensors import grid_of, in_canonical_order, stack_fields
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .metrics import rel_l2
 
 if TYPE_CHECKING:
@@ -44,7 +54,9 @@ def _target_frames(surrogate: Surrogate, ds: xr.Dataset) -> tuple[xr.Dataset, xr
     return ds.isel(time=slice(0, n - lag)), ds.isel(time=slice(lag, n))
 
 
-def _errors(surrogate: Surrogate, inputs: xr.Dataset, truth: xr.Dataset, batch_size: int, device) -> dict[str, float]:
+def _errors(surrogate: Surrogate, inputs: xr.Dataset, truth: xr.Dataset, batch_size: int, device,
+            *, keep: bool = False) -> dict[str, float] | tuple[dict[str, float], xr.Dataset]:
+    """Relative L2 per output variable (mean over frames); with ``keep``, also the prediction."""
     pred = surrogate.predict(inputs, batch_size=batch_size, device=device)
     grid = grid_of(truth)
     errors = {}
@@ -52,7 +64,7 @@ def _errors(surrogate: Surrogate, inputs: xr.Dataset, truth: xr.Dataset, batch_s
         true = stack_fields(truth, [name], dtype=torch.float64).reshape(-1, 1, *grid.shape)  # (frames, 1, *space)
         guess = torch.from_numpy(pred[name].values).reshape(-1, 1, *grid.shape).to(torch.float64)
         errors[name] = float(rel_l2(guess, true, grid=grid).mean())
-    return errors
+    return (errors, pred) if keep else errors
 
 
 def evaluate(
@@ -62,29 +74,54 @@ def evaluate(
     out_dir: str | os.PathLike | None = None,
     batch_size: int = 32,
     device: str | None = None,
+    steps: int | None = None,
 ) -> dict:
-    """Relative L2 error of ``surrogate`` on ``ds`` per output variable, at the file's resolution.
+    """Relative L2 error of ``surrogate`` on ``ds`` per output variable, beside its baselines, with warnings.
+
+    The relative L2 error of a frame is ``||pred - true|| / ||true||`` in the grid's quadrature (area
+    weights on the sphere, the trapezoidal rule on bounded boxes), averaged over frames. Two baselines
+    put it in context: **persistence**, the input frame as the prediction (time steppers whose outputs
+    are inputs), and the **zero field**, whose relative L2 error is exactly 1.
 
     Args:
         surrogate: a trained :class:`~sciml.surrogate.Surrogate`.
         ds: canonical dataset holding the inputs and the true outputs (for a time-stepping surrogate,
-            trajectories whose time step divides its lead time).
-        out_dir: when given, write ``evaluation.json``, ``error_vs_resolution.png`` and, on 2-D
-            grids, ``fields.png`` (truth / prediction / error of the first frame) there.
+            trajectories ``(sample, time, *space)`` whose time step divides its lead time).
+        out_dir: when given, write ``evaluation.json``, ``error_vs_resolution.png``, on periodic boxes and
+            the sphere ``energy_spectrum.png``, with ``steps`` ``error_by_lead_time.png``, and on 2-D
+            grids ``fields.png`` (truth / prediction / error of the first frame) there.
         batch_size, device: passed to :meth:`Surrogate.predict` (``device=None``: where the surrogate is).
+        steps: time steppers with ``inputs == outputs``: also roll out ``steps`` lead times
+            autoregressively from every initial frame that has ``steps`` later frames in the file, and
+            score each lead time ``k * lead_time`` against the file's frame ``k`` lead times later.
 
     Returns:
-        ``{"rel_l2": {variable: error}, "resolution": [...], "train_resolution": [...], "grid": kind,
-        "rel_l2_by_resolution": {"NxM": {variable: error}}}``; the last holds the file's grid and,
-        its coarsenings by 2 and 4 (while they keep >= 8 points per side): spectral truncation on
-        periodic boxes, every 2nd/4th node on bounded boxes whose ``n - 1`` the factor divides. Errors
-        are per frame, ``||pred - true|| / ||true||`` in the grid's quadrature, averaged over frames.
+        ``{"rel_l2": {variable: error}, "persistence_rel_l2": {variable: error}, "zero_field_rel_l2": 1.0,
+        "resolution": [...], "train_resolution": [...], "grid": kind, "data": source,
+        "rel_l2_by_resolution": {"NxM": {variable: error}}, "energy_spectrum": {...}, "rollout": {...},
+        "warnings": [...]}``. ``rel_l2_by_resolution`` holds the file's grid and its coarsenings by 2 and 4
+        (while they keep >= 8 points per side): spectral truncation on periodic boxes, every 2nd/4th node
+        on bounded boxes whose ``n - 1`` the factor divides. ``energy_spectrum`` (periodic boxes and the
+        sphere, :func:`sciml.spectral.isotropic_spectrum`): per variable the mean over frames of the
+        prediction's and the truth's spectra, ``{"axis": "wavenumber" | "degree", "wavenumber": [...],
+        "truth": [...], "prediction": [...], "units": ...}``, with ``steps`` also at the last lead time.
+        ``rollout`` (with ``steps``): ``{"steps", "lead_time": [...], "lead_time_units", "n_initial_frames",
+        "rel_l2": {variable: [error per lead]}, "persistence_rel_l2": {variable: [...]}}``. ``warnings``:
+        one line per difference between the physics of the training data and of ``ds``
+        (:func:`sciml._physics.physics_mismatches`: equation, forcing, viscosity outside the trained range,
+        drag, domain, ...) and per sign that the surrogate has not learned (its error within 20 % of a
+        baseline's, or a training loss still falling steeply: :func:`sciml._diagnostics.training_warnings`);
+        each is also issued with :func:`warnings.warn`.
     """
     ds = in_canonical_order(ds)  # the coarsenings and the plots read values in this order
+    if steps is not None:
+        _check_steps(surrogate, steps)
     inputs, truth = _target_frames(surrogate, ds)
     grid = grid_of(ds)
-    result = {"rel_l2": _errors(surrogate, inputs, truth, batch_size, device), "resolution": list(grid.shape),
-              "train_resolution": list(surrogate.grid.shape), "grid": grid.kind, "data": source_name(ds)}
+    errors, pred = _errors(surrogate, inputs, truth, batch_size, device, keep=True)
+    result = {"rel_l2": errors, "persistence_rel_l2": _persistence(surrogate, inputs, truth), "zero_field_rel_l2": 1.0,
+              "resolution": list(grid.shape), "train_resolution": list(surrogate.grid.shape), "grid": grid.kind,
+              "data": source_name(ds)}
     by_resolution = {"x".join(map(str, grid.shape)): result["rel_l2"]}
     for factor in (2, 4):
         if grid.kind == "box":
@@ -100,9 +137,120 @@ def evaluate(
         coarse = [coarsen(part, grid, shape) for part in (inputs, truth)]
         by_resolution["x".join(map(str, shape))] = _errors(surrogate, *coarse, batch_size, device)
     result["rel_l2_by_resolution"] = dict(sorted(by_resolution.items(), key=lambda kv: int(kv[0].split("x")[0])))
+    rollout = None
+    if steps is not None:
+        rollout = _rollout(surrogate, ds, steps, batch_size, device)
+        result["rollout"] = rollout["scores"]
+    if grid.kind in ("box", "latlon"):
+        result["energy_spectrum"] = _spectra(surrogate, pred, truth, rollout)
+    result["warnings"] = _warnings(surrogate, ds, result)
+    for line in result["warnings"]:
+        warnings.warn(line, stacklevel=2)
     if out_dir is not None:
         _write(result, surrogate, inputs, truth, Path(out_dir), batch_size, device)
     return result
+
+
+def _check_steps(surrogate: Surrogate, steps: int) -> None:
+    if surrogate.lead_time is None:
+        raise ConfigError("steps= needs a time-stepping surrogate (trained with lag=); this one maps fields to fields")
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise ConfigError(f"steps must be a positive integer, got {steps!r}")
+    if surrogate.inputs != surrogate.outputs:
+        raise ConfigError(f"steps= feeds outputs back as inputs, which needs inputs == outputs; this surrogate maps "
+                          f"{surrogate.inputs} to {surrogate.outputs}")
+
+
+def _rollout(surrogate: Surrogate, ds: xr.Dataset, steps: int, batch_size: int, device) -> dict:
+    """Scores per lead time of a ``steps``-step rollout from every frame with ``steps`` lead times after it."""
+    lag = timing.lag_for(ds["time"], surrogate.lead_time, source=source_name(ds), units=surrogate.time_units)
+    n = ds.sizes["time"]
+    starts = n - steps * lag  # initial frames 0 .. starts - 1
+    if starts < 1:
+        raise DataError(f"{source_name(ds)}: a rollout of {steps} lead times ({lag} of the file's time steps each) "
+                        f"needs at least {steps * lag + 1} frames along 'time', the file has {n}; use fewer steps")
+    initial = ds.isel(time=slice(0, starts))
+    pred = surrogate.predict(initial, steps=steps, batch_size=batch_size, device=device)
+    grid = grid_of(ds)
+    leads = pred["lead_time"].values
+    scores = {"steps": int(steps), "lead_time": _lead_values(leads), "lead_time_units": _lead_units(pred["lead_time"]),
+              "n_initial_frames": int(starts * (ds.sizes["sample"] if "sample" in ds.dims else 1)),
+              "rel_l2": {}, "persistence_rel_l2": {}}
+    truths = {}
+    for name in surrogate.outputs:
+        before = stack_fields(initial, [name], dtype=torch.float64).reshape(-1, 1, *grid.shape)
+        model, persistence, later = [], [], []
+        for k in range(1, steps + 1):
+            truth_k = ds.isel(time=slice(k * lag, k * lag + starts))
+            true = stack_fields(truth_k, [name], dtype=torch.float64).reshape(-1, 1, *grid.shape)
+            guess = torch.from_numpy(pred[name].isel(lead_time=k - 1).values).reshape(-1, 1, *grid.shape).to(torch.float64)
+            model.append(float(rel_l2(guess, true, grid=grid).mean()))
+            persistence.append(float(rel_l2(before, true, grid=grid).mean()))
+            if k == steps:
+                later.append(truth_k)
+        scores["rel_l2"][name] = model
+        scores["persistence_rel_l2"][name] = persistence
+        truths[name] = later[0][name]
+    return {"scores": scores, "prediction": pred.isel(lead_time=-1), "truth": truths}
+
+
+def _lead_values(leads: np.ndarray) -> list:
+    if leads.dtype.kind == "m":
+        return [float(v / np.timedelta64(1, "h")) for v in leads]
+    return [float(v) for v in leads]
+
+
+def _lead_units(lead: xr.DataArray) -> str:
+    return "hours" if lead.dtype.kind == "m" else str(lead.attrs.get("units", "1"))
+
+
+def _spectra(surrogate: Surrogate, pred: xr.Dataset, truth: xr.Dataset, rollout: dict | None) -> dict:
+    """Mean energy spectra of prediction and truth per output variable (periodic boxes, the sphere)."""
+    import xarray as xr
+
+    from .spectral import isotropic_spectrum
+
+    def mean_spectrum(da: xr.DataArray) -> xr.DataArray:
+        grid = grid_of(da.to_dataset(name="field"))
+        values = da.transpose(*[d for d in da.dims if d not in grid.dims], *grid.dims).values
+        power, axis = isotropic_spectrum(values, grid)  # (..., K)
+        dim = "degree" if grid.kind == "latlon" else "wavenumber"
+        power = power.reshape(-1, power.shape[-1]).mean(axis=0)
+        return xr.DataArray(power, dims=dim, coords={dim: axis},
+                            attrs={"units": f"({da.attrs['units']})^2"} if "units" in da.attrs else {})
+
+    spectra = {}
+    for name in surrogate.outputs:
+        true, guess = mean_spectrum(truth[name]), mean_spectrum(pred[name])
+        axis = "degree" if "degree" in true.dims else "wavenumber"
+        entry = {"axis": axis, "wavenumber": [float(v) for v in true[axis].values],
+                 "truth": [float(v) for v in true.values], "prediction": [float(v) for v in guess.values],
+                 "units": true.attrs.get("units", "1"), "long_name": str(truth[name].attrs.get("long_name", name))}
+        if rollout is not None:
+            entry["lead_time_last"] = rollout["scores"]["lead_time"][-1]
+            entry["truth_last_lead"] = [float(v) for v in mean_spectrum(rollout["truth"][name]).values]
+            entry["prediction_last_lead"] = [float(v) for v in mean_spectrum(rollout["prediction"][name]).values]
+        spectra[name] = entry
+    return spectra
+
+
+def _warnings(surrogate: Surrogate, ds: xr.Dataset, result: dict) -> list[str]:
+    """Physics differences from the training data, then signs that the surrogate has not learned."""
+    from ._diagnostics import training_warnings
+    from ._physics import physics_mismatches
+
+    recorded = {"domain": {"kind": surrogate.grid.kind, "lengths": list(surrogate.grid.lengths)},
+                **(surrogate.provenance.get("physics") or {})}
+    lines = [f"physics differs from the training data: {line}" for line in physics_mismatches(recorded, ds)]
+    errors = list(result["rel_l2"].values())
+    persistence = result["persistence_rel_l2"]
+    provenance = surrogate.provenance
+    lines += training_warnings(None, val_error=float(np.mean(errors)),
+                               persistence_error=float(np.mean(list(persistence.values())))
+                               if persistence and set(persistence) == set(result["rel_l2"]) else None,
+                               zero_error=result["zero_field_rel_l2"], trend=provenance.get("loss_trend_per_epoch"),
+                               epochs=provenance.get("epochs_run"), stop_reason=provenance.get("stop_reason"))
+    return lines
 
 
 def _subsample(ds: xr.Dataset, grid, shape: tuple[int, ...]) -> xr.Dataset:
@@ -129,26 +277,54 @@ def _coarsen(ds: xr.Dataset, grid, shape: tuple[int, ...]) -> xr.Dataset:
 
 def _write(result: dict, surrogate: Surrogate, inputs: xr.Dataset, truth: xr.Dataset, out: Path, batch_size: int, device) -> None:
     from ._atomic import write_text
-    from .plotting import plot_error_vs_resolution, plot_fields, save_figure
+    from .plotting import plot_error_by_lead, plot_error_vs_resolution, plot_fields, plot_spectra, save_figure
 
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "evaluation.json", json.dumps(result, indent=2))
+    data_name = Path(result["data"]).name
     sizes = [int(key.split("x")[0]) for key in result["rel_l2_by_resolution"]]
-    curves = {name: (sizes, [errs[name] for errs in result["rel_l2_by_resolution"].values()]) for name in surrogate.outputs}
+    curves = {f"surrogate: {name}": (sizes, [errs[name] for errs in result["rel_l2_by_resolution"].values()])
+              for name in surrogate.outputs}
     grid = grid_of(inputs)
     file_size = [result["resolution"][0]]
     baselines = {f"persistence of {name} (input as the forecast)": (file_size, [error])
-                 for name, error in _persistence(surrogate, inputs, truth).items()}
+                 for name, error in result["persistence_rel_l2"].items()}
     save_figure(plot_error_vs_resolution(curves, baselines=baselines, train_resolution=surrogate.grid.shape[0],
                                          xlabel=f"grid points along {grid.dims[0]}", ylabel="relative L2 error (mean over frames)",
-                                         title=f"{Path(result['data']).name}: error vs grid ({grid.kind})"),
+                                         title=f"{data_name}: error vs grid ({grid.kind})"),
                 out / "error_vs_resolution.png")
+    rollout = result.get("rollout")
+    if rollout is not None:
+        units = rollout["lead_time_units"]
+        lead_curves = {f"surrogate rollout: {name}": errors for name, errors in rollout["rel_l2"].items()}
+        lead_baselines = {f"persistence of {name} (initial frame as the forecast)": errors
+                          for name, errors in rollout["persistence_rel_l2"].items()}
+        save_figure(plot_error_by_lead(rollout["lead_time"], lead_curves, baselines=lead_baselines,
+                                       xlabel=f"lead time [{units}]" if units != "1" else "lead time (nondimensional)",
+                                       ylabel=f"relative L2 error (mean over {rollout['n_initial_frames']} initial frames)",
+                                       title=f"{data_name}: autoregressive rollout of {rollout['steps']} steps"),
+                    out / "error_by_lead_time.png")
+    for name, spectrum in result.get("energy_spectrum", {}).items():
+        k = spectrum["wavenumber"]
+        lines = {"truth (data)": (k, spectrum["truth"]), "prediction (surrogate, one step)" if surrogate.lead_time
+                 is not None else "prediction (surrogate)": (k, spectrum["prediction"])}
+        if "truth_last_lead" in spectrum:
+            lead = spectrum["lead_time_last"]
+            lines[f"truth at lead {lead:g}"] = (k, spectrum["truth_last_lead"])
+            lines[f"rollout at lead {lead:g}"] = (k, spectrum["prediction_last_lead"])
+        xlabel = ("spherical-harmonic degree l" if spectrum["axis"] == "degree"
+                  else "angular wavenumber |k| [rad per length unit]")
+        units = spectrum["units"]
+        save_figure(plot_spectra(lines, xlabel=xlabel, ylabel=f"energy per {'degree' if spectrum['axis'] == 'degree' else 'shell'}"
+                                 + (f" [{units}]" if units not in ("1", "(1)^2") else " (nondimensional)"),
+                                 title=f"Energy spectrum of {name}: prediction against truth, mean over the frames of {data_name}"),
+                    out / ("energy_spectrum.png" if len(result["energy_spectrum"]) == 1 else f"energy_spectrum_{name}.png"))
     if grid.ndim != 2:  # field images are for 2-D grids; the curve and JSON cover 1-D
         return
     first = {d: 0 for d in inputs[surrogate.inputs[0]].dims if d not in grid.dims}
     pred = surrogate.predict(inputs.isel({d: [0] for d in first}), batch_size=batch_size, device=device)
     name = surrogate.outputs[0]
-    fig = plot_fields(truth[name].isel(first), pred[name].isel(first), title=f"{name}, first frame of {Path(result['data']).name}",
+    fig = plot_fields(truth[name].isel(first), pred[name].isel(first), title=f"{name}, first frame of {data_name}",
                       truth_label="truth (data)", prediction_label="prediction (surrogate)")
     save_figure(fig, out / "fields.png")
 

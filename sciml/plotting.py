@@ -17,7 +17,8 @@ import numpy as np
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["plot_fields", "plot_error_vs_resolution", "plot_history", "plot_scorecard", "save_figure"]
+__all__ = ["plot_fields", "plot_error_vs_resolution", "plot_error_by_lead", "plot_spectra", "plot_history", "plot_scorecard",
+           "save_figure"]
 
 _SPACE = (("lat", "lon"), ("y", "x"))
 _UNITS = {"degrees_north": "°N", "degree_north": "°N", "degrees_east": "°E", "degree_east": "°E",
@@ -234,6 +235,79 @@ def plot_error_vs_resolution(curves: Mapping[str, tuple[Sequence[int], Sequence[
     ax.set_xlim(sizes[0] / 1.4, sizes[-1] * 1.4)
     ax.margins(y=0.12)
     _y_axis(ax, [e for _, (_, errors), _ in series for e in errors])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_error_by_lead(lead_time: Sequence[float], curves: Mapping[str, Sequence[float]], *,
+                       baselines: Mapping[str, Sequence[float]] | None = None,
+                       xlabel: str = "lead time", ylabel: str = "relative L2 error",
+                       title: str = "Error by lead time"):
+    """Error against lead time: a solid line with markers per entry of ``curves`` (label -> one error per
+    lead time) and a dashed grey one per entry of ``baselines`` (e.g. persistence), on the same axes.
+
+    ``lead_time``: the lead times as numbers in the units ``xlabel`` names (e.g. ``"lead time [h]"``).
+    The y axis is logarithmic when the errors span a decade, else linear with plain tick labels.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.0, 4.0), layout="constrained")
+    ax = fig.subplots()
+    x = np.asarray(lead_time, dtype=np.float64)
+    values = []
+    marker = "o" if x.size <= 30 else None
+    for label, errors in curves.items():
+        ax.plot(x, errors, marker=marker, ms=4, label=label)
+        values += list(errors)
+    for k, (label, errors) in enumerate((baselines or {}).items()):
+        ax.plot(x, errors, color=f"{0.35 + 0.15 * (k % 3):.2f}", linestyle="--", marker="s" if marker else None, ms=3,
+                label=label)
+        values += list(errors)
+    _y_axis(ax, values)
+    if x.size <= 12:
+        ax.set_xticks(x, [f"{v:g}" for v in x])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_spectra(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], *,
+                 xlabel: str = "wavenumber", ylabel: str = "energy", title: str = "Energy spectrum"):
+    """Energy spectra on log-log axes, one line per entry of ``curves`` (label -> (wavenumbers, power)).
+
+    Labels starting with ``"truth"`` are drawn black (solid, then dashed), the others in colour, so a
+    prediction reads against its truth; non-positive wavenumbers (the mean, ``k = 0``) and powers are
+    left out, as a log axis cannot show them; the y axis spans at most 12 decades below the highest peak.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.0, 4.2), layout="constrained")
+    ax = fig.subplots()
+    truths = 0
+    colour = 0
+    peaks = []
+    for label, (k, power) in curves.items():
+        k, power = np.asarray(k, dtype=np.float64), np.asarray(power, dtype=np.float64)
+        keep = (k > 0) & (power > 0) & np.isfinite(power)
+        if label.startswith("truth"):
+            style = {"color": "black", "linestyle": "-" if truths == 0 else "--", "lw": 1.6}
+            truths += 1
+        else:
+            style = {"color": f"C{colour}", "linestyle": "-" if colour % 2 == 0 else "--", "lw": 1.2}
+            colour += 1
+        ax.plot(k[keep], power[keep], label=label, **style)
+        peaks.append(float(power[keep].max()) if keep.any() else 0.0)
+    ax.set_xscale("log")
+    if max(peaks, default=0.0) > 0:  # round-off (1e-30 of the peak) would squeeze the spectrum to a corner
+        ax.set_ylim(max(ax.get_ylim()[0], 1e-12 * max(peaks)), 3 * max(peaks))
+    ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)

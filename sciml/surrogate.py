@@ -20,6 +20,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -29,14 +30,30 @@ import torch
 from torch import nn
 
 from . import __version__
-from ._atomic import atomic_directory, is_partial, partial_message, write_bytes, write_text
+from ._atomic import (
+    atomic_directory,
+    is_partial,
+    partial_message,
+    write_bytes,
+    write_text,
+)
+from ._diagnostics import training_warnings
+from ._physics import physics_record
 from .data import times as timing
 from .data._layout import require_variables, source_name
 from .data.tensors import grid_of, in_canonical_order, stack_fields
 from .errors import ConfigError, DataError, SciMLError
 from .grids import Grid
 from .models import build, defaults_for
-from .train import Task, TrainConfig, fit, h1_loss, relative_l2_loss, resolve_device, seed_everything
+from .train import (
+    Task,
+    TrainConfig,
+    fit,
+    h1_loss,
+    relative_l2_loss,
+    resolve_device,
+    seed_everything,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -217,6 +234,10 @@ class Surrogate:
     def _check_input(self, ds: xr.Dataset) -> Grid:
         grid = grid_of(ds)
         source = source_name(ds)
+        if grid.ndim != self.grid.ndim or (grid.kind == "latlon") != (self.grid.kind == "latlon"):
+            raise DataError(f"{source}: the fields are {grid.ndim}-D on a {grid.kind} grid over dims {grid.dims}, the "
+                            f"surrogate was trained on {self.grid.ndim}-D fields on a {self.grid.kind} grid over dims "
+                            f"{self.grid.dims}; give it fields over {self.grid.dims}")
         if not grid.same_domain(self.grid):
             raise DataError(
                 f"{source}: {grid.kind} domain {dict(zip(grid.dims, grid.lengths))} differs from the training "
@@ -248,6 +269,7 @@ class Surrogate:
         (``None``: where the surrogate is; another device runs a copy there, so for repeated calls move
         the surrogate once with :meth:`to`). The result is on the CPU.
         """
+        _check_batch_size(batch_size)
         return _apply(self._module_on(device), fields, steps, batch_size)
 
     def predict(self, ds: xr.Dataset, *, steps: int | None = None, batch_size: int = 32,
@@ -269,6 +291,14 @@ class Surrogate:
             batch_size: frames per forward pass.
             device: where to run the model (``None``: where the surrogate is).
 
+        A single frame without a ``sample`` dim (only the spatial dims) is predicted as one sample and
+        returned without the dim, so the result has the dims of the input.
+
+        Raises:
+            ConfigError: ``batch_size < 1``; a prediction larger than the memory available (estimated before
+                any work, e.g. a file declaring 2^20 x 10 frames of 4096 x 4096).
+            DataError: fields of another dimensionality, domain, layout or units than the training data.
+
         Returns:
             The output variables with the input's coordinates and attributes (``history`` appended), dims in
             the canonical order ``(sample, [time,] ..., [lead_time,] y, x | lat, lon)`` whatever the order of
@@ -276,9 +306,15 @@ class Surrogate:
         """
         import xarray as xr
 
+        from ._budget import check_memory, format_bytes
+
+        _check_batch_size(batch_size)
         ds = in_canonical_order(ds)
         grid = self._check_input(ds)
         source = source_name(ds)
+        single = not [d for d in ds[self.inputs[0]].dims if d not in grid.dims]
+        if single:  # one frame, no sample dim: predicted as a sample of one, returned without the dim
+            ds = ds.expand_dims("sample")
         if steps is not None:
             if self.lead_time is None:
                 raise ConfigError("steps= needs a time-stepping surrogate (trained with lag=); this one maps fields to fields")
@@ -294,6 +330,13 @@ class Surrogate:
         n_blocks_dim = lead_shape[0] if lead_dims else 1
         per_read = max(1, batch_size // max(frames_per_sample, 1))
         out_lead = (*lead_shape, *((steps,) if steps is not None else ()))
+        needed = 4 * len(self.outputs) * float(np.prod(out_lead, dtype=np.float64)) * float(np.prod(grid.shape))
+        check_memory(needed, what=f"{source}: the prediction ({len(self.outputs)} float32 output(s) over "
+                                  f"{dict(zip((*lead_dims, *(('lead_time',) if steps is not None else ())), out_lead))} "
+                                  f"frames of {'x'.join(map(str, grid.shape))})",
+                     fix=f"predict a part at a time (ds.isel({lead_dims[0]}=slice(start, stop)), about "
+                         f"{format_bytes(needed / max(out_lead[0], 1))} per {lead_dims[0]}), or stream a rollout to disk "
+                         "with sciml forecast --out")
         outputs = {name: np.empty((*out_lead, *grid.shape), dtype=np.float32) for name in self.outputs}
         module = self._module_on(device)
         for start in range(0, n_blocks_dim, per_read):
@@ -326,7 +369,8 @@ class Surrogate:
             data_vars[name] = (out_dims, outputs[name], attrs)
         history = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}: predicted by sciml {__version__} surrogate"
         attrs = {**ds.attrs, "history": "\n".join(filter(None, [ds.attrs.get("history"), history]))}
-        return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+        result = xr.Dataset(data_vars, coords=coords, attrs=attrs)
+        return result.isel(sample=0, drop=True) if single else result
 
     def export(self, path: str | os.PathLike) -> Path:
         """Save the operator as a ``torch.export`` program that runs with torch alone (no sciml).
@@ -493,6 +537,11 @@ def _origin(ds: xr.Dataset, grid: Grid) -> dict[str, float]:
     return offsets
 
 
+def _check_batch_size(batch_size) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ConfigError(f"batch_size must be an integer >= 1 (frames per forward pass), got {batch_size!r}")
+
+
 def _apply(module: nn.Module, fields: torch.Tensor, steps: int | None, batch_size: int) -> torch.Tensor:
     """``module`` on ``(frames, c_in, *space)`` in chunks, ``steps`` times autoregressively if given; on the CPU."""
     parameter = next(module.parameters())
@@ -621,10 +670,17 @@ def fit_surrogate(
     path = Path(source)
     provenance = {"data_source": source, "data_sha256": file_sha256(path) if path.is_file() else None,
                   "n_train_pairs": len(pairs), "train_config": asdict(config), "loss": loss, "block_size": block_size,
-                  "train_seconds": time.perf_counter() - start, "epochs_run": len(history),
+                  # summed over resumes (the loop's clock continues the checkpoint's), else this call's wall time
+                  "train_seconds": (history.train_seconds if getattr(history, "train_seconds", None) is not None
+                                    else time.perf_counter() - start), "epochs_run": len(history),
                   "stop_reason": history.stop_reason, "torch_version": torch.__version__, "sciml_version": __version__,
                   "final_train_loss": history[-1]["train_loss"] if history else math.nan,
+                  "loss_trend_per_epoch": history.trend("val_loss" if val_pairs is not None else "train_loss"),
+                  "physics": physics_record(train, grid),  # compared with an evaluated file's by evaluate()
                   "normalisation": {**input_stats.as_dict(), **output_stats.as_dict()}}
+    best_val = min((r["val_loss"] for r in history if "val_loss" in r), default=None)
+    for line in training_warnings(history, val_error=best_val):  # the loss is relative: the zero field scores 1
+        warnings.warn(f"fit_surrogate: {line}", stacklevel=2)
     surrogate = Surrogate(module=module, inputs=inputs, outputs=outputs, grid=grid, units=units, model=model,
                           model_options=options, lead_time=lead_time, time_units=time_units,
                           origin=_origin(train, grid), provenance=provenance)

@@ -99,7 +99,7 @@ def test_workers_split_at_whole_chunks_and_write_the_bytes_of_one_process(tmp_pa
         generate("swe-sphere", 2, 8, seed=0, workers=2)
     with pytest.raises(ConfigError, match="workers must be an integer >= 1"):
         generate("ns2d", 2, 8, seed=0, workers=0)
-    with pytest.raises(ConfigError, match="need n >= 1"):  # checked before any process is spawned
+    with pytest.raises(ConfigError, match="n must be an integer >= 1"):  # checked before any process is spawned
         generate("ns2d", 0, 8, seed=0, workers=2)
 
 

@@ -41,9 +41,14 @@ def require_variables(ds: xr.Dataset, names: Sequence[str], *, purpose: str = ""
     """:class:`DataError` naming the file, the missing variables, what needs them and what is there."""
     missing = [name for name in names if name not in ds.data_vars]
     if missing:
+        import difflib
+
         need = f"; {purpose} needs {list(names)}" if purpose else ""
-        raise DataError(f"{source_name(ds)}: variable(s) {missing} not found{need}; available: "
-                        f"{sorted(map(str, ds.data_vars))}")
+        available = sorted(map(str, ds.data_vars))
+        guesses = {name: difflib.get_close_matches(str(name), available, n=1, cutoff=0.6) for name in missing}
+        hint = ", ".join(f"{close[0]!r} for {name!r}" for name, close in guesses.items() if close)
+        raise DataError(f"{source_name(ds)}: variable(s) {missing} not found{need}; available: {available}"
+                        + (f"; did you mean {hint}?" if hint else ""))
 
 
 def check_finite(values: np.ndarray, *, source: str, name: str, dims: Sequence[str],

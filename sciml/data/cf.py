@@ -113,4 +113,10 @@ def check_writable(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         raise DataError(f"{path}: directory {directory} does not exist; create it or choose another --out")
     if not os.access(directory, os.W_OK):
         raise DataError(f"{path}: directory {directory} is not writable; choose another --out")
+    import tempfile
+
+    try:  # os.access says yes to root, and to a read-only file system: try it
+        tempfile.TemporaryFile(dir=directory).close()
+    except OSError as err:
+        raise DataError(f"{path}: directory {directory} is not writable ({err.strerror or err}); choose another --out") from None
     return path

@@ -399,6 +399,15 @@ def _check_consistent(datasets: list[xr.Dataset], paths: list[Path], concat_dim:
                     f"{path}: variable {name!r} has shape {shape}, {first_path} has {expected}; "
                     f"files must agree in every dim but {concat_dim!r}"
                 )
+        for dim in ds.dims:  # equal shapes, other coordinate values: xarray's AlignmentError otherwise
+            if dim == concat_dim or dim not in ds.indexes or dim not in first.indexes:
+                continue
+            mine, theirs = np.asarray(ds.indexes[dim]), np.asarray(first.indexes[dim])
+            if mine.shape == theirs.shape and not np.array_equal(mine, theirs):
+                at = int(np.flatnonzero(mine != theirs)[0])
+                raise DataError(f"{path}: coordinate {dim!r} differs from {first_path}'s (first at index {at}: {mine[at]} "
+                                f"against {theirs[at]}); files joined along {concat_dim!r} must share every other "
+                                "coordinate: regrid them to one grid, or open them separately")
 
 
 def open(
@@ -425,7 +434,8 @@ def open(
     Raises:
         DataError: one line naming the file, the variable or coordinate, the problem and the fix; among
             others for a NetCDF3 file shorter than its header declares, an HDF5 file its writer never
-            closed, a zarr store that names the pickle codec, an unreadable file, and anything inside the
+            closed, a zarr store that names the pickle codec, an unreadable file, files to join whose
+            coordinates differ (equal shapes, other grid points), and anything inside the
             ``.NAME.<hex>.partial`` staging directory of an unfinished write (which globs skip).
     """
     import xarray as xr
@@ -499,8 +509,9 @@ def write(ds: xr.Dataset, path: str | os.PathLike, *, compression: int = 4, over
     only with ``overwrite=True``.
 
     Raises:
-        DataError: unwritable target, an existing file without ``overwrite``, or an attribute NetCDF
-            cannot represent (named).
+        DataError: unwritable target, an existing file without ``overwrite``, an attribute NetCDF
+            cannot represent (named), or a full disk (checked before writing against the uncompressed size,
+            and when the write fails with ENOSPC; an existing ``path`` is then left as it was).
     """
     from .cf import check_writable
 
@@ -519,6 +530,14 @@ def write(ds: xr.Dataset, path: str | os.PathLike, *, compression: int = 4, over
             if compression:
                 encoding[name]["complevel"] = compression
     ds.attrs.setdefault("Conventions", "CF-1.10")
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
+    from .._budget import check_disk, disk_full_error, is_disk_full
+
+    check_disk(path, sum(var.nbytes for var in ds.variables.values()), what="the dataset (uncompressed)")
+    try:
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
+    except (OSError, RuntimeError) as err:  # netCDF-C reports ENOSPC as "NetCDF: HDF error"
+        if is_disk_full(err, path):
+            raise disk_full_error(path, err) from None
+        raise
     return path

@@ -242,10 +242,13 @@ class OperatorPairs(_LazyFields):
         if lag is not None:
             if not self.timed:
                 raise DataError(f"{self.source}: variable {self.inputs[0]!r} has no time axis; lag= needs one")
-            if isinstance(lag, bool) or int(lag) != lag or not 0 < lag < ds.sizes["time"]:
-                raise DataError(f"{self.source}: lag {lag!r} needs more than {lag} time steps, file has "
-                                f"{ds.sizes['time']}" if isinstance(lag, int) and lag > 0
-                                else f"lag must be a positive integer, got {lag!r}")
+            if isinstance(lag, bool) or not isinstance(lag, (int, np.integer)) or lag < 1:
+                raise ConfigError(f"lag must be an integer >= 1 (time steps between input and output), got {lag!r}")
+            if lag >= ds.sizes["time"]:
+                fix = (f"use a lag of at most {ds.sizes['time'] - 1}" if ds.sizes["time"] > 1
+                       else "use a file with at least two times")
+                raise DataError(f"{self.source}: lag {lag} needs more than {lag} time steps, file has "
+                                f"{ds.sizes['time']} (the input at step t pairs with the output at t + {lag}); {fix}")
         self.lag = int(lag) if lag is not None else 0
         self.n_times = ds.sizes["time"] - self.lag if self.timed else 1
 
@@ -355,8 +358,10 @@ class ChunkShuffleSampler(Sampler[int]):
     """
 
     def __init__(self, length: int, *, block_size: int = 8, seed: int = 0, num_replicas: int = 1, rank: int = 0) -> None:
-        if block_size < 1 or not 0 <= rank < num_replicas:
-            raise ConfigError(f"need block_size >= 1 and 0 <= rank < num_replicas, got {block_size}, {rank}, {num_replicas}")
+        if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
+            raise ConfigError(f"block_size must be an integer >= 1 (consecutive items read together), got {block_size!r}")
+        if not 0 <= rank < num_replicas:
+            raise ConfigError(f"rank must be in [0, num_replicas = {num_replicas}), got {rank}")
         self.length, self.block_size, self.seed = int(length), int(block_size), int(seed)
         self.num_replicas, self.rank, self.epoch = int(num_replicas), int(rank), 0
 

@@ -32,7 +32,6 @@ spatial dims named by ``dims=``. Results are of the same kind. The truth is read
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import TYPE_CHECKING, Callable, Hashable, Iterable, Sequence
 
@@ -42,6 +41,7 @@ from ..data import times as timing
 from ..data._layout import check_finite, source_name
 from ..errors import DataError
 from ..grids import Grid
+from ..spectral import isotropic_spectrum
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -563,53 +563,6 @@ def rank_histogram(ensemble: xr.DataArray | xr.Dataset, truth: xr.DataArray | xr
 
 
 # --------------------------------------------------------------------------------------------- spectra
-@functools.lru_cache(maxsize=8)
-def _sht(nlat: int, nlon: int, lmax: int, nodes: str):
-    from .._optional import require_torch_harmonics
-
-    require_torch_harmonics("energy_spectrum on the sphere")
-    import torch_harmonics as th
-
-    return th.RealSHT(nlat, nlon, lmax=lmax, mmax=lmax, grid=nodes, norm="ortho").double()
-
-
-def _sphere_degrees(grid: Grid) -> int:
-    """The number ``L`` of degrees ``l < L`` that the transforms resolve exactly on a ``"latlon"`` grid.
-
-    ``L = min(n_lat, (n_lon + 1) // 2)`` on Gauss-Legendre nodes, ``min((n_lat + 1) // 2, (n_lon + 1) // 2)``
-    on equiangular ones. The forward transform integrates ``f Y_l^m`` of degree up to ``2 (L - 1)`` in
-    ``sin(lat)`` and in ``e^{i lon}``: Gauss-Legendre is exact for degree ``< 2 n_lat``, Clenshaw-Curtis
-    for ``< n_lat``, the longitude sum for ``|m| < n_lon`` (as :func:`sciml.models.sfno.least_points`).
-    """
-    nlat, nlon = grid.shape
-    return min(nlat if grid.nodes == "legendre-gauss" else (nlat + 1) // 2, (nlon + 1) // 2)
-
-
-def _sphere_spectrum(values: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
-    import torch
-
-    lmax = _sphere_degrees(grid)
-    coeffs = _sht(*grid.shape, lmax, grid.nodes)(torch.from_numpy(np.ascontiguousarray(values, dtype=np.float64)))
-    power = coeffs.abs() ** 2  # (..., l, m), m >= 0
-    power = (power[..., 0] + 2 * power[..., 1:].sum(dim=-1)) / (4 * math.pi)
-    return power.numpy(), np.arange(lmax)
-
-
-def _box_spectrum(values: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
-    d = grid.ndim
-    power = np.abs(np.fft.fftn(values, axes=tuple(range(-d, 0)), norm="forward")) ** 2
-    k = np.meshgrid(*[2 * math.pi * np.fft.fftfreq(n, 1.0 / n) / length for n, length in zip(grid.shape, grid.lengths)],
-                    indexing="ij")
-    dk = min(2 * math.pi / length for length in grid.lengths)
-    shell = np.rint(np.sqrt(sum(ki**2 for ki in k)) / dk).astype(np.int64).ravel()
-    order = np.argsort(shell, kind="stable")
-    starts = np.flatnonzero(np.diff(shell[order], prepend=-1))
-    flat = power.reshape(*power.shape[:-d], -1)[..., order]
-    out = np.zeros((*power.shape[:-d], shell.max() + 1))
-    out[..., shell[order][starts]] = np.add.reduceat(flat, starts, axis=-1)
-    return out, np.arange(shell.max() + 1) * dk
-
-
 def _spectrum(name: Hashable, da: xr.DataArray, dims: Sequence[str] | None) -> xr.DataArray:
     import xarray as xr
 
@@ -621,11 +574,11 @@ def _spectrum(name: Hashable, da: xr.DataArray, dims: Sequence[str] | None) -> x
     other = [d for d in da.dims if d not in grid.dims]
     da = da.transpose(*other, *grid.dims)
     if grid.kind == "latlon":
-        power, axis = _sphere_spectrum(da.values, grid)
+        power, axis = isotropic_spectrum(da.values, grid)
         coord = xr.DataArray(axis, dims="degree", attrs={"long_name": "total wavenumber (spherical-harmonic degree l)"})
         out_dim = "degree"
     else:
-        power, axis = _box_spectrum(da.values, grid)
+        power, axis = isotropic_spectrum(da.values, grid)
         coord = xr.DataArray(axis, dims="wavenumber", attrs={
             "long_name": "shell of angular wavenumber |k| (2 pi / length units)", "units": "rad per length unit"})
         out_dim = "wavenumber"

@@ -114,8 +114,19 @@ def step(eq: Burgers1D, u_hat: torch.Tensor, dt: float, *, n: int | None = None,
     return etdrk4_step(u_hat, nonlinear, coefficients)
 
 
+# The 2/3-dealiased solver keeps wavenumbers k with 3 k < n: n >= 4 keeps at least k = 1.
+MIN_POINTS = 4
+
+
+def _check_points(u0: torch.Tensor) -> None:
+    if u0.ndim >= 1 and u0.shape[-1] < MIN_POINTS:
+        raise SolverError(f"u0 has {u0.shape[-1]} points: the 2/3-dealiased spectral solver keeps wavenumbers k with "
+                          f"3 k < n, none on so few; use n >= {MIN_POINTS} points")
+
+
 def stable_dt(eq: Burgers1D, u0: torch.Tensor, *, courant: float = 0.5) -> float:
     """``courant * dx / max|u0|`` (the maximum principle keeps ``max|u|`` from growing)."""
+    _check_points(u0)
     dx = eq.length / u0.shape[-1]
     speed = float(u0.abs().max())
     return courant * dx / speed if speed > 0 else courant * dx
@@ -156,6 +167,7 @@ def integrate(eq: Burgers1D, u0: torch.Tensor, times: Sequence[float], *, dt: fl
     if u0.ndim != 2:
         raise SolverError(f"u0 must be (batch, n), got shape {tuple(u0.shape)}")
     check_field(u0, "u0", "(batch, n)")
+    _check_points(u0)
     eq.viscosities(u0.shape[0])
     check_finite(u0, "velocity u0")
     times = check_times(times)

@@ -160,6 +160,9 @@ def _ops_for(eq: NavierStokes2D, w_hat: torch.Tensor) -> _Operators:
     n = w_hat.shape[-2]
     if w_hat.shape[-1] != n // 2 + 1:
         raise SolverError(f"state must be rfft2 of a square (y, x) grid, got spectral shape {tuple(w_hat.shape[-2:])}")
+    if n < MIN_POINTS:
+        raise SolverError(f"state is the rfft2 of a {n}x{n} grid: the 2/3-dealiased spectral solver keeps wavenumbers k "
+                          f"with 3 k < n, none on {n} points; use n >= {MIN_POINTS} points per side")
     return _operators(eq, n, w_hat.dtype, w_hat.device)
 
 
@@ -249,9 +252,25 @@ def _check_state(eq: NavierStokes2D, w: torch.Tensor, dt: float, t: float, max_c
                 dx=eq.length / w.shape[-1])
 
 
+# The 2/3-dealiased solver keeps wavenumbers k with 3 k < n: n >= 4 keeps at least k = 1.
+MIN_POINTS = 4
+
+
+def _check_initial(w0: torch.Tensor) -> None:
+    """A ``(batch, n, n)`` float field with batch >= 1 and n >= :data:`MIN_POINTS`: :class:`SolverError` otherwise."""
+    if not isinstance(w0, torch.Tensor) or w0.ndim != 3 or w0.shape[-1] != w0.shape[-2]:
+        raise SolverError(f"w0 must be (batch, n, n), got shape {tuple(getattr(w0, 'shape', ()))}")
+    check_field(w0, "w0", "(batch, n, n)")
+    if w0.shape[-1] < MIN_POINTS:
+        n = w0.shape[-1]
+        raise SolverError(f"w0 is a {n}x{n} grid: the 2/3-dealiased spectral solver keeps wavenumbers k with 3 k < n, "
+                          f"none on {n} points; use n >= {MIN_POINTS} points per side")
+
+
 def stable_dt(eq: NavierStokes2D, w0: torch.Tensor, *, courant: float = 0.5, max_speed_factor: float = 1.5) -> float:
     """A time step with Courant number ``courant`` for ``max_speed_factor`` times the initial peak speed,
     and no longer than :func:`forcing_step_limit` allows."""
+    _check_initial(w0)
     dx = eq.length / w0.shape[-1]
     speed = _max_speed(eq, w0) * max_speed_factor
     return min(courant * dx / speed if speed > 0 else courant * dx, forcing_step_limit(eq, w0.shape[-1], courant))
@@ -329,9 +348,7 @@ def _integrate(eq: NavierStokes2D, w0: torch.Tensor, times: Sequence[float], *, 
                courant: float, scheme: str, max_courant: float, closure: Closure | None,
                progress: bool) -> tuple[torch.Tensor, list[tuple[float, int]]]:
     """:func:`integrate`, also returning ``(h, count)`` of each output interval."""
-    if w0.ndim != 3 or w0.shape[-1] != w0.shape[-2]:
-        raise SolverError(f"w0 must be (batch, n, n), got shape {tuple(w0.shape)}")
-    check_field(w0, "w0", "(batch, n, n)")
+    _check_initial(w0)
     if scheme not in SCHEMES:
         raise SolverError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
     check_finite(w0, "vorticity w0")
