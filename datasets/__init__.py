@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     import xarray as xr
 
 RECIPES = {"ns2d": "ns2d", "ns2d-kolmogorov": "ns2d_kolmogorov", "burgers": "burgers", "darcy": "darcy",
-           "swe-sphere": "swe_sphere"}
+           "swe-sphere": "swe_sphere", "turbulence3d": "turbulence",
+           "turbulence2d": "turbulence2d"}
 
 __all__ = ["RECIPES", "generate"]
 

@@ -154,7 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--viscosity", type=float, help="kinematic viscosity (ns2d, ns2d-kolmogorov, burgers; default: "
                                                      "the recipe's)")
     gen.add_argument("--viscosity-range", type=float, nargs=2, metavar=("LOW", "HIGH"),
-                     help="burgers: one log-uniform viscosity per sample")
+                     help="burgers, turbulence3d, turbulence2d: one log-uniform viscosity per sample")
     gen.add_argument("--drag", type=float, help="ns2d-kolmogorov: linear drag")
     gen.add_argument("--coefficient", dest="coefficient_kind", choices=("threshold", "lognormal"), help="darcy")
     gen.add_argument("--solve-resolution", type=int, help="solve on this finer grid, then downsample")
@@ -286,7 +286,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 #: Command groups that live with their capability: ``sciml <name> ...`` is ``<module>.run(args, command)``.
-_GROUPS: dict[str, str] = {}
+_GROUPS = {"diffusion": "sciml.diffusion._cli", "jepa": "sciml.jepa._cli", "node": "sciml.node._cli"}
 
 
 def _group(module: str):

@@ -9,41 +9,34 @@ Built so far:
 * objectives (:mod:`sciml.diffusion.objectives`): EDM and VP denoising score matching and functional flow matching
   behind one interface, trained as a :class:`DiffusionTask` by :func:`sciml.train.fit` with an EMA of the weights;
 * samplers (:mod:`sciml.diffusion.samplers`): :func:`sample` on any grid of the domain with a fixed number of network
-  evaluations (EDM Heun, reverse-SDE Euler-Maruyama, probability-flow / flow-matching ODE through torchdiffeq).
+  evaluations (EDM Heun, reverse-SDE Euler-Maruyama, probability-flow / flow-matching ODE through torchdiffeq);
+* conditional generation (:mod:`sciml.diffusion.conditional`): super-resolution from a coarse field's low modes and
+  inpainting from sparse point values, zero-shot, by data-consistency guidance of an unconditional denoiser;
+* xarray in and out (:mod:`sciml.diffusion.api`): :func:`generate` (the xarray form of :func:`sample`) and
+  :func:`super_resolve`, keeping coordinates and attributes;
+* metrics of generated fields (:mod:`sciml.diffusion.metrics`): spectra per band, W1 of point values, moments and
+  two-point correlation, MMD, and the ensemble scores of super-resolution.
 
-Importing this package loads torch and numpy only (the models, objectives and samplers on first use, PEP 562;
+Importing this package loads nothing heavy (the noise, models, objectives, samplers, conditional samplers, xarray
+verbs and metrics on first use, PEP 562, so ``sciml --help`` does not import torch; xarray when a dataset is made or an ensemble scored;
 neuraloperator when a network is built, torchdiffeq when an ODE is integrated, torch-harmonics when a sphere is
 first sampled).
 """
 
 from __future__ import annotations
 
-import importlib
-
-from .noise import GaussianRandomField, MaternField, synthesize
+from .._lazy import lazy_exports
 
 _LAZY = {
+    "noise": ("GaussianRandomField", "MaternField", "synthesize"),
     "model": ("FieldNetConfig", "NoiseConditionedFNO", "edm_scalings", "FieldModel", "Denoiser", "EDMDenoiser",
               "GaussianDenoiser", "VelocityField", "NeuralVelocityField", "GaussianVelocityField"),
     "objectives": ("Objective", "EDMLoss", "VPLoss", "FlowMatchingLoss", "DiffusionTask"),
     "samplers": ("sample", "evaluations", "edm_schedule"),
+    "conditional": ("LowModes", "PointValues", "conditional_sample", "noise_covariance"),
+    "api": ("generate", "super_resolve"),
+    "metrics": ("isotropic_spectrum", "spectrum_error", "wasserstein_1d", "moment_errors", "two_point_correlation",
+                "mmd", "ensemble_scores"),
 }
-_MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 
-__all__ = [
-    "GaussianRandomField", "MaternField", "synthesize",
-    "FieldNetConfig", "NoiseConditionedFNO", "edm_scalings", "FieldModel", "Denoiser", "EDMDenoiser",
-    "GaussianDenoiser", "VelocityField", "NeuralVelocityField", "GaussianVelocityField",
-    "Objective", "EDMLoss", "VPLoss", "FlowMatchingLoss", "DiffusionTask",
-    "sample", "evaluations", "edm_schedule",
-]
-
-
-def __getattr__(name: str):
-    if name in _MODULE_OF:
-        return getattr(importlib.import_module(f".{_MODULE_OF[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
