@@ -31,13 +31,14 @@ from sciml.train import TrainConfig
 TIMES = np.linspace(0.0, 10.0, 21)
 
 
-def k_epsilon_dataset(c: np.ndarray | float, *, n: int = 8, seed: int = 0, times=TIMES) -> xr.Dataset:
-    """Decay curves of the k-epsilon model itself with constant ``c`` (per run or one), K_0 = 0.5 and
-    eps_0 in [0.05, 0.15], Re in [10, 40] log-spaced: an analytic decay with a known answer."""
+def k_epsilon_dataset(c, *, n: int = 8, seed: int = 0, times=TIMES) -> xr.Dataset:
+    """Decay curves of the k-epsilon model itself with constant ``c`` (one, one per run, or a function of the
+    Reynolds number), K_0 = 0.5 and eps_0 in [0.05, 0.15], Re in [10, 40] log-spaced: an analytic decay
+    with a known answer."""
     rng = np.random.default_rng(seed)
     reynolds = np.exp(rng.uniform(np.log(10), np.log(40), n))
     k0, eps0 = np.full(n, 0.5), rng.uniform(0.05, 0.15, n)
-    c = np.broadcast_to(np.asarray(c, dtype=np.float64), (n,))
+    c = np.broadcast_to(np.asarray(c(reynolds) if callable(c) else c, dtype=np.float64), (n,))
     k, eps = np.zeros((n, len(times))), np.zeros((n, len(times)))
     for i in range(n):
         k[i], eps[i] = (a[0] for a in KEpsilonBaseline(float(c[i])).predict(k0[i:i + 1], eps0[i:i + 1], times[None]))
@@ -55,10 +56,15 @@ def _one_thread():
     torch.set_num_threads(1)  # a tiny network: one thread is fastest, and safe on a loaded machine
 
 
+def c_of_reynolds(reynolds):
+    """A decay constant that depends on Re (1.3 at Re = 10 to 1.9 at Re = 40): no single C fits every run."""
+    return 1.3 + 0.6 * np.log(np.asarray(reynolds) / 10.0) / np.log(4.0)
+
+
 @pytest.fixture(scope="module")
 def trained():
     torch.set_num_threads(1)
-    ds = k_epsilon_dataset(1.6, n=8)
+    ds = k_epsilon_dataset(c_of_reynolds, n=8)
     model, history = fit_statistics_model(ds, config=StatisticsConfig(hidden=32, layers=2, step=0.2),
                                           train_config=QUICK, irregular=0.6, seed=0)
     return ds, model, history
@@ -84,18 +90,32 @@ def test_power_law_fit_recovers_exponent_and_origin():
 
 
 def test_node_learns_an_analytic_decay(trained):
-    # Data of the k-epsilon model with C = 1.6 (eps falls by 10x to 40x over the window): held-out runs
-    # (other eps_0 and Re) from their initial state. After 200 epochs on 8 runs the mean relative error of
-    # eps over the decay is below 6% (the loss falls by more than 10x); the fitted baseline is exact.
+    # Data of the k-epsilon model whose constant depends on Re (1.3 to 1.9): the calibrated one-constant
+    # k-epsilon model cannot follow every run, the neural ODE (the exact K budget plus a learned correction
+    # to that k-epsilon eps equation) learns C(Re). Held-out runs (other eps_0 and Re) from their initial state.
     ds, model, history = trained
-    held_out = k_epsilon_dataset(1.6, n=4, seed=1)
+    held_out = k_epsilon_dataset(c_of_reynolds, n=4, seed=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # two held-out runs lie just above the trained Re range
         errors = decay_errors(predict_statistics(model, held_out), held_out)
-    assert errors["node"] < 0.06, errors
-    assert errors["k_epsilon"] < 1e-4
+    assert errors["node"] < 0.5 * errors["k_epsilon"], errors
+    assert errors["node"] < 0.03, errors
     assert history[-1]["train_loss"] < 0.1 * history[0]["train_loss"]
-    assert model.k_epsilon.c_eps2 == pytest.approx(1.6, abs=1e-4)
+    assert 1.3 < model.k_epsilon.c_eps2 < 1.9  # one constant between the runs' own
+
+
+def test_the_kinetic_energy_budget_is_exact_and_k_never_grows(trained):
+    # dK/dt = -eps holds for the prediction itself (trapezoidal rule on a fine output grid), so K decreases
+    _, model, _ = trained
+    times = np.linspace(0.0, 30.0, 601)  # three times the trained span: K must still fall
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = predict_statistics(model, {"kinetic_energy": [0.5, 0.4], "dissipation": [0.1, 0.06],
+                                         "reynolds": [15.0, 30.0]}, times, baselines=False)
+    k, eps = out["kinetic_energy"].values, out["dissipation"].values
+    assert (np.diff(k, axis=1) < 0).all()
+    budget = np.diff(k, axis=1) + 0.5 * (eps[:, 1:] + eps[:, :-1]) * np.diff(times)
+    assert np.abs(budget).max() < 1e-3 * k[:, 0].min()
 
 
 def test_irregular_times_match_separate_solves():
@@ -113,8 +133,10 @@ def test_irregular_times_match_separate_solves():
 
 def test_rk4_with_interpolation_matches_dopri5():
     torch.manual_seed(1)
-    rk4 = StatisticsODE(2, 2, config=StatisticsConfig(hidden=16, method="rk4", step=0.05)).double()
-    dopri = StatisticsODE(2, 2, config=StatisticsConfig(hidden=16, method="dopri5", rtol=1e-10, atol=1e-12)).double()
+    # the integrators on a generic right-hand side (no imposed budget, whose eps / K can be stiff for random z0)
+    rk4 = StatisticsODE(2, 2, config=StatisticsConfig(hidden=16, method="rk4", step=0.05, energy_budget=False)).double()
+    dopri = StatisticsODE(2, 2, config=StatisticsConfig(hidden=16, method="dopri5", rtol=1e-10, atol=1e-12,
+                                                        energy_budget=False)).double()
     dopri.load_state_dict(rk4.state_dict())
     z0, p = torch.randn(4, 2, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
     tau = torch.tensor([0.0, 0.013, 0.4, 0.77, 1.0], dtype=torch.float64)  # off the rk4 grid
@@ -150,9 +172,11 @@ def test_predict_from_values_with_units(trained):
     assert out.dissipation.dims == ("sample", "time") and out.dissipation.attrs["units"] == "1"
     assert float(out.kinetic_energy[0, 0]) == pytest.approx(0.5, rel=1e-5)
     assert float(out.reynolds[0]) == 20.0
-    truth = KEpsilonBaseline(1.6).predict(np.array([0.5]), np.array([0.1]), np.array([[0.0, 1.0, 5.0]]))[1][0]
-    np.testing.assert_allclose(out.dissipation_k_epsilon.values[0], truth, rtol=1e-3)
-    np.testing.assert_allclose(out.dissipation.values[0], truth, rtol=0.15)
+    initial, times = (np.array([0.5]), np.array([0.1])), np.array([[0.0, 1.0, 5.0]])
+    calibrated = KEpsilonBaseline(model.k_epsilon.c_eps2).predict(*initial, times)[1][0]
+    np.testing.assert_allclose(out.dissipation_k_epsilon.values[0], calibrated, rtol=1e-3)
+    truth = KEpsilonBaseline(float(c_of_reynolds(20.0))).predict(*initial, times)[1][0]  # the data's own C at Re 20
+    np.testing.assert_allclose(out.dissipation.values[0], truth, rtol=0.05)
 
 
 def _bad(ds: xr.Dataset, name: str, index: tuple[int, int], value: float) -> xr.Dataset:

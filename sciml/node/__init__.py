@@ -11,8 +11,8 @@ power-law baselines beside it; ``fit_statistics_model`` trains one by trajectory
 Smagorinsky closures against filtered DNS (:mod:`sciml.node.closure`); ``train_closure`` trains one
 a-posteriori, unrolling the differentiable solver through :func:`sciml.train.fit` (Melchers et al. 2023).
 
-Importing this package loads torch only; the model code (and xarray, torchdiffeq, scipy, matplotlib) loads
-on first use (PEP 562).
+Importing this package loads nothing heavy: each name loads its module on first use (PEP 562), and
+xarray, torchdiffeq, scipy and matplotlib load inside the functions that need them.
 """
 
 from __future__ import annotations

@@ -89,6 +89,13 @@ class StatisticsConfig:
         time_input: give ``f_theta`` the time since the start ``tau`` as well (a non-autonomous model: the
             decay from a fresh initial spectrum has a transient no autonomous ODE of ``(K, eps)`` needs to
             share with later times).
+        energy_budget: for unstratified turbulence, impose the exact kinetic-energy budget ``dK/dt = -eps``
+            (``d log K/dt = -eps / K``) and learn only the unclosed dissipation equation, as a correction to
+            the k-epsilon closure calibrated on the same runs: ``d log eps/dt = -C_eps2 eps / K + g_theta``
+            (``g_theta`` starts at zero, so training starts from the calibrated k-epsilon model). ``K`` can
+            then never grow and the decay never reaches ``K = 0`` in finite time, as a free ``f_theta``
+            with ``eps`` held at its initial value would by ``t = K_0 / eps_0``. Stratified states (with
+            ``K_P``, whose budget also holds the unknown buoyancy flux) are learned in full.
     """
 
     hidden: int = 64
@@ -99,6 +106,7 @@ class StatisticsConfig:
     atol: float = 1e-6
     adjoint: bool = False
     time_input: bool = False
+    energy_budget: bool = True
 
     def __post_init__(self) -> None:
         for name in ("hidden", "layers"):
@@ -115,7 +123,10 @@ class StatisticsConfig:
 
 class StatisticsODE(nn.Module):
     """``dz/dtau = f_theta(z, p[, tau])`` on the normalised log state ``z`` ``(batch, S)``, parameters ``p``
-    ``(batch, P)``; the normalisation lives in buffers (saved with the weights).
+    ``(batch, P)``; the normalisation lives in buffers (saved with the weights). With
+    ``config.energy_budget`` and the unstratified state, the ``log K`` component is the exact budget
+    ``d log K/dt = -eps / K`` and the ``log eps`` component is ``-C_eps2 eps / K + g_theta`` (buffer
+    ``c_eps2``, the calibrated k-epsilon constant; ``g_theta`` initialised to zero).
 
     Buffers: ``state_mean``, ``state_scale`` ``(S,)`` of ``log s``; ``parameter_mean``, ``parameter_scale``
     ``(P,)`` of ``(log Re, 1 / Fr)``; ``time_scale`` ``()`` the ``T`` of ``tau = t / T``.
@@ -125,13 +136,18 @@ class StatisticsODE(nn.Module):
                  config: StatisticsConfig = StatisticsConfig()) -> None:
         super().__init__()
         self.n_state, self.n_parameters, self.config = n_state, n_parameters, config
+        self.energy_budget = config.energy_budget and n_state == len(UNSTRATIFIED)  # state (log K, log eps)
         width = n_state + n_parameters + (1 if config.time_input else 0)
         layers: list[nn.Module] = []
         for _ in range(config.layers):
             layers += [nn.Linear(width, config.hidden), nn.Tanh()]
             width = config.hidden
-        layers.append(nn.Linear(width, n_state))
+        layers.append(nn.Linear(width, n_state - 1 if self.energy_budget else n_state))
+        if self.energy_budget:  # start from the calibrated k-epsilon model: the correction g_theta is zero
+            nn.init.zeros_(layers[-1].weight)
+            nn.init.zeros_(layers[-1].bias)
         self.net = nn.Sequential(*layers)
+        self.register_buffer("c_eps2", torch.tensor(KEpsilonBaseline.c_eps2))
         for name, size in (("state_mean", n_state), ("parameter_mean", n_parameters)):
             self.register_buffer(name, torch.zeros(size))
         for name, size in (("state_scale", n_state), ("parameter_scale", n_parameters)):
@@ -145,7 +161,13 @@ class StatisticsODE(nn.Module):
         inputs = [z, p]
         if self.config.time_input:
             inputs.append(torch.as_tensor(tau, dtype=z.dtype, device=z.device).reshape(-1, 1).expand(z.shape[0], 1))
-        return torch.cat([self.net(torch.cat(inputs, dim=1)), torch.zeros_like(p)], dim=1)
+        learned = self.net(torch.cat(inputs, dim=1))
+        if self.energy_budget:  # dz/dtau = T d(log s)/dt / sigma_s: the exact K budget, k-epsilon + g_theta for eps
+            log_k, log_eps = (z * self.state_scale + self.state_mean).unbind(dim=1)
+            rate = self.time_scale * torch.exp(log_eps - log_k)  # T eps / K
+            learned = torch.stack([-rate / self.state_scale[0],
+                                   -self.c_eps2 * rate / self.state_scale[1] + learned[:, 0]], dim=1)
+        return torch.cat([learned, torch.zeros_like(p)], dim=1)
 
     def encode_state(self, values: torch.Tensor) -> torch.Tensor:
         """Positive statistics ``(..., S)`` -> normalised log state ``z``."""
@@ -557,8 +579,10 @@ def fit_statistics_model(
     train_config = train_config or TrainConfig(epochs=300, batch_size=8, lr=3e-3, device="cpu", progress=False,
                                                weight_decay=0.0, grad_clip=1.0)
     seed_everything(seed)
+    k_epsilon = KEpsilonBaseline.fit(data)
     module = StatisticsODE(len(data.variables), len(PARAMETERS), config=config).double()
     _normalise(module, data)
+    module.c_eps2.fill_(k_epsilon.c_eps2)  # the prior of the dissipation equation (with energy_budget)
     module = module.float()
     task = StatisticsTask(module, data.variables)
     history = fit(task, _tensors(module, data), config=train_config,
@@ -570,7 +594,7 @@ def fit_statistics_model(
                        for i, name in enumerate(PARAMETERS)}
     span = (data.times - data.times[:, :1])[data.mask]
     model = StatisticsModel(module=module, variables=data.variables, parameter_range=parameter_range,
-                            k_epsilon=KEpsilonBaseline.fit(data), power_law=PowerLawBaseline.fit(data),
+                            k_epsilon=k_epsilon, power_law=PowerLawBaseline.fit(data),
                             time_range=[0.0, float(span.max())],
                             provenance={"runs": len(data.times), "epochs": len(history),
                                         "final_train_loss": history[-1]["train_loss"] if history else None})
