@@ -22,6 +22,11 @@ _LAZY = {"Grid": "grids", "gaussian_random_field": "random_fields", "rel_l2": "m
          "max_error": "metrics"}
 
 
+#: Subpackages and public modules reachable as attributes of ``sciml``, imported on first access.
+_SUBPACKAGES = {"bench", "data", "datasets", "diffusion", "evaluation", "forecast", "grids", "jepa", "metrics", "models",
+                "node", "plotting", "random_fields", "solvers", "spectral", "surrogate", "train"}
+
+
 def __getattr__(name: str):
     if name in _LAZY:
         import importlib
@@ -37,6 +42,10 @@ def __getattr__(name: str):
         from .exported import load_exported
 
         return load_exported
+    if name in _SUBPACKAGES:  # ``import sciml; sciml.data.open(...)`` works without importing sciml.data first
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'sciml' has no attribute {name!r}")
 
 

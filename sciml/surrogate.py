@@ -679,7 +679,8 @@ def fit_surrogate(
                   "physics": physics_record(train, grid),  # compared with an evaluated file's by evaluate()
                   "normalisation": {**input_stats.as_dict(), **output_stats.as_dict()}}
     best_val = min((r["val_loss"] for r in history if "val_loss" in r), default=None)
-    for line in training_warnings(history, val_error=best_val):  # the loss is relative: the zero field scores 1
+    # rel_l2 and h1 are relative: the zero field scores 1 (under anomaly_rel_l2 it is the training mean that does)
+    for line in training_warnings(history, val_error=best_val, zero_error=None if loss == "anomaly_rel_l2" else 1.0):
         warnings.warn(f"fit_surrogate: {line}", stacklevel=2)
     surrogate = Surrogate(module=module, inputs=inputs, outputs=outputs, grid=grid, units=units, model=model,
                           model_options=options, lead_time=lead_time, time_units=time_units,

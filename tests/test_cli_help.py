@@ -79,3 +79,14 @@ def test_every_option_has_help_text_and_predict_a_description():
                          ("train", "--device"), ("predict", "--batch-size"), ("evaluate", "--batch-size")):
         action = next(a for a in commands[name]._actions if option in a.option_strings)
         assert "default" in (action.help or ""), (name, option)
+
+
+def test_the_subpackages_are_attributes_of_a_lazily_imported_sciml():
+    import subprocess
+    import sys
+
+    code = ("import sys, sciml; assert 'torch' not in sys.modules; "
+            "print(sciml.data.open.__name__, sciml.datasets.generate.__name__, sciml.node.predict_statistics.__name__)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["open", "generate", "predict_statistics"]
