@@ -27,8 +27,8 @@ from typing import Callable, Iterator
 
 from .errors import DataError
 
-__all__ = ["atomic_path", "write_bytes", "write_text", "atomic_directory", "exists_message", "is_partial",
-           "partial_message", "remove_stale"]
+__all__ = ["atomic_path", "write_bytes", "write_text", "atomic_directory", "write_model_directory", "exists_message",
+           "is_partial", "partial_message", "remove_stale"]
 
 _PARTIAL = re.compile(r"\.(?P<target>.+)\.[0-9a-f]{8}\.partial")
 
@@ -195,3 +195,22 @@ def atomic_directory(directory: str | os.PathLike, *, overwrite: bool = False) -
         raise
     finally:
         os.close(fd)
+
+
+def write_model_directory(directory: str | os.PathLike, manifest: dict, module, *, overwrite: bool = False) -> Path:
+    """Write ``manifest.json`` (``manifest`` as JSON) and ``weights.pt`` (the tensors of ``module.state_dict()``,
+    on the CPU: ``torch.load(weights_only=True)`` reads them back, no code) into ``directory``, atomically.
+
+    The one format of every saved model (surrogates, neural ODEs, closures): nothing is visible at
+    ``directory`` until both files are complete.
+    """
+    import json
+
+    import torch
+
+    text = json.dumps(manifest, indent=2)
+    state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+    with atomic_directory(directory, overwrite=overwrite) as staging:
+        (staging / "manifest.json").write_text(text)
+        torch.save(state, staging / "weights.pt")
+    return Path(directory)

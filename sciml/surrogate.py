@@ -31,10 +31,10 @@ from torch import nn
 
 from . import __version__
 from ._atomic import (
-    atomic_directory,
     is_partial,
     partial_message,
     write_bytes,
+    write_model_directory,
     write_text,
 )
 from ._diagnostics import training_warnings
@@ -410,12 +410,7 @@ class Surrogate:
 
     def save(self, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write ``manifest.json`` + ``weights.pt`` into ``directory`` atomically (staging directory, rename)."""
-        manifest = json.dumps(self.manifest(), indent=2)
-        state = {k: v.detach().cpu() for k, v in self.module.state_dict().items()}
-        with atomic_directory(directory, overwrite=overwrite) as staging:
-            (staging / "manifest.json").write_text(manifest)
-            torch.save(state, staging / "weights.pt")
-        return Path(directory)
+        return write_model_directory(directory, self.manifest(), self.module, overwrite=overwrite)
 
     @classmethod
     def load(cls, directory: str | os.PathLike, *, device: str | torch.device = "cpu") -> Surrogate:

@@ -611,7 +611,7 @@ def save_closure(model: nn.Module, directory: str | os.PathLike, *, overwrite: b
                  metadata: Mapping[str, Any] | None = None) -> Path:
     """Write a :class:`ClosureCNN` or :class:`Smagorinsky` as ``manifest.json`` (kind, options, ``metadata``)
     plus ``weights.pt`` (tensors only), atomically."""
-    from .._atomic import atomic_directory
+    from .._atomic import write_model_directory
     from .._version import __version__
 
     if isinstance(model, ClosureCNN):
@@ -622,12 +622,7 @@ def save_closure(model: nn.Module, directory: str | os.PathLike, *, overwrite: b
         raise ConfigError(f"save_closure saves a ClosureCNN or Smagorinsky, got {type(model).__name__}")
     manifest = {"format": "sciml-closure", "format_version": FORMAT_VERSION, "sciml_version": __version__,
                 "kind": kind, "options": options, "metadata": dict(metadata or {})}
-    text = json.dumps(manifest, indent=2)
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    with atomic_directory(directory, overwrite=overwrite) as staging:
-        (staging / "manifest.json").write_text(text)
-        torch.save(state, staging / "weights.pt")
-    return Path(directory)
+    return write_model_directory(directory, manifest, model, overwrite=overwrite)
 
 
 def load_closure(directory: str | os.PathLike) -> nn.Module:

@@ -473,14 +473,9 @@ class StatisticsModel:
 
     def save(self, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write ``manifest.json`` (JSON) + ``weights.pt`` (tensors only) into ``directory`` atomically."""
-        from .._atomic import atomic_directory
+        from .._atomic import write_model_directory
 
-        manifest = json.dumps(self.manifest(), indent=2)
-        state = {k: v.detach().cpu() for k, v in self.module.state_dict().items()}
-        with atomic_directory(directory, overwrite=overwrite) as staging:
-            (staging / "manifest.json").write_text(manifest)
-            torch.save(state, staging / "weights.pt")
-        return Path(directory)
+        return write_model_directory(directory, self.manifest(), self.module, overwrite=overwrite)
 
     @classmethod
     def load(cls, directory: str | os.PathLike, *, device: str | torch.device = "cpu") -> StatisticsModel:
