@@ -366,35 +366,50 @@ def _lead_axis(lead: xr.DataArray) -> tuple[np.ndarray, str]:
 
 
 def plot_scorecard(scores: Mapping[str, xr.Dataset], *, title: str = "Forecast skill"):
-    """One panel per metric, each variable's score against lead time, as forecasters read them first.
+    """Each variable's score against lead time, one column per metric, as forecasters read them first.
 
     ``scores``: ``{metric name: Dataset of that metric per variable over (lead_time[, ...])}``; extra
-    dims are averaged for the figure. Ratios (spread/skill, spectrum ratio) get the reference line 1.
+    dims are averaged for the figure. Ratios (spread/skill, spectrum ratio) get the reference line 1,
+    ACC its 0.6 line of useful skill. When the variables' scores have different units (metres of height
+    and metres per second of wind), each variable gets its own row and y scale, so none is flattened by
+    another's; otherwise they share one panel per metric.
     """
     from matplotlib.figure import Figure
 
     metrics = [name for name, ds in scores.items() if "lead_time" in ds.dims and ds.data_vars]
     if not metrics:
         raise ValueError("plot_scorecard needs at least one metric over lead_time")
-    fig = Figure(figsize=(4.2 * len(metrics), 3.6), layout="constrained")
-    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
-    for ax, metric in zip(axes, metrics):
-        ds = scores[metric]
-        for name, da in ds.data_vars.items():
-            extra = [d for d in da.dims if d != "lead_time"]
-            curve = da.mean(extra) if extra else da
-            x, xlabel = _lead_axis(curve["lead_time"])
-            units = _units(da.attrs)
-            ax.plot(x, curve.values, marker="o" if x.size <= 30 else None, ms=3,
-                    label=f"{name} [{units}]" if units else str(name))
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(f"{metric} (units in the legend)" if metric in ("rmse", "mae", "crps") else metric)
-        ax.set_title(metric)
-        if metric in ("spread_skill", "spectrum_ratio"):
-            ax.axhline(1.0, color="0.5", lw=0.8, ls="--")
-        if metric == "acc":
-            ax.axhline(0.6, color="0.5", lw=0.8, ls=":", label="ACC 0.6 (useful skill)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+    variables = list(dict.fromkeys(name for metric in metrics for name in scores[metric].data_vars))
+    mixed = any(len({_units(da.attrs) for da in scores[metric].data_vars.values()}) > 1 for metric in metrics)
+    rows = [[name] for name in variables] if mixed else [variables]
+    fig = Figure(figsize=(4.2 * len(metrics), (2.6 if mixed else 3.6) * len(rows)), layout="constrained")
+    axes = fig.subplots(len(rows), len(metrics), squeeze=False, sharex=True)
+    for r, names in enumerate(rows):
+        for ax, metric in zip(axes[r], metrics):
+            ds = scores[metric]
+            for name in (n for n in names if n in ds.data_vars):
+                da = ds[name]
+                extra = [d for d in da.dims if d != "lead_time"]
+                curve = da.mean(extra) if extra else da
+                x, xlabel = _lead_axis(curve["lead_time"])
+                units = _units(da.attrs)
+                ax.plot(x, curve.values, marker="o" if x.size <= 30 else None, ms=3,
+                        label=f"{name} [{units}]" if units else str(name))
+            if r == len(rows) - 1:
+                ax.set_xlabel(xlabel)
+            if mixed:
+                units = _units(ds[names[0]].attrs) if names[0] in ds.data_vars else ""
+                ax.set_ylabel(f"{names[0]} [{units}]" if units else names[0])  # the metric is the column's title
+            else:
+                ax.set_ylabel(f"{metric} (units in the legend)" if metric in ("rmse", "mae", "crps") else metric)
+            if r == 0:
+                ax.set_title(metric)
+            if metric in ("spread_skill", "spectrum_ratio"):
+                ax.axhline(1.0, color="0.5", lw=0.8, ls="--")
+            if metric == "acc":
+                ax.axhline(0.6, color="0.5", lw=0.8, ls=":", label="ACC 0.6 (useful skill)")
+            ax.grid(alpha=0.3)
+            if not mixed or metric == "acc":
+                ax.legend(fontsize=7)
     fig.suptitle(title)
     return fig

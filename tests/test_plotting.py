@@ -155,3 +155,21 @@ def test_quickstart_report_names_the_reference_grid_instead_of_nan():
     text = _report(m, QuickstartConfig(resolution=16, eval_resolutions=(16, 32, 64)))
     assert "nan" not in text.lower()
     assert "| 64 | 0.0200 | — (reference) |" in text
+
+
+def test_scorecard_gives_each_unit_its_own_row_so_no_variable_is_flattened():
+    import numpy as np
+    import xarray as xr
+
+    from sciml.plotting import plot_scorecard
+
+    lead = xr.DataArray(np.arange(1, 5) * 3600e9, dims="lead_time").astype("timedelta64[ns]")
+    mixed = xr.Dataset({"height": ("lead_time", [40.0, 80, 120, 160], {"units": "m"}),
+                        "wind": ("lead_time", [1.0, 2, 3, 4], {"units": "m s-1"})}, coords={"lead_time": lead})
+    fig = plot_scorecard({"rmse": mixed, "crps": mixed * 0.5})
+    axes = fig.get_axes()
+    assert len(axes) == 4  # (variable, metric)
+    assert [ax.get_ylabel() for ax in axes] == ["height [m]", "height [m]", "wind [m s-1]", "wind [m s-1]"]
+    assert axes[2].get_ylim()[1] < 10  # the wind's own scale, not the height's
+    same = mixed.assign(wind=mixed["wind"].assign_attrs(units="m"))
+    assert len(plot_scorecard({"rmse": same}).get_axes()) == 1  # one unit: one shared panel per metric
