@@ -177,6 +177,7 @@ def test_acc_is_one_for_a_perfect_forecast_minus_one_for_the_negated_anomaly_and
     clim_field = sphere(rng.normal(size=(6, 12)))
     truth = clim_field + sphere(rng.normal(size=(8, 6, 12)), times=times)
     assert scores.acc(truth, truth, clim_field).item() == pytest.approx(1.0, abs=1e-12)
+    assert "units" not in scores.acc(truth, truth, clim_field).attrs  # a correlation has no units
     assert scores.acc(2 * clim_field - truth, truth, clim_field).item() == pytest.approx(-1.0, abs=1e-12)
     assert scores.acc(clim_field + 3.0 * (truth - clim_field), truth, clim_field).item() == pytest.approx(1.0, abs=1e-12)
     forecast = truth + sphere(rng.normal(size=(8, 6, 12)), times=times)
@@ -291,6 +292,7 @@ def test_spread_skill_is_one_for_a_calibrated_ensemble_and_below_one_when_under_
     ens = sphere(members, times=np.arange(float(cases)), extra=[("member", np.arange(m))])
     ratio = scores.spread_skill(ens, truth)
     assert ratio.item() == pytest.approx(1.0, abs=0.03) and ratio.attrs["ensemble_size"] == m
+    assert "units" not in ratio.attrs  # a ratio: the fields' metres are not its units
     raw = scores.spread_skill(ens, truth, corrected=False).item()
     assert raw == pytest.approx(ratio.item() * math.sqrt(m / (m + 1)), rel=1e-12)
     narrow = sphere(signal + 0.5 * (members - signal), times=np.arange(float(cases)), extra=[("member", np.arange(m))])

@@ -439,7 +439,9 @@ def acc(forecast: xr.DataArray | xr.Dataset, truth: xr.DataArray | xr.Dataset,
         _check_pair(name, f, c, member_dim=None, what="climatology")
         fa, oa = f - c, t - c
         r = _space_mean(fa * oa, w) / np.sqrt(_space_mean(fa**2, w) * _space_mean(oa**2, w))
-        results[name] = r.mean(_case_dims(f, name, over, w.dims)).assign_attrs(_attrs(f, "ACC", units=False))
+        acc_value = r.mean(_case_dims(f, name, over, w.dims))
+        acc_value.attrs = _attrs(f, "ACC", units=False)  # replaced, not merged: a correlation has no units
+        results[name] = acc_value
     return _pack(results, forecast)
 
 
@@ -522,8 +524,9 @@ def spread_skill(ensemble: xr.DataArray | xr.Dataset, truth: xr.DataArray | xr.D
         spread2 = _space_mean(f.var(member_dim, ddof=1), w).mean(cases)
         skill2 = _space_mean((f.mean(member_dim) - t) ** 2, w).mean(cases)
         factor = math.sqrt((m + 1) / m) if corrected else 1.0
-        results[name] = (factor * np.sqrt(spread2 / skill2)).assign_attrs(
-            _attrs(f, "spread/skill ratio", units=False), ensemble_size=m)
+        ratio = factor * np.sqrt(spread2 / skill2)
+        ratio.attrs = {**_attrs(f, "spread/skill ratio", units=False), "ensemble_size": m}  # a ratio: no units
+        results[name] = ratio
     return _pack(results, ensemble)
 
 
