@@ -366,11 +366,16 @@ class Smagorinsky(nn.Module):
 def unrolled_loss(solver: CoarseSolver, closure: Callable | None, windows: torch.Tensor) -> torch.Tensor:
     """A-posteriori loss: mean over windows and frames ``1..K`` of ``|w_k - w_k^ref|^2 / <|w_k^ref|^2>``,
     ``w_k`` the coarse run with ``closure`` from ``windows[:, 0]``; ``windows`` is ``(batch, K + 1, n, n)``."""
+    return _frame_errors(solver, closure, windows).mean()
+
+
+def _frame_errors(solver: CoarseSolver, closure: Callable | None, windows: torch.Tensor) -> torch.Tensor:
+    """``|w_k - w_k^ref|^2 / <|w_k^ref|^2>`` per window and frame ``k = 1..K``: ``(batch, K)``."""
     if windows.ndim != 4 or windows.shape[1] < 2:
         raise DataError(f"windows must be (batch, K + 1, n, n) with K >= 1, got {tuple(windows.shape)}")
     predicted = solver.rollout(windows[:, 0], windows.shape[1] - 1, closure)
     error = (predicted[:, 1:] - windows[:, 1:]).pow(2).mean(dim=(-1, -2))
-    return (error / windows[:, 1:].pow(2).mean(dim=(-1, -2))).mean()
+    return error / windows[:, 1:].pow(2).mean(dim=(-1, -2))
 
 
 class ClosureTask(Task):
@@ -388,9 +393,7 @@ class ClosureTask(Task):
 
     def loss(self, model: nn.Module, batch: Any):
         """``(unrolled loss, {"final_error": ...})`` on ``batch = (windows,)``."""
-        windows = batch[0]
-        predicted = self.solver.rollout(windows[:, 0], windows.shape[1] - 1, model)
-        error = (predicted[:, 1:] - windows[:, 1:]).pow(2).mean(dim=(-1, -2)) / windows[:, 1:].pow(2).mean(dim=(-1, -2))
+        error = _frame_errors(self.solver, model, batch[0])  # (batch, K)
         return error.mean(), {"final_error": error[:, -1].mean()}
 
 
