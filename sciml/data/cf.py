@@ -101,11 +101,15 @@ def trajectory_dataset(
 def check_writable(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Fail early, before hours of work, when ``path`` cannot be written: :class:`DataError` naming it.
 
-    An existing file is refused unless ``overwrite`` (its data would be lost).
+    An existing file is refused unless ``overwrite`` (its data would be lost). A path ending in ``.zarr``
+    names a zarr store, a directory: an existing one is replaced only with ``overwrite`` and only when it
+    is a zarr store or empty (never a directory of other files, nor a plain file of that name).
     """
     path = Path(path)
     directory = path.parent
-    if path.is_dir():
+    if path.suffix == ".zarr":
+        _check_zarr_target(path, overwrite=overwrite)
+    elif path.is_dir():
         raise DataError(f"{path}: is a directory; give a file name such as {path / 'data.nc'}")
     if not overwrite and (path.exists() or path.is_symlink()):
         raise DataError(exists_message(path))
@@ -120,3 +124,16 @@ def check_writable(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     except OSError as err:
         raise DataError(f"{path}: directory {directory} is not writable ({err.strerror or err}); choose another --out") from None
     return path
+
+
+def _check_zarr_target(path: Path, *, overwrite: bool) -> None:
+    """What may stand at a ``.zarr`` target: nothing, or (with ``overwrite``) a zarr store or an empty directory."""
+    if not (path.exists() or path.is_symlink()) or not overwrite:
+        return  # absent, or refused as existing by the caller
+    if path.is_symlink() or not path.is_dir():
+        raise DataError(f"{path}: is a file, not a zarr store, and a store would replace it; remove it or choose "
+                        "another path")
+    entries = set(os.listdir(path))
+    if entries and not entries & {".zgroup", ".zmetadata", "zarr.json", ".zarray"}:
+        raise DataError(f"{path}: is a directory of other files, not a zarr store; refusing to replace it even with "
+                        "overwrite: remove it or choose another path")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import numpy as np
 
 from .._atomic import atomic_path, is_partial, partial_message
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ._layout import SPACE_ORDER, record, require_variables
 from .tensors import in_canonical_order
 
@@ -67,6 +67,30 @@ def _expand(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Pat
         if is_partial(path):
             raise DataError(partial_message(path))
     return paths
+
+
+def is_shard_directory(path: Path) -> bool:
+    """Whether ``path`` is a directory of shards (it holds ``shards.json``) rather than a zarr store."""
+    return (path.is_dir() and (path / "shards.json").is_file()
+            and not any((path / name).exists() for name in (".zgroup", ".zmetadata", "zarr.json", ".zarray")))
+
+
+def _expand_shards(paths: list[Path]) -> tuple[list[Path], bool]:
+    """Replace each shard directory by its shards, in order (:func:`sciml.data.shards.shard_paths`)."""
+    if not any(is_shard_directory(p) for p in paths):
+        return paths, False
+    from .shards import shard_paths
+
+    expanded = []
+    for path in paths:
+        if is_shard_directory(path):
+            shards = [Path(p) for p in shard_paths(path)]
+            if not shards:
+                raise DataError(f"{path}: the shard directory lists no shards; generate the data first")
+            expanded += _expand(shards)
+        else:
+            expanded.append(path)
+    return expanded, True
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -410,6 +434,14 @@ def _check_consistent(datasets: list[xr.Dataset], paths: list[Path], concat_dim:
                                 "coordinate: regrid them to one grid, or open them separately")
 
 
+def _numbered_in_sequence(datasets: list[xr.Dataset]) -> bool:
+    """Whether the files' ``sample`` numbers already continue one another (shards of one run: 0..63, 64..127)."""
+    if not all("sample" in d.coords and d["sample"].ndim == 1 for d in datasets):
+        return False
+    numbers = np.concatenate([np.asarray(d["sample"].values) for d in datasets])
+    return numbers.dtype.kind in "iu" and bool(np.all(np.diff(numbers) > 0))
+
+
 def open(
     source: str | os.PathLike | Sequence[str | os.PathLike],
     *,
@@ -421,10 +453,14 @@ def open(
     """Open simulation output in any supported format into the canonical layout.
 
     Args:
-        source: a file, a zarr store, a glob pattern (``"runs/*.nc"``) or a list of paths.
+        source: a file, a zarr store, a glob pattern (``"runs/*.nc"``), a list of paths, or a shard
+            directory (one holding ``shards.json``, :mod:`sciml.data.shards`): its shards are joined
+            along ``sample`` as a list of them would be, dask-backed.
         dims: explicit renames applied first, e.g. ``{"nx": "x", "run": "sample"}``.
         variables: keep only these fields (:class:`DataError` naming any that are missing).
-        concat_dim: the dim along which several files are joined (``"sample"`` or ``"time"``).
+        concat_dim: the dim along which several files are joined (``"sample"`` or ``"time"``). Joined
+            along ``sample``, files whose sample numbers already increase from one file to the next (the
+            shards of one run) keep them; otherwise (each file numbered from 0) they are renumbered 0, 1, ...
         chunks: dask chunks (e.g. ``{"sample": 1}``); ``None`` gives lazily indexed arrays for one file.
 
     Returns:
@@ -440,8 +476,8 @@ def open(
     """
     import xarray as xr
 
-    paths = _expand(source)
-    if len(paths) > 1 and chunks is None:
+    paths, sharded = _expand_shards(_expand(source))
+    if (len(paths) > 1 or sharded) and chunks is None:
         chunks = {}
     datasets = []
     for path in paths:
@@ -453,7 +489,7 @@ def open(
     if len(datasets) == 1:
         return datasets[0]
     _check_consistent(datasets, paths, concat_dim)
-    if concat_dim == "sample":
+    if concat_dim == "sample" and not _numbered_in_sequence(datasets):  # each file numbered from 0: renumber
         offsets = np.cumsum([0] + [d.sizes["sample"] for d in datasets[:-1]])
         datasets = [d.assign_coords(sample=d["sample"].values + off) if "sample" in d.coords else d for d, off in zip(datasets, offsets)]
     joined = xr.concat(datasets, dim=concat_dim, data_vars="minimal", coords="minimal", compat="override", join="exact",
@@ -478,58 +514,157 @@ def _chunk_sizes(var: xr.Variable) -> tuple[int, ...] | None:
     return tuple(chunks)
 
 
-def _check_attrs(owner: str, attrs: Mapping[str, object], path: Path) -> None:
-    """NetCDF attributes are strings, numbers or 1-D numeric arrays; anything else is refused up front."""
+def _check_attrs(owner: str, attrs: Mapping[str, object], path: Path, fmt: str = "NetCDF") -> None:
+    """NetCDF attributes are strings, numbers or 1-D numeric arrays; anything else is refused up front.
+
+    ``fmt`` names the target in the message: zarr stores follow the same rules, so every store converts
+    to NetCDF and back without loss.
+    """
     for key, value in attrs.items():
         if isinstance(value, (bool, np.bool_)):
-            raise DataError(f"{path}: attribute {key!r} of {owner} is a bool, which NetCDF cannot store; store 0/1 or a string")
+            raise DataError(f"{path}: attribute {key!r} of {owner} is a bool, which {fmt} cannot store; store 0/1 or a string")
         if isinstance(value, str) and "\x00" in value:
-            raise DataError(f"{path}: attribute {key!r} of {owner} contains a NUL character, which NetCDF would "
+            raise DataError(f"{path}: attribute {key!r} of {owner} contains a NUL character, which {fmt} would "
                             "silently cut the string at; remove or escape it")
         if isinstance(value, (str, int, float, np.number)):
             continue
         array = np.asarray(value) if isinstance(value, (list, tuple, np.ndarray)) else None
         if array is None or array.ndim != 1 or array.size == 0 or array.dtype.kind not in "iuf":
             raise DataError(
-                f"{path}: attribute {key!r} of {owner} is a {type(value).__name__}, which NetCDF cannot store; "
+                f"{path}: attribute {key!r} of {owner} is a {type(value).__name__}, which {fmt} cannot store; "
                 "use a string, a number or a non-empty 1-D list of numbers"
             )
 
 
-def write(ds: xr.Dataset, path: str | os.PathLike, *, compression: int = 4, overwrite: bool = False) -> Path:
-    """Write ``ds`` as CF NetCDF4, compressed and chunked for training access, atomically.
+#: The zarr format :func:`write` emits: version 2, whose consolidated metadata (``.zmetadata``) is part of the
+#: format and read by every zarr implementation (version 3 has no consolidated metadata in its specification).
+ZARR_FORMAT = 2
+_ZARR_FMT = "a CF zarr store (NetCDF's attribute types)"
 
-    Chunks hold whole spatial frames (a training read touches one chunk per frame) and at least
-    64 KiB; zlib at ``compression`` (0 = none, 1-9). Values, dtypes, coordinates and attributes round
-    trip exactly through :func:`open`, with one exception NetCDF imposes: a one-element list attribute
-    reads back as its element. ``Conventions = "CF-1.10"`` is added when absent. The file is
-    written inside a hidden ``.NAME.<hex>.partial`` directory beside ``path`` and renamed when complete
-    (a write killed halfway leaves only that, which :func:`open` refuses and the next write to ``path``
-    removes); it gets the permissions of any new file (``0o666`` less the process umask). An existing ``path`` is replaced
-    only with ``overwrite=True``.
+
+def frame_chunks(dims: Sequence[str], shape: Sequence[int]) -> tuple[int, ...]:
+    """Zarr chunks of whole frames: the full extent along space dims (``x``, ``y``, ``z``, ``lat``, ``lon``),
+    1 along every other dim (``sample``, ``time``, ``lead_time``, ``member``, ...).
+
+    A reader of one frame (a training window, one lead time of a forecast) then touches exactly one
+    chunk per frame and variable, and an append along ``time`` never rewrites a chunk.
+    """
+    return tuple(int(n) if d in SPACE_ORDER else 1 for d, n in zip(dims, shape))
+
+
+def zarr_compressor(compression: int):
+    """The codec of sciml's zarr stores: Blosc with zstd at ``compression`` (1-9) and byte shuffle; ``None`` for 0.
+
+    Blosc is numcodecs' standard codec (never pickle); byte shuffle groups the exponent bytes of
+    floating-point values, which is where zstd finds its redundancy.
+    """
+    if not compression:
+        return None
+    import numcodecs
+
+    return numcodecs.Blosc(cname="zstd", clevel=int(compression), shuffle=numcodecs.Blosc.SHUFFLE)
+
+
+def _zarr_encoding(ds: xr.Dataset, compression: int) -> dict[str, dict]:
+    """Per-variable encoding for :meth:`xarray.Dataset.to_zarr`: whole-frame chunks for fields, one compressor."""
+    compressor = zarr_compressor(compression)
+    encoding = {}
+    for name, var in ds.variables.items():
+        entry = {"compressors": None if compressor is None else (compressor,)}
+        if name in ds.data_vars and var.ndim and 0 not in var.shape and set(var.dims) & set(SPACE_ORDER):
+            entry["chunks"] = frame_chunks(var.dims, var.shape)
+        encoding[name] = entry
+    return encoding
+
+
+def _fsync_tree(root: Path) -> None:
+    """``fsync`` every file and directory of a store (its chunks lie in subdirectories), deepest first."""
+    for directory, _, files in os.walk(root, topdown=False):
+        for name in [*files, "."]:
+            fd = os.open(os.path.join(directory, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            except OSError:  # some file systems refuse fsync on directories
+                pass
+            finally:
+                os.close(fd)
+
+
+def _prepare(ds: xr.Dataset, path: Path, fmt: str) -> xr.Dataset:
+    """A shallow copy with checked attributes, no stale encoding and ``Conventions`` set."""
+    ds = ds.copy(deep=False)
+    _check_attrs("the dataset", ds.attrs, path, fmt)
+    for name, var in ds.variables.items():
+        _check_attrs(f"variable {name!r}", var.attrs, path, fmt)
+        var.encoding = {}
+    ds.attrs.setdefault("Conventions", "CF-1.10")
+    return ds
+
+
+def write(ds: xr.Dataset, path: str | os.PathLike, *, compression: int = 4, overwrite: bool = False,
+          append_dim: str | None = None) -> Path:
+    """Write ``ds`` as CF NetCDF4, or as a zarr store when ``path`` ends in ``.zarr``, atomically.
+
+    The format follows the suffix: ``.zarr`` writes a zarr store (a directory), any other suffix a
+    NetCDF4 file, as before. Both carry the same CF encoding (attributes, ``units``, time ``units`` and
+    ``calendar``, ``coordinates``) and values, dtypes, coordinates and attributes round trip exactly
+    through :func:`open`, with one exception NetCDF imposes: a one-element list attribute reads back as
+    its element there. ``Conventions = "CF-1.10"`` is added when absent.
+
+    NetCDF: chunks hold whole spatial frames (a training read touches one chunk per frame) and at least
+    64 KiB; zlib at ``compression`` (0 = none, 1-9). Zarr (format 2, consolidated ``.zmetadata``): one
+    chunk per frame (:func:`frame_chunks`: 1 along ``sample``, ``time``, ``lead_time``, ``member``, the
+    full extent along space dims), Blosc-zstd at ``compression`` (:func:`zarr_compressor`), never pickle.
+
+    The file (or store) is written inside a hidden ``.NAME.<hex>.partial`` directory beside ``path`` and
+    renamed when complete (a write killed halfway leaves only that, which :func:`open` refuses and the
+    next write to ``path`` removes); it gets the permissions of any new file (``0o666`` less the process
+    umask). An existing ``path`` is replaced only with ``overwrite=True`` (a directory only when it is a
+    zarr store).
+
+    Args:
+        ds: the dataset, fields over ``(sample, [time,] ..., y, x)`` or ``(..., lat, lon)``.
+        path: target file (``.nc``, ...) or zarr store (``.zarr``).
+        compression: 0 (none) to 9 (smallest).
+        overwrite: replace an existing ``path``.
+        append_dim: zarr only: append ``ds`` along this dim (``"time"``) to the store at ``path`` (created
+            when absent) after checking that it continues the store: the same variables with the same
+            dims, sizes, dtypes and units, equal values of every coordinate not along ``append_dim``, the
+            same kind of time (datetime64, cftime calendar, or float with the same ``units``) and values
+            that increase strictly past the store's last. The store keeps its attributes; readers of its
+            consolidated metadata see it before or after an append, never halfway.
 
     Raises:
-        DataError: unwritable target, an existing file without ``overwrite``, an attribute NetCDF
-            cannot represent (named), or a full disk (checked before writing against the uncompressed size,
-            and when the write fails with ENOSPC; an existing ``path`` is then left as it was).
+        ConfigError: ``append_dim`` with a non-zarr path or with ``overwrite``.
+        DataError: a ``compression`` outside 0-9, unwritable target, an existing file without ``overwrite``, an attribute NetCDF
+            cannot represent (named), data that do not continue the store appended to (what differs,
+            named), or a full disk (checked before writing against the uncompressed size, and when the
+            write fails with ENOSPC; an existing ``path`` is then left as it was).
     """
     from .cf import check_writable
 
-    path = check_writable(path, overwrite=overwrite)
+    zarr = Path(path).suffix == ".zarr"
     if not 0 <= compression <= 9:
         raise DataError(f"{path}: compression={compression}; use 0 (none) to 9 (smallest)")
-    ds = ds.copy(deep=False)
-    _check_attrs("the dataset", ds.attrs, path)
+    if append_dim is not None:
+        if not zarr:
+            raise ConfigError(f"{path}: append_dim={append_dim!r} needs a zarr store (a path ending in .zarr); "
+                              "NetCDF files are written whole")
+        if overwrite:
+            raise ConfigError(f"{path}: append_dim and overwrite=True contradict each other; pass one of them")
+        if Path(path).exists():
+            return _append_zarr(ds, Path(path), append_dim=append_dim)
+    path = check_writable(path, overwrite=overwrite)
+    if zarr:
+        return _write_zarr(ds, path, compression=compression, overwrite=overwrite)
+    ds = _prepare(ds, path, "NetCDF")
     encoding = {}
     for name, var in ds.variables.items():
-        _check_attrs(f"variable {name!r}", var.attrs, path)
-        var.encoding = {}
         chunks = _chunk_sizes(var)
         if chunks is not None and name in ds.data_vars:
             encoding[name] = {"chunksizes": chunks, "zlib": compression > 0}
             if compression:
                 encoding[name]["complevel"] = compression
-    ds.attrs.setdefault("Conventions", "CF-1.10")
     from .._budget import check_disk, disk_full_error, is_disk_full
 
     check_disk(path, sum(var.nbytes for var in ds.variables.values()), what="the dataset (uncompressed)")
@@ -540,4 +675,165 @@ def write(ds: xr.Dataset, path: str | os.PathLike, *, compression: int = 4, over
         if is_disk_full(err, path):
             raise disk_full_error(path, err) from None
         raise
+    return path
+
+
+def _write_zarr(ds: xr.Dataset, path: Path, *, compression: int, overwrite: bool) -> Path:
+    from .._atomic import atomic_directory, exists_message
+    from .._budget import check_disk, disk_full_error, is_disk_full
+
+    ds = _prepare(ds, path, _ZARR_FMT)
+    for name in list(ds.data_vars):
+        var = ds[name].variable
+        if var.chunks is not None:  # dask chunks must tile the zarr chunks: whole frames along space
+            ds[name] = ds[name].chunk({d: -1 for d in var.dims if d in SPACE_ORDER})
+    encoding = _zarr_encoding(ds, compression)
+    check_disk(path, sum(var.nbytes for var in ds.variables.values()), what="the dataset (uncompressed)")
+    try:
+        with atomic_directory(path, overwrite=overwrite) as staging:
+            ds.to_zarr(staging, mode="w", encoding=encoding, consolidated=True, zarr_format=ZARR_FORMAT)
+            _fsync_tree(staging)
+            if not overwrite and (path.exists() or path.is_symlink()):  # appeared while writing: not ours to replace
+                raise DataError(exists_message(path))
+    except (OSError, RuntimeError) as err:
+        if is_disk_full(err, path):
+            raise disk_full_error(path, err) from None
+        raise
+    return path
+
+
+def _time_kind(coord) -> str:
+    """``"datetime64"``, ``"cftime <calendar>"`` or ``"float (units U)"``: what must agree to append times."""
+    values = np.asarray(coord.values)
+    if values.dtype.kind == "M":
+        return "datetime64"
+    if values.dtype == object and values.size and hasattr(values.flat[0], "calendar"):
+        return f"cftime {values.flat[0].calendar}"
+    return f"{values.dtype.kind == 'f' and 'float' or values.dtype.name} (units {coord.attrs.get('units', 'none')!r})"
+
+
+def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind in "fc" and b.dtype.kind in "fc":
+        return bool(np.array_equal(a, b, equal_nan=True))
+    return bool(np.array_equal(a, b))
+
+
+def _check_continues(store: xr.Dataset, ds: xr.Dataset, path: Path, dim: str) -> None:
+    """:class:`DataError` naming the first way ``ds`` does not continue ``store`` along ``dim``."""
+    where = f"{path}: cannot append along {dim!r}:"
+    if dim not in store.dims:
+        raise DataError(f"{where} the store has no dim {dim!r} (its dims are {sorted(map(str, store.dims))})")
+    if dim not in ds.dims:
+        raise DataError(f"{where} the data to append have no dim {dim!r} (their dims are {sorted(map(str, ds.dims))})")
+    extra, missing = sorted(set(ds.data_vars) - set(store.data_vars)), sorted(set(store.data_vars) - set(ds.data_vars))
+    if extra or missing:
+        raise DataError(f"{where} variables differ (store only: {missing}, new only: {extra}); append the same variables")
+    for name, var in ds.data_vars.items():
+        old = store[name]
+        if var.dims != old.dims:
+            raise DataError(f"{where} variable {name!r} has dims {var.dims}, the store's has {old.dims}; "
+                            "transpose it to the store's order")
+        sizes = {d: n for d, n in var.sizes.items() if d != dim}
+        expected = {d: n for d, n in old.sizes.items() if d != dim}
+        if sizes != expected:
+            raise DataError(f"{where} variable {name!r} has sizes {sizes}, the store's has {expected}")
+        if var.dtype != old.dtype:
+            raise DataError(f"{where} variable {name!r} is {var.dtype}, the store's is {old.dtype}; cast it with "
+                            f".astype({str(old.dtype)!r})")
+        if var.attrs.get("units") != old.attrs.get("units"):
+            raise DataError(f"{where} variable {name!r} has units {var.attrs.get('units')!r}, the store's has "
+                            f"{old.attrs.get('units')!r}; convert it first")
+    for name, coord in store.coords.items():
+        if name not in ds.coords:
+            raise DataError(f"{where} the data to append lack coordinate {name!r}, which the store has")
+        if dim not in coord.dims and not _same_values(np.asarray(ds[name].values), np.asarray(coord.values)):
+            raise DataError(f"{where} coordinate {name!r} differs from the store's; appended data must share every "
+                            f"coordinate not along {dim!r}")
+        if dim in coord.dims and ds[name].dims != coord.dims:
+            raise DataError(f"{where} coordinate {name!r} has dims {ds[name].dims}, the store's has {coord.dims}")
+    new_coords = sorted(set(ds.coords) - set(store.coords))
+    if new_coords:
+        raise DataError(f"{where} coordinates {new_coords} are not in the store; drop them or write a new store")
+    if dim in store.coords and store[dim].ndim == 1:
+        old_kind, new_kind = _time_kind(store[dim]), _time_kind(ds[dim])
+        if old_kind != new_kind:
+            raise DataError(f"{where} {dim!r} is {new_kind}, the store's is {old_kind}; convert it to the store's encoding")
+        new, last = np.asarray(ds[dim].values), np.asarray(store[dim].values)[-1:]
+        both = np.concatenate([last, new])
+        steps = np.diff(both)
+        origin = datetime.timedelta(0) if both.dtype == object else steps.dtype.type(0)
+        bad = np.flatnonzero(~(steps > origin))
+        if bad.size:
+            i = int(bad[0])
+            before = f"the store's last {dim} {both[0]}" if i == 0 else f"{dim} {both[i]}"
+            raise DataError(f"{where} {dim} {both[i + 1]} does not come after {before}; appended {dim} values "
+                            "must increase strictly, without duplicates")
+
+
+def _restore_committed(path: Path) -> None:
+    """Make a format-2 store's per-array metadata that of its consolidated ``.zmetadata`` again.
+
+    An append resizes the arrays (``NAME/.zarray``) as it goes and rewrites ``.zmetadata`` last, so the
+    consolidated metadata is the last complete state: after an append killed halfway, the arrays are
+    put back to it and the next append overwrites the orphaned chunks.
+    """
+    from .._atomic import write_text
+
+    consolidated = path / ".zmetadata"
+    if not consolidated.is_file():
+        return
+    import json
+
+    try:
+        committed = json.loads(consolidated.read_text())["metadata"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DataError(f"{consolidated}: unreadable zarr metadata ({_one_line(err)}); re-create the store") from None
+    for key, meta in committed.items():
+        target = path / key
+        try:
+            current = json.loads(target.read_text()) if target.is_file() else None
+        except (OSError, ValueError):
+            current = None
+        if current != meta:
+            write_text(target, json.dumps(meta, indent=4, sort_keys=True, allow_nan=True))
+
+
+def _append_zarr(ds: xr.Dataset, path: Path, *, append_dim: str) -> Path:
+    import xarray as xr
+
+    from .._budget import check_disk, disk_full_error, is_disk_full
+
+    if is_partial(path):
+        raise DataError(partial_message(path))
+    if detect_format(path) != "zarr":  # detect_format: a DataError for a directory that is not a store
+        raise DataError(f"{path}: is not a zarr store; append_dim appends to zarr stores only")
+    _check_zarr_codecs(path)
+    ds = _prepare(ds, path, _ZARR_FMT)
+    _restore_committed(path)
+    try:
+        store = xr.open_zarr(path, consolidated=_zarr_consolidated(path) or None, chunks=None)
+    except (OSError, ValueError, KeyError) as err:
+        raise DataError(f"{path}: unreadable zarr store ({_one_line(err)}); re-create it") from None
+    with store:
+        _check_continues(store, ds, path, append_dim)
+        # the store keeps its own attributes; what does not run along append_dim is already there, unchanged
+        new = ds.drop_vars([n for n, v in ds.variables.items() if append_dim not in v.dims])
+        new.attrs = dict(store.attrs)  # to_zarr(mode="a") sets the group attributes to these
+        for name, var in new.variables.items():
+            var.attrs = dict(store[name].attrs)
+        for name in list(new.data_vars):
+            if new[name].variable.chunks is not None:
+                new[name] = new[name].chunk({d: -1 for d in new[name].dims if d in SPACE_ORDER})
+    check_disk(path, sum(var.nbytes for var in new.variables.values()), what="the data to append (uncompressed)")
+    try:  # opening by the consolidated metadata, rewritten last: a killed append leaves the store as it was
+        new.to_zarr(path, mode="a", append_dim=append_dim, consolidated=True)
+    except (OSError, RuntimeError) as err:
+        if is_disk_full(err, path):
+            raise disk_full_error(path, err) from None
+        raise
+    except ValueError as err:  # e.g. times the store's integer time units cannot hold exactly
+        raise DataError(f"{path}: cannot append along {append_dim!r} ({_one_line(err)})") from None
+    _fsync_tree(path)
     return path

@@ -1,6 +1,8 @@
 """Where a rollout's steps go: numpy arrays in memory, or a NetCDF4 file / zarr store written step by step.
 
-The file is laid out in full before the first step (CF coordinates and attributes, data variables filled
+A zarr store has the layout of :func:`sciml.data.write`'s (format 2, consolidated metadata, one chunk per
+frame: 1 along sample, time, lead time and member, whole fields; Blosc-zstd), so it opens with
+:func:`sciml.data.open` to the dataset the in-memory rollout returns. The file is laid out in full before the first step (CF coordinates and attributes, data variables filled
 with NaN, one chunk per lead time and initial frame: whole fields), then each step's values are written
 into their slice, so memory holds one step whatever the forecast's length. The file is written under a
 temporary name and renamed when complete (:mod:`sciml._atomic`): an interrupted forecast leaves no file
@@ -18,6 +20,8 @@ from .._atomic import atomic_directory, atomic_path
 from ..errors import ConfigError, DataError
 
 __all__ = ["MemoryWriter", "StreamWriter"]
+
+STREAM_COMPRESSION = 4  # zarr: Blosc-zstd level, as sciml.data.write's default
 
 
 class MemoryWriter:
@@ -62,7 +66,15 @@ class StreamWriter(MemoryWriter):
         if self.format == "zarr" and path.exists() and not overwrite:
             raise DataError(f"{path}: exists; pass overwrite=True (--overwrite) or choose another path")
         self.shape = shape
-        self.chunks = tuple(1 if axis <= lead_axis else size for axis, size in enumerate(shape))  # whole fields
+        if self.format == "zarr":  # the layout of sciml.data.write's stores: one chunk per frame, CF attributes
+            from ..data.io import _ZARR_FMT, _check_attrs, frame_chunks
+
+            self.chunks = frame_chunks(dims, shape)  # 1 along sample, time, lead_time and member; whole fields
+            _check_attrs("the dataset", attrs, path, _ZARR_FMT)
+            for name, var_attrs in variables.items():
+                _check_attrs(f"variable {name!r}", var_attrs, path, _ZARR_FMT)
+        else:
+            self.chunks = tuple(1 if axis <= lead_axis else size for axis, size in enumerate(shape))  # whole fields
         self._stack = contextlib.ExitStack()
 
     def _template(self):
@@ -88,10 +100,18 @@ class StreamWriter(MemoryWriter):
             else:
                 import zarr
 
+                from ..data.io import ZARR_FORMAT, _fsync_tree, zarr_compressor
+
                 staging = self._stack.enter_context(atomic_directory(self.path, overwrite=self.overwrite))
-                encoding = {name: {"chunks": self.chunks, "fill_value": np.float32(np.nan)} for name in self.variables}
-                template.to_zarr(staging, mode="w", encoding=encoding, compute=False, consolidated=False)
-                self._file = zarr.open_group(staging, mode="r+")
+                # on a clean exit, before the rename (exit callbacks run last-in first-out): every chunk on disk
+                self._stack.push(lambda kind, *_: None if kind is not None else _fsync_tree(staging))
+                compressor = zarr_compressor(STREAM_COMPRESSION)
+                encoding = {name: {"chunks": self.chunks, "_FillValue": np.float32(np.nan), "compressors": (compressor,)}
+                            for name in self.variables}
+                # the metadata (shapes, CF attributes) are final now: consolidated once, before any step is written
+                template.to_zarr(staging, mode="w", encoding=encoding, compute=False, consolidated=True,
+                                 zarr_format=ZARR_FORMAT)
+                self._file = zarr.open_group(staging, mode="r+", zarr_format=ZARR_FORMAT, use_consolidated=False)
         except BaseException:
             self._stack.close()
             raise
@@ -113,4 +133,4 @@ class StreamWriter(MemoryWriter):
 
         if self.format == "netcdf":
             return xr.open_dataset(self.path, engine="netcdf4", chunks={})
-        return xr.open_zarr(self.path, consolidated=False)
+        return xr.open_zarr(self.path, consolidated=True)
