@@ -15,6 +15,11 @@ Tensor names:
 * ``loop/sums``: ``(world_size, 1 + logs + 1)`` float64 running sums of the loss and each logged value, and
   the item count, of the epoch in progress.
 
+Under ``torchrun`` (one node or several) rank 0 alone writes, after gathering every rank's RNG states
+and sums: one checkpoint per run, whatever the number of processes, in a directory that every node
+must see (a shared filesystem; :func:`sciml.train.fit` refuses to start when the ranks see different
+checkpoints). It resumes on any number of processes (:meth:`RunState.restore`).
+
 Writing is atomic (:mod:`sciml._atomic`): the tensors go to a new file, then the manifest naming it
 replaces the old manifest (the commit point), then tensors files no manifest names (and temp files of
 writes cut short) are deleted. A process killed at any moment leaves the previous or the new checkpoint,

@@ -3,6 +3,14 @@
 :func:`processes` initialises ``torch.distributed`` when ``WORLD_SIZE`` > 1 (``nccl`` for CUDA, ``gloo``
 for CPU) and returns a :class:`Processes` whose collectives act on small host-side tensors through a
 ``gloo`` group, so they never synchronise a GPU. With one process they are no-ops.
+
+Single-node and multi-node runs are the same code path: ``torchrun --nnodes N --nproc-per-node P`` (or
+``srun torchrun ...`` on a SLURM allocation, see ``docs/guides/cluster.md``) starts ``W = N * P`` ranks.
+What sciml reads from the environment: ``WORLD_SIZE`` (> 1: join a process group) and ``LOCAL_RANK``
+(the GPU of this rank on its node); ``torch.distributed`` itself reads ``RANK``, ``MASTER_ADDR`` and
+``MASTER_PORT``, which ``torchrun`` sets. How the work is divided: :func:`local_batch_size` (every rank
+computes ``batch_size / W`` items of each global batch) and :func:`shard` (contiguous, disjoint parts
+of a range of items, e.g. the validation set).
 """
 
 from __future__ import annotations
@@ -14,7 +22,42 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-__all__ = ["Processes", "processes", "TaskLoss"]
+from ..errors import ConfigError
+
+__all__ = ["Processes", "processes", "TaskLoss", "local_batch_size", "shard"]
+
+
+def local_batch_size(batch_size: int, world_size: int) -> int:
+    """Items of each global batch that one of ``world_size`` processes computes: ``batch_size / world_size``.
+
+    ``batch_size`` (:class:`~sciml.train.TrainConfig`) is the global batch, the items of one optimiser
+    step summed over all processes, so that the update, the learning rate and the result do not depend
+    on how many processes share the work. An equal share per process needs ``world_size`` to divide it.
+
+    Raises:
+        ConfigError: ``world_size`` does not divide ``batch_size``.
+    """
+    if batch_size % world_size:
+        low = max(world_size, batch_size - batch_size % world_size)
+        raise ConfigError(f"batch_size {batch_size} (the global batch) is not divisible by the world size {world_size} "
+                          f"(torchrun processes); choose a multiple of {world_size}, e.g. {low} or {low + world_size}")
+    return batch_size // world_size
+
+
+def shard(length: int, rank: int, world_size: int) -> range:
+    """The ``rank``-th of ``world_size`` contiguous, nearly equal parts of ``range(length)``.
+
+    As ``numpy.array_split``: the first ``length % world_size`` parts hold ``length // world_size + 1``
+    items, the others ``length // world_size``. The parts are disjoint and their union is
+    ``range(length)``: every index belongs to exactly one rank, none is repeated to pad a part (a part
+    may be empty when ``length < world_size``). Contiguous parts let a rank read lazily opened files in
+    runs of consecutive items.
+    """
+    if not 0 <= rank < world_size:
+        raise ConfigError(f"rank must be in [0, world_size = {world_size}), got {rank}")
+    size, extra = divmod(length, world_size)
+    start = rank * size + min(rank, extra)
+    return range(start, start + size + (rank < extra))
 
 
 @dataclass

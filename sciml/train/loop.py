@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..errors import ConfigError, DataError
 from .batches import GlobalBatches, as_dataset, to_device
 from .checkpoint import MANIFEST, RunState, clone_state, read_checkpoint
-from .distributed import Processes, data_parallel, processes
+from .distributed import Processes, data_parallel, local_batch_size, processes, shard
 from .precision import AUTOCAST, Precision
 from .schedule import set_learning_rate
 from .task import Task, split_loss
@@ -40,7 +40,10 @@ class TrainConfig:
             schedule runs over whichever of the epochs and the budget ends first. Results then depend on
             the machine's speed and load: leave it ``None`` for reproducible runs. A resumed run continues
             the budget of the run it resumes.
-        batch_size: samples per optimiser step (the global batch, split over the processes under DDP).
+        batch_size: samples per optimiser step: the global batch, summed over all processes. Under
+            ``torchrun`` with ``W`` processes (``WORLD_SIZE``, over all nodes) each computes the loss on
+            ``batch_size / W`` of them, so ``W`` must divide ``batch_size`` (a :class:`ConfigError`
+            otherwise); the update, the schedule and the result do not depend on ``W``.
         lr: peak learning rate (of every parameter group, see :mod:`sciml.train.schedule`). The defaults,
             ``lr=5e-3`` and ``batch_size=8``, are measured: with AdamW and the cosine decay, ``1e-3`` (a
             mean rate of ``5e-4`` over the run) under-trains. On 1,000 Darcy pairs at 16x16
@@ -178,7 +181,7 @@ def _validate(task: Task, data: Dataset, batch_size: int, device: torch.device, 
     processes."""
     model = task.validation_model(task.model)
     model.eval()
-    mine = np.array_split(np.arange(len(data)), procs.world_size)[procs.rank].tolist()
+    mine = list(shard(len(data), procs.rank, procs.world_size))
     names, sums, count = None, None, 0
     for indices, batch in zip(_chunks(mine, batch_size), _loader(data, _chunks(mine, batch_size), device, workers)):
         with precision.autocast():
@@ -215,9 +218,11 @@ def fit(
     ``sampler``), in global batches of ``config.batch_size`` (:mod:`sciml.train.batches`). Under
     ``torchrun`` (``WORLD_SIZE`` > 1) the process group is initialised here (``gloo`` on CPU, ``nccl`` on
     CUDA; ended at return if started here), each rank computes the loss on its part of every global
-    batch, weighted by the part's size, and the gradients are averaged over the ranks: the update is
-    the single-process update of the batch mean. Each rank re-seeds torch's global RNG from ``(seed,
-    rank)``. Validation values are reduced over the ranks; rank 0 alone writes logs and checkpoints.
+    batch (``batch_size / W`` items; :func:`~sciml.train.distributed.local_batch_size`), weighted by the
+    part's size, and the gradients are averaged over the ranks: the update is the single-process update
+    of the batch mean. Multi-node runs (``torchrun --nnodes N``) take the same path. Each rank re-seeds
+    torch's global RNG from ``(seed, rank)``. Validation values are reduced over the ranks; rank 0 alone
+    writes logs and checkpoints.
     Losses are summed on the device and read once per epoch: no per-step host synchronisation. A
     non-finite loss raises ``FloatingPointError`` naming the epoch.
 
@@ -237,8 +242,14 @@ def fit(
             ``config.checkpoint_every`` steps): model, optimizer, task state, best state, RNG states,
             history (:mod:`sciml.train.checkpoint`). It must not hold a checkpoint unless ``resume``.
         resume: continue from the checkpoint in ``checkpoint_dir`` (start afresh when there is none); the
-            result is bitwise identical to an uninterrupted run on the same device (wall-clock budgets
-            aside). Resuming a finished run returns its history and final state without training.
+            result is bitwise identical to an uninterrupted run on the same device and number of processes
+            (wall-clock budgets aside). On another number of processes (a checkpoint of 2 ranks resumed
+            by 1, or of 1 by 2) the step, epoch, batch and item order, the learning rate at every step
+            and the epochs already recorded are the same, the epoch in progress keeps the loss of every
+            item already done, and losses and parameters equal the uninterrupted run's up to the rounding
+            of a different reduction order; random draws of a task (noise, dropout) come from other
+            streams. Every process must see the same checkpoint (a shared filesystem): otherwise a
+            ``DataError``. Resuming a finished run returns its history and final state without training.
     """
     from tqdm.auto import tqdm
 
@@ -251,8 +262,7 @@ def fit(
     procs, device = processes(resolve_device(config.device))
     try:
         world, rank = procs.world_size, procs.rank
-        if config.batch_size < world:
-            raise ConfigError(f"batch_size {config.batch_size} (the global batch) is smaller than the {world} processes")
+        local_batch_size(config.batch_size, world)  # W must divide the global batch
         train_set = as_dataset(data)
         val_set = as_dataset(val_data) if val_data is not None else None
         if len(train_set) == 0:
@@ -271,6 +281,7 @@ def fit(
                               "under DDP")
         run = RunState(sums=torch.zeros(2, dtype=torch.float64, device=device))
         checkpoint = read_checkpoint(checkpoint_dir) if checkpoint_dir is not None else None
+        _same_checkpoint(procs, checkpoint, checkpoint_dir)
         if checkpoint is not None:
             if not resume:
                 raise DataError(f"{checkpoint_dir}: holds a checkpoint (epoch {checkpoint[0]['epoch']}); pass "
@@ -282,6 +293,8 @@ def fit(
             torch.manual_seed(int(np.random.SeedSequence((config.seed, rank)).generate_state(1)[0]))
         forward_model = torch.compile(model) if config.compile else model
         net = data_parallel(task, forward_model, device) if world > 1 else None
+        if log_path is not None and procs.is_main:
+            Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         log_file = open(log_path, "a") if log_path is not None and procs.is_main else None
         start = time.perf_counter() - run.elapsed_s
 
@@ -394,6 +407,22 @@ def _track_best(run: RunState, task: Task, record: dict[str, Any]) -> None:
         run.best_state = clone_state(task.validation_model(task.model))
     else:
         run.bad_epochs += 1
+
+
+def _same_checkpoint(procs: Processes, checkpoint: tuple[dict, dict] | None, checkpoint_dir) -> None:
+    """Raise on every process if they do not all see the same checkpoint (step; -1: none) in ``checkpoint_dir``:
+    a directory on node-local disk, or a stale network-filesystem cache, would otherwise let rank 0 resume
+    while another rank starts afresh. Collective (one small all-gather under DDP)."""
+    if procs.world_size == 1 or checkpoint_dir is None:
+        return
+    steps = [int(t[0]) for t in procs.gather(torch.tensor([checkpoint[0]["step"] if checkpoint else -1]))]
+    other = [r for r, s in enumerate(steps) if s != steps[0]]
+    if other:
+        def view(r: int) -> str:
+            return "none" if steps[r] < 0 else f"step {steps[r]}"
+        more = f", {len(other) - 1} more ranks differ" if len(other) > 1 else ""
+        raise DataError(f"{checkpoint_dir}: the processes see different checkpoints (rank 0: {view(0)}, "
+                        f"rank {other[0]}: {view(other[0])}{more}); put checkpoint_dir on a filesystem every node shares")
 
 
 def _truncate_log(log_path, log: dict | None, procs: Processes) -> None:
