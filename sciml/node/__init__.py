@@ -5,7 +5,8 @@ on the positive statistics of decaying turbulence (``log K``, ``log eps`` and, s
 conditioned on the Reynolds and (inverse) Froude numbers, from a DNS statistics dataset (the
 ``turbulence3d`` and ``turbulence2d`` recipes) or given initial values, with the calibrated k-epsilon and
 power-law baselines beside it; ``fit_statistics_model`` trains one by trajectory fitting through
-:func:`sciml.train.fit` (Portwood et al. 2019, "Turbulence forecasting via Neural ODE", arXiv:1911.05180).
+:func:`sciml.train.fit` (Portwood et al. 2019, "Turbulence forecasting via Neural ODE", arXiv:1911.05180), and
+``fit_statistics_ensemble`` a deep ensemble of them, whose prediction carries a spread.
 
 ``evaluate_closures(reference, closures, dt=...)`` runs a coarse 2-D Navier-Stokes solver with learned or
 Smagorinsky closures against filtered DNS (:mod:`sciml.node.closure`); ``train_closure`` trains one
@@ -20,13 +21,14 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 _LAZY = {
-    "statistics": ("StatisticsConfig", "StatisticsODE", "StatisticsTask", "StatisticsModel", "KEpsilonBaseline",
-                   "PowerLawBaseline", "fit_statistics_model", "predict_statistics", "decay_errors",
+    "statistics": ("StatisticsConfig", "StatisticsODE", "StatisticsTask", "StatisticsModel", "StatisticsEnsemble",
+                   "KEpsilonBaseline", "PowerLawBaseline", "fit_statistics_model", "fit_statistics_ensemble",
+                   "predict_statistics", "decay_errors", "interval_coverage", "load_statistics_model",
                    "trajectories_from_dataset", "Trajectories"),
     "figures": ("plot_decay",),
-    "closure": ("CoarseSolver", "spectral_filter", "filtered_dns", "ClosureCNN", "Smagorinsky", "ClosureTask",
-                "trajectory_windows", "unrolled_loss", "tune_smagorinsky", "train_closure", "evaluate_closures",
-                "plot_closure_evaluation", "save_closure", "load_closure"),
+    "closure": ("CoarseSolver", "spectral_filter", "filtered_dns", "check_reference", "ClosureCNN", "Smagorinsky",
+                "ClosureTask", "trajectory_windows", "unrolled_loss", "tune_smagorinsky", "train_closure",
+                "evaluate_closures", "plot_closure_evaluation", "save_closure", "load_closure"),
 }
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -56,8 +56,8 @@ if TYPE_CHECKING:
 
     from ..train import History, TrainConfig
 
-__all__ = ["CoarseSolver", "spectral_filter", "filtered_dns", "ClosureCNN", "Smagorinsky", "ClosureTask",
-           "trajectory_windows", "unrolled_loss", "tune_smagorinsky", "train_closure", "evaluate_closures",
+__all__ = ["CoarseSolver", "spectral_filter", "filtered_dns", "check_reference", "ClosureCNN", "Smagorinsky",
+           "ClosureTask", "trajectory_windows", "unrolled_loss", "tune_smagorinsky", "train_closure", "evaluate_closures",
            "plot_closure_evaluation", "save_closure", "load_closure"]
 
 FILTERS = ("sharp", "gaussian")
@@ -215,7 +215,8 @@ def filtered_dns(
     Returns:
         ``vorticity(sample, time, y, x)`` on the coarse grid (1/time units), the equation's parameters
         as attributes, the filter, the fine resolution, and ``dns_seconds_per_time_unit``: the DNS's
-        wall-clock seconds per unit of simulated time for the whole batch (recording part only).
+        wall-clock seconds per unit of simulated time for the whole batch of ``dns_samples`` runs
+        (recording part only).
     """
     from ..data.cf import trajectory_dataset
 
@@ -240,6 +241,7 @@ def filtered_dns(
     coord = torch.arange(coarse, dtype=torch.float64) * (length / coarse)
     attrs = {**eq.attributes(), "scheme": "cn-heun", "fine_resolution": fine, "coarse_resolution": coarse,
              "filter": filter, "filter_cutoff": (coarse - 1) // 3, "spinup": spinup, "seed": seed,
+             "dns_samples": n_samples,
              "dns_seconds_per_time_unit": seconds / max(float(times[-1]) - float(times[0]), 1e-12),
              "description": "filtered DNS: fine-grid Kolmogorov flow, spectrally filtered to the coarse grid"}
     return trajectory_dataset({"vorticity": filtered}, times=list(times), coords={"y": coord, "x": coord}, attrs=attrs)
@@ -397,7 +399,44 @@ class ClosureTask(Task):
         return error.mean(), {"final_error": error[:, -1].mean()}
 
 
+def check_reference(data) -> NavierStokes2D:
+    """Check a filtered-DNS dataset for the coarse solver; return its equation. One-line errors for: no
+    ``vorticity`` over ``(sample, time, y, x)``, non-finite values, missing equation attributes, a grid that is
+    not square or not periodic (``x``/``y`` coordinates, when present, must be ``i * length / n``: the end
+    point left out), and a resolution the 2/3-dealiased coarse solver cannot take (too few points, or a
+    forcing it does not resolve)."""
+    import numpy as np
+
+    if "vorticity" not in data:
+        raise DataError(f"the dataset has no 'vorticity' variable (it has {sorted(map(str, data.data_vars))}); "
+                        "use the output of filtered_dns / `sciml node closure-data`")
+    dims = tuple(data["vorticity"].dims)
+    if set(dims) != {"sample", "time", "y", "x"}:
+        raise DataError(f"vorticity must be over (sample, time, y, x), got {dims}")
+    equation = _equation_attrs(data)
+    ny, nx = int(data.sizes["y"]), int(data.sizes["x"])
+    if nx != ny:
+        raise DataError(f"the coarse solver needs a square grid, got y x = {ny} x {nx}")
+    for axis in ("x", "y"):
+        if axis in data.coords:
+            coord = np.asarray(data[axis].values, dtype=np.float64)
+            expected = np.arange(nx) * (equation.length / nx)
+            if coord.shape != expected.shape or not np.allclose(coord - coord[0], expected, rtol=0,
+                                                                atol=1e-6 * equation.length):
+                raise DataError(f"{axis} runs {coord[0]:.6g}..{coord[-1]:.6g} in {len(coord)} points: not a periodic "
+                                f"grid of spacing domain_length / n = {equation.length / nx:.6g} on "
+                                f"[0, {equation.length:.6g}) (leave out the end point)")
+    if nx < 4:
+        raise DataError(f"the {nx}x{nx} grid is too coarse: the 2/3-dealiased solver needs n >= 4 points per side")
+    step(equation, torch.zeros(1, nx, nx // 2 + 1, dtype=torch.complex64), 1.0)  # the solver's own resolution check
+    values = data["vorticity"].values
+    if not np.isfinite(values).all():
+        raise DataError(f"vorticity holds {int((~np.isfinite(values)).sum())} NaN/Inf values; drop or repair those frames")
+    return equation
+
+
 def _solver_for(data, dt: float, scheme: str = "cn-heun") -> CoarseSolver:
+    equation = check_reference(data)
     times = data["time"].values
     if len(times) < 2:
         raise DataError("the filtered DNS needs at least two times")
@@ -407,8 +446,7 @@ def _solver_for(data, dt: float, scheme: str = "cn-heun") -> CoarseSolver:
     steps = round(interval / dt)
     if steps < 1 or abs(steps * dt - interval) > 1e-6 * interval:
         raise ConfigError(f"dt={dt} must divide the frame interval {interval:.6g} of the data")
-    return CoarseSolver(equation=_equation_attrs(data), n=int(data.sizes["x"]), dt=dt, steps_per_frame=steps,
-                        scheme=scheme)
+    return CoarseSolver(equation=equation, n=int(data.sizes["x"]), dt=dt, steps_per_frame=steps, scheme=scheme)
 
 
 def _vorticity(data) -> torch.Tensor:

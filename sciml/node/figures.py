@@ -20,7 +20,8 @@ def plot_decay(predicted: xr.Dataset, truth: xr.Dataset | None = None, *, sample
                variables: Sequence[str] = ("kinetic_energy", "dissipation"), title: str = "Decay of turbulence"):
     """Decay curves on log-log axes, one panel per variable and one colour per run: the DNS (open circles), the
     neural ODE (solid), the k-epsilon model (dashed) and the power law (dotted) of
-    :func:`sciml.node.predict_statistics`.
+    :func:`sciml.node.predict_statistics`; for an ensemble's prediction (with ``<name>_spread``), the
+    band ``s exp(+-2 sigma)`` around the geometric mean ``s``.
 
     Args:
         predicted: the predictions ``(sample, time)``, ``time`` since the initial state.
@@ -50,7 +51,12 @@ def plot_decay(predicted: xr.Dataset, truth: xr.Dataset | None = None, *, sample
                 tt = np.asarray(truth["time"].values, dtype=np.float64)
                 ax.plot(tt - tt[0], truth[name].isel(sample=i).values, "o", ms=3.5, color=colour, mfc="none",
                         label="DNS" if c == 0 else None)
-            ax.plot(t, predicted[name].isel(sample=i).values, "-", color=colour, label=f"neural ODE, {label}")
+            centre = predicted[name].isel(sample=i).values
+            ax.plot(t, centre, "-", color=colour, label=f"neural ODE, {label}")
+            if f"{name}_spread" in predicted:  # an ensemble: s exp(+-2 sigma), sigma the spread of log s
+                spread = predicted[f"{name}_spread"].isel(sample=i).values
+                ax.fill_between(t, centre * np.exp(-2 * spread), centre * np.exp(2 * spread), color=colour,
+                                alpha=0.2, lw=0, label="ensemble ±2σ" if c == 0 else None)
             for suffix, style, what in (("k_epsilon", "--", "k-epsilon"), ("power_law", ":", "power law")):
                 if f"{name}_{suffix}" in predicted:
                     ax.plot(t, predicted[f"{name}_{suffix}"].isel(sample=i).values, style, color=colour,

@@ -52,12 +52,16 @@ __all__ = [
     "KEpsilonBaseline",
     "PowerLawBaseline",
     "StatisticsConfig",
+    "StatisticsEnsemble",
     "StatisticsModel",
     "StatisticsODE",
     "StatisticsTask",
     "Trajectories",
     "decay_errors",
+    "fit_statistics_ensemble",
     "fit_statistics_model",
+    "interval_coverage",
+    "load_statistics_model",
     "predict_statistics",
     "trajectories_from_dataset",
 ]
@@ -481,36 +485,208 @@ class StatisticsModel:
     def load(cls, directory: str | os.PathLike, *, device: str | torch.device = "cpu") -> StatisticsModel:
         """Read a model written by :meth:`save`; the weights with ``torch.load(weights_only=True)`` (tensors,
         no code), checked against the manifest (every tensor present, of the right shape, finite)."""
-        directory = Path(directory)
-        manifest_path, weights_path = directory / "manifest.json", directory / "weights.pt"
-        if not manifest_path.is_file() or not weights_path.is_file():
-            raise DataError(f"{directory}: not a saved statistics model (needs manifest.json and weights.pt)")
+        manifest, state, manifest_path, weights_path = _read_model_directory(directory)
+        if manifest.get("kind") == ENSEMBLE_KIND:
+            raise DataError(f"{directory}: an ensemble of {len(manifest.get('members', []))} statistics models; read it "
+                            "with StatisticsEnsemble.load or load_statistics_model")
+        model = _model_from_manifest(manifest, manifest_path)
+        _load_weights(model.module, state, weights_path)
+        model.module.to(device).eval()
+        return model
+
+
+ENSEMBLE_KIND = "node-statistics-ensemble"
+
+
+def _read_model_directory(directory: str | os.PathLike) -> tuple[dict, Any, Path, Path]:
+    """``(manifest, weights, manifest path, weights path)`` of a saved model directory (one-line DataErrors)."""
+    directory = Path(directory)
+    manifest_path, weights_path = directory / "manifest.json", directory / "weights.pt"
+    if not manifest_path.is_file() or not weights_path.is_file():
+        raise DataError(f"{directory}: not a saved statistics model (needs manifest.json and weights.pt)")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        if not isinstance(manifest, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise DataError(f"{manifest_path}: unreadable statistics model manifest ({error}); re-save the model") from None
+    try:
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unpickling failure is a bad file
+        raise DataError(f"{weights_path}: unreadable weights ({type(error).__name__}); re-save the model") from None
+    return manifest, state, manifest_path, weights_path
+
+
+def _model_from_manifest(manifest: dict, manifest_path: Path) -> StatisticsModel:
+    """A :class:`StatisticsModel` with an untrained module built from one model's manifest."""
+    try:
+        if manifest.get("kind") != "node-statistics" or manifest.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"kind {manifest.get('kind')!r}, format {manifest.get('format_version')!r}")
+        config = StatisticsConfig(**manifest["config"])
+        variables = tuple(manifest["variables"])
+        module = StatisticsODE(len(variables), len(manifest["parameters"]), config=config)
+        k_epsilon = KEpsilonBaseline(**manifest["k_epsilon"])
+        power_law = PowerLawBaseline(**manifest["power_law"])
+        return StatisticsModel(module=module, variables=variables, parameter_range=manifest["parameter_range"],
+                               k_epsilon=k_epsilon, power_law=power_law, time_range=manifest["time_range"],
+                               provenance=manifest.get("provenance", {}))
+    except (ValueError, KeyError, TypeError, AttributeError, ConfigError) as error:
+        raise DataError(f"{manifest_path}: unreadable statistics model manifest ({error}); re-save the model") \
+            from None
+
+
+def _load_weights(module: nn.Module, state: Any, weights_path: Path) -> None:
+    """Load ``state`` into ``module`` after checking it: the same tensor names and shapes, all finite."""
+    expected = module.state_dict()
+    if not isinstance(state, dict) or set(state) != set(expected) or any(
+            not isinstance(state[k], torch.Tensor) or state[k].shape != v.shape for k, v in expected.items()):
+        raise DataError(f"{weights_path}: the weights do not match the manifest's network; re-save the model")
+    if not all(bool(torch.isfinite(v).all()) for v in state.values()):
+        raise DataError(f"{weights_path}: non-finite weights; re-train the model")
+    module.load_state_dict(state)
+
+
+@dataclass
+class StatisticsEnsemble:
+    """A deep ensemble of statistics models (Lakshminarayanan et al. 2017, "Simple and scalable predictive
+    uncertainty estimation using deep ensembles", NeurIPS): ``M`` :class:`StatisticsModel` trained on the
+    same runs from independent random initialisations and batch orders (:func:`fit_statistics_ensemble`).
+
+    :func:`predict_statistics` integrates every member and returns their geometric mean (the mean of the
+    log state the members evolve), the spread (standard deviation over members of ``log s``, in nepers:
+    a relative spread) and the members themselves along ``member``. The members share the normalisation
+    and the calibrated baselines (both are fitted to the data, not drawn).
+
+    Deep ensembles are often overconfident: their members share the errors of the model class and the data, so
+    the spread underestimates the error. :meth:`calibrate` scales the spread, per variable, so that a chosen
+    interval covers the chosen fraction of held-out runs (variance scaling; Kuleshov et al. 2018, "Accurate
+    uncertainties for deep learning using calibrated regression", ICML; Levi et al. 2022, "Evaluating and
+    calibrating uncertainty prediction in regression tasks", Sensors 22).
+
+    Attributes:
+        members: the ``M >= 2`` models, the same variables, parameter range and baselines.
+        provenance: free-form record (data, command, training summary).
+        spread_scale: ``{variable: factor}`` multiplying the spread (1 for a variable not named; set by
+            :meth:`calibrate`).
+    """
+
+    members: list[StatisticsModel]
+    provenance: dict = field(default_factory=dict)
+    spread_scale: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.members = list(self.members)
+        if len(self.members) < 2 or not all(isinstance(m, StatisticsModel) for m in self.members):
+            raise ConfigError(f"an ensemble needs at least 2 StatisticsModel members, got {len(self.members)}")
+        first = self.members[0]
+        for i, m in enumerate(self.members[1:], 1):
+            if m.variables != first.variables or m.parameter_range != first.parameter_range:
+                raise ConfigError(f"ensemble member {i} evolves {m.variables} on {m.parameter_range}, member 0 "
+                                  f"{first.variables} on {first.parameter_range}; train the members on the same runs")
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """The state components (those of every member)."""
+        return self.members[0].variables
+
+    @property
+    def parameter_range(self) -> dict[str, list[float]]:
+        """The trained parameter range (of every member)."""
+        return self.members[0].parameter_range
+
+    @property
+    def time_range(self) -> list[float]:
+        """``[0, longest training trajectory]``."""
+        return self.members[0].time_range
+
+    @property
+    def k_epsilon(self) -> KEpsilonBaseline:
+        """The k-epsilon baseline calibrated on the training runs."""
+        return self.members[0].k_epsilon
+
+    @property
+    def power_law(self) -> PowerLawBaseline:
+        """The power-law baseline fitted to the training runs."""
+        return self.members[0].power_law
+
+    def manifest(self) -> dict:
+        """The JSON manifest :meth:`save` writes: every member's own manifest under ``members``."""
+        from .. import __version__
+
+        return {"format_version": FORMAT_VERSION, "sciml_version": __version__, "kind": ENSEMBLE_KIND,
+                "members": [m.manifest() for m in self.members], "spread_scale": dict(self.spread_scale),
+                "provenance": self.provenance}
+
+    def calibrate(self, runs: xr.Dataset, *, coverage: float = 0.95, width: float = 2.0) -> StatisticsEnsemble:
+        """A copy whose spread is scaled per variable so that the interval ``s exp(+-width * spread)`` holds
+        (at least) the fraction ``coverage`` of the values of the held-out ``runs`` (a statistics dataset, not
+        the training runs), over their times after the first: the factor is the ``coverage`` quantile of
+        ``|log s_DNS - log s| / (width sigma)``. The calibration holds for runs like ``runs``; check it on
+        others with :func:`interval_coverage`."""
+        from dataclasses import replace
+
+        if not (isinstance(coverage, (int, float)) and 0 < coverage < 1):
+            raise ConfigError(f"coverage must be in (0, 1), got {coverage!r}")
+        if not (isinstance(width, (int, float)) and math.isfinite(width) and width > 0):
+            raise ConfigError(f"width must be a positive number, got {width!r}")
+        raw = replace(self, spread_scale={})
+        predicted = predict_statistics(raw, runs, baselines=False)
+        scale = {}
+        for name in self.variables:
+            spread = np.asarray(predicted[f"{name}_spread"].transpose("sample", "time").values)[:, 1:]
+            residual = np.abs(np.log(np.asarray(runs[name].transpose("sample", "time").values, dtype=np.float64))
+                              - np.log(np.asarray(predicted[name].transpose("sample", "time").values)))[:, 1:]
+            if residual.shape != spread.shape:
+                raise DataError(f"{name} of the calibration runs has shape {residual.shape}, the prediction's "
+                                f"{spread.shape}")
+            ratio = residual / (width * np.maximum(spread, np.finfo(np.float64).tiny))
+            scale[name] = float(np.quantile(ratio, coverage, method="higher"))
+        provenance = {**self.provenance, "calibration": {"runs": int(runs.sizes["sample"]), "coverage": coverage,
+                                                         "width": width}}
+        return replace(self, spread_scale=scale, provenance=provenance)
+
+    def save(self, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write ``manifest.json`` + ``weights.pt`` (member ``i``'s tensors under ``"i."``) atomically."""
+        from .._atomic import write_model_directory
+
+        return write_model_directory(directory, self.manifest(), nn.ModuleList([m.module for m in self.members]),
+                                     overwrite=overwrite)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, *, device: str | torch.device = "cpu") -> StatisticsEnsemble:
+        """Read an ensemble written by :meth:`save`, each member's weights checked like
+        :meth:`StatisticsModel.load`'s."""
+        manifest, state, manifest_path, weights_path = _read_model_directory(directory)
+        if manifest.get("kind") != ENSEMBLE_KIND or manifest.get("format_version") != FORMAT_VERSION \
+                or not isinstance(manifest.get("members"), list):
+            raise DataError(f"{manifest_path}: not a statistics ensemble manifest (kind {manifest.get('kind')!r}); "
+                            "read a single model with StatisticsModel.load")
+        members = [_model_from_manifest(m, manifest_path) if isinstance(m, dict) else None
+                   for m in manifest["members"]]
+        if any(m is None for m in members):
+            raise DataError(f"{manifest_path}: unreadable ensemble member manifest; re-save the model")
+        _load_weights(nn.ModuleList([m.module for m in members]), state, weights_path)
+        for m in members:
+            m.module.to(device).eval()
         try:
-            manifest = json.loads(manifest_path.read_text())
-            if manifest.get("kind") != "node-statistics" or manifest.get("format_version") != FORMAT_VERSION:
-                raise ValueError(f"kind {manifest.get('kind')!r}, format {manifest.get('format_version')!r}")
-            config = StatisticsConfig(**manifest["config"])
-            variables = tuple(manifest["variables"])
-            module = StatisticsODE(len(variables), len(manifest["parameters"]), config=config)
-            k_epsilon = KEpsilonBaseline(**manifest["k_epsilon"])
-            power_law = PowerLawBaseline(**manifest["power_law"])
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, ConfigError) as error:
-            raise DataError(f"{manifest_path}: unreadable statistics model manifest ({error}); re-save the model") \
-                from None
-        try:
-            state = torch.load(weights_path, map_location="cpu", weights_only=True)
-        except Exception as error:  # noqa: BLE001 - any unpickling failure is a bad file
-            raise DataError(f"{weights_path}: unreadable weights ({type(error).__name__}); re-save the model") from None
-        expected = module.state_dict()
-        if not isinstance(state, dict) or set(state) != set(expected) or any(
-                not isinstance(state[k], torch.Tensor) or state[k].shape != v.shape for k, v in expected.items()):
-            raise DataError(f"{weights_path}: the weights do not match the manifest's network; re-save the model")
-        if not all(bool(torch.isfinite(v).all()) for v in state.values()):
-            raise DataError(f"{weights_path}: non-finite weights; re-train the model")
-        module.load_state_dict(state)
-        return cls(module=module.to(device).eval(), variables=variables, parameter_range=manifest["parameter_range"],
-                   k_epsilon=k_epsilon, power_law=power_law, time_range=manifest["time_range"],
-                   provenance=manifest.get("provenance", {}))
+            scale = {str(k): float(v) for k, v in dict(manifest.get("spread_scale", {})).items()}
+            return cls(members=members, provenance=manifest.get("provenance", {}), spread_scale=scale)
+        except ConfigError as error:
+            raise DataError(f"{manifest_path}: {error}") from None
+        except (TypeError, ValueError) as error:
+            raise DataError(f"{manifest_path}: unreadable spread_scale ({error}); re-save the model") from None
+
+
+def load_statistics_model(directory: str | os.PathLike, *,
+                          device: str | torch.device = "cpu") -> StatisticsModel | StatisticsEnsemble:
+    """Read a :class:`StatisticsModel` or a :class:`StatisticsEnsemble`, whichever ``directory`` holds."""
+    manifest_path = Path(directory) / "manifest.json"
+    try:
+        kind = json.loads(manifest_path.read_text()).get("kind")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        kind = None  # StatisticsModel.load names what is wrong
+    loader = StatisticsEnsemble.load if kind == ENSEMBLE_KIND else StatisticsModel.load
+    return loader(directory, device=device)
 
 
 def _normalise(module: StatisticsODE, data: Trajectories) -> None:
@@ -562,7 +738,7 @@ def fit_statistics_model(
     Returns:
         ``(model, history)``.
     """
-    from ..train import TrainConfig, fit, seed_everything
+    from ..train import fit, seed_everything
 
     data = train if isinstance(train, Trajectories) else trajectories_from_dataset(train)
     val_data = (None if val is None else val if isinstance(val, Trajectories)
@@ -571,8 +747,7 @@ def fit_statistics_model(
         raise DataError(f"validation runs evolve {val_data.variables}, training runs {data.variables}")
     if irregular is not None:
         data = data.irregular(irregular, seed=seed)
-    train_config = train_config or TrainConfig(epochs=300, batch_size=8, lr=3e-3, device="cpu", progress=False,
-                                               weight_decay=0.0, grad_clip=1.0)
+    train_config = train_config or _default_train_config()
     seed_everything(seed)
     k_epsilon = KEpsilonBaseline.fit(data)
     module = StatisticsODE(len(data.variables), len(PARAMETERS), config=config).double()
@@ -594,6 +769,71 @@ def fit_statistics_model(
                             provenance={"runs": len(data.times), "epochs": len(history),
                                         "final_train_loss": history[-1]["train_loss"] if history else None})
     return model, history
+
+
+def _default_train_config() -> TrainConfig:
+    from ..train import TrainConfig
+
+    return TrainConfig(epochs=300, batch_size=8, lr=3e-3, device="cpu", progress=False, weight_decay=0.0,
+                       grad_clip=1.0)
+
+
+def fit_statistics_ensemble(
+    train: xr.Dataset | Trajectories,
+    *,
+    members: int = 5,
+    val: xr.Dataset | Trajectories | None = None,
+    config: StatisticsConfig = StatisticsConfig(),
+    train_config: TrainConfig | None = None,
+    irregular: float | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    seed: int = 0,
+) -> tuple[StatisticsEnsemble, list[History]]:
+    """Train a deep ensemble of ``members`` statistics models: one :func:`fit_statistics_model` (one
+    :func:`sciml.train.fit` of the same :class:`StatisticsTask`) per member, on the same runs.
+
+    Member ``m`` is initialised from ``seed + m`` and visits the batches in the order of
+    ``train_config.seed + m``; the irregular subsampling (``irregular``, drawn once from ``seed``), the
+    normalisation and the baselines are the same for every member, so the members differ only by the
+    randomness of training (Lakshminarayanan et al. 2017). One fit per member, rather than one fit of a
+    network with a member axis, keeps each member exactly what :func:`fit_statistics_model` trains (its
+    own best epoch on ``val``, its own checkpoints under ``checkpoint_dir/member-m``); the price is ``M``
+    sequential fits.
+
+    Args:
+        train, val, config, irregular, resume: as :func:`fit_statistics_model`.
+        members: ``M >= 2``.
+        train_config: as :func:`fit_statistics_model` (its ``seed`` offset per member).
+        checkpoint_dir: member ``m`` checkpoints in ``checkpoint_dir / f"member-{m}"``.
+        seed: the first member's initialisation seed and the seed of the irregular subsampling.
+
+    Returns:
+        ``(ensemble, [history of each member])``.
+    """
+    from dataclasses import replace
+
+    if isinstance(members, bool) or not isinstance(members, int) or members < 2:
+        raise ConfigError(f"members must be an integer >= 2 (use fit_statistics_model for one), got {members!r}")
+    data = train if isinstance(train, Trajectories) else trajectories_from_dataset(train)
+    val_data = (None if val is None else val if isinstance(val, Trajectories)
+                else trajectories_from_dataset(val, data.variables))
+    if irregular is not None:
+        data = data.irregular(irregular, seed=seed)
+    train_config = train_config or _default_train_config()
+    models, histories = [], []
+    for m in range(members):
+        model, history = fit_statistics_model(
+            data, val=val_data, config=config, train_config=replace(train_config, seed=train_config.seed + m),
+            checkpoint_dir=None if checkpoint_dir is None else Path(checkpoint_dir) / f"member-{m}", resume=resume,
+            seed=seed + m)
+        model.provenance["member"] = m
+        models.append(model)
+        histories.append(history)
+    ensemble = StatisticsEnsemble(members=models, provenance={
+        "runs": len(data.times), "members": members,
+        "final_train_loss": [h[-1]["train_loss"] if h else None for h in histories]})
+    return ensemble, histories
 
 
 def _initial(model: StatisticsModel, initial: xr.Dataset | Mapping[str, Any],
@@ -660,12 +900,13 @@ def _warn_outside(model: StatisticsModel, parameters: np.ndarray, t: np.ndarray)
                       "extrapolates in time", stacklevel=3)
 
 
-def predict_statistics(model: StatisticsModel, initial: xr.Dataset | Mapping[str, Any],
+def predict_statistics(model: StatisticsModel | StatisticsEnsemble, initial: xr.Dataset | Mapping[str, Any],
                        times: Sequence[float] | None = None, *, baselines: bool = True) -> xr.Dataset:
     """Integrate the trained statistics model from initial values: the decay curves ``(sample, time)``.
 
     Args:
-        model: a :class:`StatisticsModel` (:func:`fit_statistics_model`, :meth:`StatisticsModel.load`).
+        model: a :class:`StatisticsModel` (:func:`fit_statistics_model`, :meth:`StatisticsModel.load`) or a
+            :class:`StatisticsEnsemble` (:func:`fit_statistics_ensemble`, :func:`load_statistics_model`).
         initial: a statistics dataset (each sample starts from its first time, with its ``reynolds`` and
             ``inverse_froude`` coordinates), or a mapping with the initial ``kinetic_energy``, ``dissipation``
             (``potential_energy`` when stratified) and ``reynolds`` (``inverse_froude``), numbers or arrays
@@ -678,7 +919,11 @@ def predict_statistics(model: StatisticsModel, initial: xr.Dataset | Mapping[str
     Returns:
         ``xr.Dataset`` with the predicted ``kinetic_energy``, ``dissipation`` (and ``potential_energy``) over
         ``(sample, time)`` (CF ``units``, ``long_name``), ``reynolds`` and ``inverse_froude`` coordinates along
-        ``sample``, ``time`` the time since the initial state.
+        ``sample``, ``time`` the time since the initial state. For an ensemble of ``M`` members, each state
+        variable is the geometric mean ``exp(mean_m log s_m)``, ``<name>_spread`` ``(sample, time)`` the
+        standard deviation over members of ``log s_m`` (nepers; ``s * exp(+-2 spread)`` is a ~95 % interval
+        if the members' logs are Gaussian) and ``<name>_members`` ``(member, sample, time)`` the members'.
+        All start from the same initial state, so the spread is 0 at ``time = 0``.
 
     Warns:
         UserWarning: parameters outside the trained range (naming it), or times beyond the trained decay.
@@ -688,22 +933,30 @@ def predict_statistics(model: StatisticsModel, initial: xr.Dataset | Mapping[str
     """
     import xarray as xr
 
+    if not isinstance(model, (StatisticsModel, StatisticsEnsemble)):
+        raise ConfigError(f"model must be a StatisticsModel or StatisticsEnsemble, got {type(model).__name__}")
     values0, parameters, t, samples, extra = _initial(model, initial, times)
     _warn_outside(model, parameters, t)
-    module = model.module
-    device, dtype = module.state_mean.device, module.state_mean.dtype
-    with torch.no_grad():
-        z0 = module.encode_state(torch.as_tensor(values0, dtype=dtype, device=device))
-        p = module.encode_parameters(torch.as_tensor(parameters, dtype=dtype, device=device))
-        tau = torch.as_tensor(t - t[0], dtype=dtype, device=device) / module.time_scale
-        if t[0] > 0:  # integrate from the initial state at 0, report from t[0]
-            tau = torch.cat([tau.new_zeros(1), torch.as_tensor(t, dtype=dtype, device=device) / module.time_scale])
-        z = module.integrate(z0, p, tau)
-        if t[0] > 0:
-            z = z[1:]
-        predicted = module.decode_state(z).permute(1, 0, 2).double().cpu().numpy()  # (N, T, S)
-    data_vars = {name: (("sample", "time"), predicted[..., i], {**_ATTRS[name], "source": "neural ODE"})
-                 for i, name in enumerate(model.variables)}
+    if isinstance(model, StatisticsModel):
+        predicted = np.exp(_integrate_log(model.module, values0, parameters, t))  # (N, T, S)
+        data_vars = {name: (("sample", "time"), predicted[..., i], {**_ATTRS[name], "source": "neural ODE"})
+                     for i, name in enumerate(model.variables)}
+    else:
+        logs = np.stack([_integrate_log(m.module, values0, parameters, t) for m in model.members])  # (M, N, T, S)
+        count = len(model.members)
+        mean, spread = logs.mean(axis=0), logs.std(axis=0, ddof=1)
+        data_vars = {}
+        for i, name in enumerate(model.variables):
+            spread[..., i] *= model.spread_scale.get(name, 1.0)
+            data_vars[name] = (("sample", "time"), np.exp(mean[..., i]),
+                               {**_ATTRS[name], "source": f"neural ODE ensemble: geometric mean of {count} members"})
+            data_vars[f"{name}_spread"] = (
+                ("sample", "time"), spread[..., i],
+                {"long_name": f"ensemble spread of log {name}: standard deviation over the {count} members",
+                 "units": "1", "spread_scale": model.spread_scale.get(name, 1.0),
+                 "comment": f"a relative spread (nepers), times spread_scale; interval {name} * exp(+-z * spread)"})
+            data_vars[f"{name}_members"] = (("member", "sample", "time"), np.exp(logs[..., i]),
+                                            {**_ATTRS[name], "source": "neural ODE ensemble member"})
     if baselines:
         k0, eps0 = (values0[:, model.variables.index(v)] for v in ("kinetic_energy", "dissipation"))
         grid = np.broadcast_to(t, (len(k0), len(t)))
@@ -721,10 +974,28 @@ def predict_statistics(model: StatisticsModel, initial: xr.Dataset | Mapping[str
                                                               "units": "1"}),
               **{name: ("sample", value, {"long_name": name.replace("_", " "), "units": "1"})
                  for name, value in extra.items()}}
-    return xr.Dataset(data_vars, coords=coords,
-                      attrs={"Conventions": "CF-1.10", "model": "neural ODE on (log K, log eps[, log K_P])",
-                             "trained_reynolds_range": model.parameter_range["reynolds"],
-                             "trained_inverse_froude_range": model.parameter_range["inverse_froude"]})
+    attrs = {"Conventions": "CF-1.10", "model": "neural ODE on (log K, log eps[, log K_P])",
+             "trained_reynolds_range": model.parameter_range["reynolds"],
+             "trained_inverse_froude_range": model.parameter_range["inverse_froude"]}
+    if isinstance(model, StatisticsEnsemble):
+        coords["member"] = ("member", np.arange(len(model.members)), {"long_name": "ensemble member", "units": "1"})
+        attrs["ensemble_members"] = len(model.members)
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def _integrate_log(module: StatisticsODE, values0: np.ndarray, parameters: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``log s`` ``(N, T, S)`` float64 from ``values0`` ``(N, S)`` at the times ``t`` ``(T,)`` since the start."""
+    device, dtype = module.state_mean.device, module.state_mean.dtype
+    with torch.no_grad():
+        z0 = module.encode_state(torch.as_tensor(values0, dtype=dtype, device=device))
+        p = module.encode_parameters(torch.as_tensor(parameters, dtype=dtype, device=device))
+        tau = torch.as_tensor(t - t[0], dtype=dtype, device=device) / module.time_scale
+        if t[0] > 0:  # integrate from the initial state at 0, report from t[0]
+            tau = torch.cat([tau.new_zeros(1), torch.as_tensor(t, dtype=dtype, device=device) / module.time_scale])
+        z = module.integrate(z0, p, tau)
+        if t[0] > 0:
+            z = z[1:]
+        return (z * module.state_scale + module.state_mean).permute(1, 0, 2).double().cpu().numpy()
 
 
 def decay_errors(predicted: xr.Dataset, truth: xr.Dataset, variable: str = "dissipation") -> dict[str, float]:
@@ -742,3 +1013,23 @@ def decay_errors(predicted: xr.Dataset, truth: xr.Dataset, variable: str = "diss
                 raise DataError(f"{name} has shape {value.shape}, the reference {reference.shape}")
             out[label] = float(np.mean(np.abs(value - reference) / reference))
     return out
+
+
+def interval_coverage(predicted: xr.Dataset, truth: xr.Dataset, variable: str = "dissipation", *,
+                      width: float = 2.0) -> float:
+    """The fraction of DNS values of ``variable`` ``(sample, time)`` inside an ensemble's interval
+    ``[s exp(-width sigma), s exp(width sigma)]``, ``s`` the geometric mean and ``sigma`` the spread of
+    :func:`predict_statistics` with a :class:`StatisticsEnsemble`; the initial time (where the interval
+    has zero width by construction) is left out. Calibrated intervals give ~0.95 at ``width = 2`` when the
+    members' logs are Gaussian; deep ensembles are often overconfident (below it)."""
+    if f"{variable}_spread" not in predicted:
+        raise DataError(f"the prediction has no {variable}_spread; predict with a StatisticsEnsemble")
+    if not (math.isfinite(width) and width > 0):
+        raise ConfigError(f"width must be a positive number, got {width!r}")
+    centre = np.asarray(predicted[variable].transpose("sample", "time").values, dtype=np.float64)
+    spread = np.asarray(predicted[f"{variable}_spread"].transpose("sample", "time").values, dtype=np.float64)
+    reference = np.asarray(truth[variable].transpose("sample", "time").values, dtype=np.float64)
+    if reference.shape != centre.shape:
+        raise DataError(f"{variable} has shape {centre.shape}, the reference {reference.shape}")
+    inside = np.abs(np.log(reference) - np.log(centre)) <= width * spread
+    return float(inside[:, 1:].mean())
