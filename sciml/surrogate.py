@@ -190,13 +190,26 @@ class Surrogate:
         origin: where the training data's first point sits along each axis but latitude, in grid steps from
             0 (0 for points at ``j dx``, 0.5 for cell centres): the positional features assume that layout,
             so inputs must have it too (at any resolution).
+        history: frames of the state the time-stepping map takes, ``lead_time`` apart, the last at the
+            input time ``t`` (1: ``t`` alone). The state is :attr:`history_variables` (the inputs that are
+            also outputs); the module's input is ``(batch, input_channels, *space)`` with the channels
+            ``[state at t - (h-1) lead, ..., state at t - lead, inputs at t]``, oldest first; other inputs
+            (static fields, forcings) enter at ``t`` only.
         provenance: data source and hash, training options, versions, timings.
     """
 
     def __init__(self, *, module: NormalizedOperator, inputs: Sequence[str], outputs: Sequence[str], grid: Grid,
                  units: dict[str, str], model: str, model_options: dict, lead_time: float | pd.Timedelta | None = None,
                  time_units: str | None = None, origin: dict[str, float] | None = None,
-                 provenance: dict | None = None) -> None:
+                 provenance: dict | None = None, history: int = 1) -> None:
+        from .data.loaders import history_variables
+
+        if isinstance(history, bool) or not isinstance(history, (int, np.integer)) or history < 1:
+            raise ConfigError(f"history must be an integer >= 1 (frames of the state in the input), got {history!r}")
+        if history > 1 and (lead_time is None or not history_variables(inputs, outputs)):
+            raise ConfigError(f"history={history} needs a time-stepping map (a lead_time) whose inputs include outputs "
+                              f"(the state); got inputs {list(inputs)}, outputs {list(outputs)}, lead_time {lead_time}")
+        self.history = int(history)
         self.module = module
         self.inputs = list(inputs)
         self.outputs = list(outputs)
@@ -212,7 +225,20 @@ class Surrogate:
     def __repr__(self) -> str:
         lead = timing.format_lead(self.lead_time, self.time_units) if self.lead_time is not None else None
         return (f"Surrogate({', '.join(self.inputs)} -> {', '.join(self.outputs)}, {self.model} trained on "
-                f"{self.grid.shape} {self.grid.dims}, lead_time={lead})")
+                f"{self.grid.shape} {self.grid.dims}, lead_time={lead}"
+                + (f", history={self.history}" if self.history > 1 else "") + ")")
+
+    @property
+    def history_variables(self) -> list[str]:
+        """The variables whose past frames the input holds: the inputs that are also outputs, in input order."""
+        from .data.loaders import history_variables
+
+        return history_variables(self.inputs, self.outputs) if self.history > 1 else []
+
+    @property
+    def input_channels(self) -> int:
+        """Channels of the module's input: ``(history - 1) * len(history_variables) + len(inputs)``."""
+        return (self.history - 1) * len(self.history_variables) + len(self.inputs)
 
     @property
     def device(self) -> torch.device:
@@ -264,13 +290,27 @@ class Surrogate:
                        device: str | torch.device | None = None) -> torch.Tensor:
         """Apply the operator to ``(batch, c_in, *space)`` physical fields in chunks of ``batch_size``.
 
-        With ``steps=k`` (time-stepping surrogates) the operator is applied ``k`` times
-        autoregressively and the result is ``(batch, k, c_out, *space)``. ``device``: where to run
+        ``c_in`` is :attr:`input_channels` (``history * c`` for a history model with inputs equal to outputs:
+        the frames ``t - (h-1) lead, ..., t`` stacked along channels, oldest first). With ``steps=k``
+        (time-stepping surrogates) the operator is applied ``k`` times autoregressively, each output
+        becoming the newest frame of the next input (the oldest dropped), and the result is
+        ``(batch, k, c_out, *space)``. ``device``: where to run
         (``None``: where the surrogate is; another device runs a copy there, so for repeated calls move
         the surrogate once with :meth:`to`). The result is on the CPU.
         """
         _check_batch_size(batch_size)
-        return _apply(self._module_on(device), fields, steps, batch_size)
+        if fields.ndim < 2 or fields.shape[1] != self.input_channels:
+            raise DataError(f"fields must be (batch, {self.input_channels}, *space) for this surrogate "
+                            f"(history={self.history}, inputs {self.inputs}), got {tuple(fields.shape)}")
+        if steps is not None and self.history > 1 and self.inputs != self.outputs:
+            raise ConfigError(f"steps= with history={self.history} feeds outputs back as the newest frame, which needs "
+                              f"inputs == outputs; this surrogate maps {self.inputs} to {self.outputs}")
+        return _apply(self._module_on(device), fields, steps, batch_size, keep=self._kept_channels)
+
+    @property
+    def _kept_channels(self) -> int:
+        """Channels of an input kept (shifted towards the past) when a rollout appends the newest output."""
+        return (self.history - 1) * len(self.outputs)
 
     def predict(self, ds: xr.Dataset, *, steps: int | None = None, batch_size: int = 32,
                 device: str | torch.device | None = None) -> xr.Dataset:
@@ -294,10 +334,20 @@ class Surrogate:
         A single frame without a ``sample`` dim (only the spatial dims) is predicted as one sample and
         returned without the dim, so the result has the dims of the input.
 
+        **History models** (:attr:`history` ``h > 1``): the prediction from time ``t`` takes the frames at
+        ``t - (h-1) lead, ..., t - lead, t`` of ``ds``, found by their time values (``ds`` may be sampled
+        more finely than the model's step), so ``ds`` needs a ``time`` dim with coordinate values. A time
+        is predicted when all its past frames are in ``ds``; the first ``(h-1) lead`` of ``ds`` serve only
+        as history, so the result's ``time`` is the times that have their history (``time`` is the last
+        input frame, the initial time, as for ``h = 1``). Rollouts (``steps=``) feed each output back as
+        the newest frame and drop the oldest.
+
         Raises:
             ConfigError: ``batch_size < 1``; a prediction larger than the memory available (estimated before
                 any work, e.g. a file declaring 2^20 x 10 frames of 4096 x 4096).
-            DataError: fields of another dimensionality, domain, layout or units than the training data.
+            DataError: fields of another dimensionality, domain, layout or units than the training data; for
+                a history model, no time of ``ds`` with its past frames (naming the file and the missing
+                times).
 
         Returns:
             The output variables with the input's coordinates and attributes (``history`` appended), dims in
@@ -325,7 +375,15 @@ class Surrogate:
                                   f"maps {self.inputs} to {self.outputs}")
         dims = ds[self.inputs[0]].dims
         lead_dims = dims[: len(dims) - grid.ndim]
-        lead_shape = tuple(ds.sizes[d] for d in lead_dims)
+        view, keep, past = ds, None, None  # view: the frames predicted (those with their history)
+        if self.history > 1:
+            if "time" not in lead_dims or "time" not in ds.coords:
+                raise DataError(f"{source}: this surrogate takes {self.history} frames "
+                                f"{timing.format_lead(self.lead_time, self.time_units)} apart (history={self.history}); "
+                                f"{self.inputs[0]!r} needs a 'time' dim with coordinate values, it has dims {dims}")
+            keep, past = _history_index(ds["time"], self.lead_time, self.history, source=source, units=self.time_units)
+            view = ds.isel(time=keep)
+        lead_shape = tuple(view.sizes[d] for d in lead_dims)
         frames_per_sample = int(np.prod(lead_shape[1:], dtype=np.int64)) if lead_dims else 1
         n_blocks_dim = lead_shape[0] if lead_dims else 1
         per_read = max(1, batch_size // max(frames_per_sample, 1))
@@ -341,13 +399,17 @@ class Surrogate:
         module = self._module_on(device)
         for start in range(0, n_blocks_dim, per_read):
             stop = min(start + per_read, n_blocks_dim)
-            block = ds.isel({lead_dims[0]: slice(start, stop)}) if lead_dims else ds
-            stacked = stack_fields(block, self.inputs)  # (*lead, channel, *space), finite-checked
+            if self.history == 1:
+                block = ds.isel({lead_dims[0]: slice(start, stop)}) if lead_dims else ds
+                stacked = stack_fields(block, self.inputs)  # (*lead, channel, *space), finite-checked
+            else:
+                stacked = self._history_block(ds, lead_dims, keep, past, start, stop)
             flat = stacked.reshape(-1, *stacked.shape[len(lead_dims):])  # (frames, channel, *space)
-            pred = _apply(module, flat, steps, batch_size)
+            pred = _apply(module, flat, steps, batch_size, keep=self._kept_channels)
             pred = pred.reshape(stop - start, *out_lead[1:], *pred.shape[1 + (steps is not None):]).numpy()
             for i, name in enumerate(self.outputs):
                 outputs[name][start:stop] = np.take(pred, i, axis=len(out_lead))
+        ds = view
         coords = {d: ds[d] for d in dims if d in ds.coords}
         out_dims = (*lead_dims, *(("lead_time",) if steps is not None else ()), *dims[len(lead_dims):])
         time_units = self.time_units or (ds["time"].attrs.get("units", "1") if "time" in ds.coords else "1")
@@ -372,6 +434,25 @@ class Surrogate:
         result = xr.Dataset(data_vars, coords=coords, attrs=attrs)
         return result.isel(sample=0, drop=True) if single else result
 
+    def _history_block(self, ds: xr.Dataset, lead_dims: tuple[str, ...], keep: np.ndarray, past: np.ndarray,
+                       start: int, stop: int) -> torch.Tensor:
+        """The model inputs ``(*lead, input_channels, *space)`` of predicted frames ``start:stop`` along
+        ``lead_dims[0]`` (of the frames with their history): past frames of the history variables, oldest
+        first, then every input at the frame's time; only the times they use are read."""
+        axis, channel = lead_dims.index("time"), len(lead_dims)
+        if lead_dims[0] == "time":  # blocks of predicted times: read the frames they and their history use
+            keep, past = keep[start:stop], past[start:stop]
+            needed = np.unique(np.concatenate([keep, past.ravel()]))
+            block = ds.isel(time=needed)
+            keep, past = np.searchsorted(needed, keep), np.searchsorted(needed, past)
+        else:  # blocks of samples, every time read
+            block = ds.isel({lead_dims[0]: slice(start, stop)})
+        stacked = stack_fields(block, self.inputs)  # (*lead, channel, *space), finite-checked
+        state = torch.tensor([self.inputs.index(v) for v in self.history_variables])
+        frames = [stacked.index_select(axis, torch.from_numpy(past[:, j])).index_select(channel, state)
+                  for j in range(self.history - 1)]
+        return torch.cat([*frames, stacked.index_select(axis, torch.from_numpy(keep))], dim=channel)
+
     def export(self, path: str | os.PathLike) -> Path:
         """Save the operator as a ``torch.export`` program that runs with torch alone (no sciml).
 
@@ -388,7 +469,7 @@ class Surrogate:
         if not path.parent.is_dir():
             raise DataError(f"{path}: directory {path.parent} does not exist; create it first")
         module = self._module_on("cpu")
-        example = torch.randn(2, len(self.inputs), *self.grid.shape)
+        example = torch.randn(2, self.input_channels, *self.grid.shape)
         with _plain_einsum():  # neuraloperator's opt_einsum path fixes the batch size while tracing
             program = export(module, (example,), dynamic_shapes=({i: Dim.AUTO for i in [0, *range(2, example.ndim)]},))
         buffer = io.BytesIO()  # archived under a neutral root name, not the temporary file's
@@ -406,7 +487,7 @@ class Surrogate:
                 "model_options": _json_options(self.model, self.model_options), "inputs": self.inputs,
                 "outputs": self.outputs, "units": self.units, "grid": self.grid.to_json(),
                 "lead_time": timing.lead_to_json(self.lead_time, self.time_units), "origin": self.origin,
-                "provenance": self.provenance}
+                "history": self.history, "provenance": self.provenance}
 
     def save(self, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write ``manifest.json`` + ``weights.pt`` into ``directory`` atomically (staging directory, rename)."""
@@ -436,7 +517,16 @@ class Surrogate:
         except (TypeError, ValueError, RuntimeError) as error:
             raise DataError(f"{manifest_path}: cannot build model {manifest['model']!r} from its model_options "
                             f"({' '.join(str(error).split())[:200]})") from None
-        module = NormalizedOperator(network, len(manifest["inputs"]), len(manifest["outputs"]))
+        history = manifest.get("history", 1)  # manifests before history inputs: one frame
+        if isinstance(history, bool) or not isinstance(history, int) or history < 1:
+            raise DataError(f"{manifest_path}: history {history!r} is not a positive whole number of frames; "
+                            "re-save the surrogate")
+        shared = [v for v in manifest["inputs"] if v in manifest["outputs"]]
+        if history > 1 and (not shared or manifest.get("lead_time") is None):
+            raise DataError(f"{manifest_path}: history {history} needs a lead_time and inputs that are also outputs; "
+                            "re-save the surrogate")
+        channels = (history - 1) * len(shared) + len(manifest["inputs"])
+        module = NormalizedOperator(network, channels, len(manifest["outputs"]))
         try:
             module.load_state_dict(_read_weights(weights_path, module, device))
         except RuntimeError as error:  # e.g. complex weights for a real parameter
@@ -453,7 +543,7 @@ class Surrogate:
         return cls(module=module.to(device).eval(), inputs=manifest["inputs"], outputs=manifest["outputs"],
                    grid=grid, units=manifest["units"], model=manifest["model"],
                    model_options=manifest["model_options"], lead_time=lead, time_units=units,
-                   origin=manifest.get("origin"), provenance=manifest["provenance"])
+                   origin=manifest.get("origin"), provenance=manifest["provenance"], history=history)
 
 
 _MANIFEST_FIELDS = {"model": str, "model_options": dict, "inputs": list, "outputs": list, "units": dict, "grid": dict,
@@ -532,13 +622,67 @@ def _origin(ds: xr.Dataset, grid: Grid) -> dict[str, float]:
     return offsets
 
 
+def _history_index(time: xr.DataArray, lead, history: int, *, source: str,
+                   units: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Which frames of a 1-D ``time`` coordinate a history model can start from, and their past frames.
+
+    Returns ``(keep, past)``: the indices of the times ``t`` whose ``history - 1`` past frames ``t - j lead``
+    (``j = history-1, ..., 1``) are all in ``time`` (float times within a relative 1e-6 of ``lead``, calendar
+    times exactly), and ``(len(keep), history - 1)`` indices of those frames, oldest first. A
+    :class:`DataError` naming the file and the missing times when no time has them.
+    """
+    import pandas as pd
+
+    kind = timing.check_same_kind(time, lead, source=source, units=units)
+    lead = timing.as_lead(lead)
+    values = np.asarray(time.values)
+    if kind == "float":
+        values = values.astype(np.float64)
+    past = np.full((values.size, history - 1), -1, dtype=np.int64)
+    targets = []
+    for column, j in enumerate(range(history - 1, 0, -1)):
+        if kind == "float":
+            target = values - j * lead
+            order = np.argsort(values, kind="stable")
+            ordered = values[order]
+            tolerance = 1e-6 * abs(lead) * j
+            for candidate in (np.searchsorted(ordered, target) - 1, np.searchsorted(ordered, target)):
+                candidate = np.clip(candidate, 0, values.size - 1)
+                hit = np.abs(ordered[candidate] - target) <= tolerance
+                past[hit, column] = order[candidate[hit]]
+        else:
+            offset = (lead * j).to_timedelta64() if kind == "datetime64" else (lead * j).to_pytimedelta()
+            target = values - offset
+            index = pd.Index(values)
+            if not index.is_unique:
+                raise DataError(f"{source}: the time coordinate repeats values; a history model needs distinct times")
+            past[:, column] = index.get_indexer(pd.Index(target))
+        targets.append(target)
+    keep = np.flatnonzero((past >= 0).all(axis=1))
+    if keep.size == 0:
+        def show(value) -> str:
+            return f"{value:.10g}" if kind == "float" else str(value)
+        last = values.size - 1
+        missing = [show(t[last]) for t, column in zip(targets, past.T) if column[last] < 0]
+        raise DataError(f"{source}: the surrogate takes {history} frames {timing.format_lead(lead, units)} apart "
+                        f"(history={history}), and no time has all of its past frames; for the last time "
+                        f"{show(values[last])} the file lacks time(s) {', '.join(missing)}: give the "
+                        f"{history - 1} frame(s) before each initial time")
+    return keep, past[keep]
+
+
 def _check_batch_size(batch_size) -> None:
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ConfigError(f"batch_size must be an integer >= 1 (frames per forward pass), got {batch_size!r}")
 
 
-def _apply(module: nn.Module, fields: torch.Tensor, steps: int | None, batch_size: int) -> torch.Tensor:
-    """``module`` on ``(frames, c_in, *space)`` in chunks, ``steps`` times autoregressively if given; on the CPU."""
+def _apply(module: nn.Module, fields: torch.Tensor, steps: int | None, batch_size: int, *,
+           keep: int = 0) -> torch.Tensor:
+    """``module`` on ``(frames, c_in, *space)`` in chunks, ``steps`` times autoregressively if given; on the CPU.
+
+    ``keep``: channels of the input that the next input keeps (a history model: its last ``keep`` channels,
+    moved towards the past, before the newest output); 0: the output is the next input.
+    """
     parameter = next(module.parameters())
     chunks = []
     with torch.no_grad():
@@ -549,8 +693,9 @@ def _apply(module: nn.Module, fields: torch.Tensor, steps: int | None, batch_siz
                 continue
             trajectory = []
             for _ in range(steps):
-                state = module(state)
-                trajectory.append(state.cpu())
+                pred = module(state)
+                state = torch.cat([state[:, state.shape[1] - keep:], pred], dim=1) if keep else pred
+                trajectory.append(pred.cpu())
             chunks.append(torch.stack(trajectory, dim=1))
     return torch.cat(chunks)
 
@@ -571,6 +716,7 @@ def fit_surrogate(
     inputs: Sequence[str],
     outputs: Sequence[str],
     lag: int | None = None,
+    history: int = 1,
     validation: xr.Dataset | None = None,
     model: str = "fno",
     model_options: dict | None = None,
@@ -589,6 +735,15 @@ def fit_surrogate(
       time)`` frame is a pair when the fields have a time axis).
     * ``lag=k``: a time-stepping map ``inputs(t) -> outputs(t + k dt)`` on ``(sample, time, ...)``
       trajectories; the surrogate's ``lead_time`` is ``k dt`` (a timedelta for datetime64/cftime time).
+    * ``lag=k, history=h``: the map takes the state at ``h`` times, ``state(t - (h-1) k dt), ...,
+      state(t - k dt), state(t)`` and the other inputs at ``t`` to ``outputs(t + k dt)``, for dynamics
+      that one frame does not determine (a wave, whose velocity two frames carry). The state is the
+      inputs that are also outputs (in input order); static fields and forcings among the inputs enter at
+      ``t`` only. The network's input stacks the frames along channels, oldest first:
+      ``[state(t - (h-1) k dt), ..., state(t - k dt), inputs(t)]``, ``(h - 1) P + C_in`` channels for
+      ``P`` state variables (``h C_in`` when inputs equal outputs); the normalisation of a past frame is
+      its variable's. Each trajectory gives ``T - h k`` pairs (its first ``(h-1) k`` frames serve only as
+      history). ``history`` is recorded in the manifest and restored by :meth:`Surrogate.load`.
 
     The data stream: ``train`` and ``validation`` may be lazily opened files larger than memory
     (:func:`sciml.data.open`); batches are read as they are needed (:class:`sciml.data.OperatorPairs`),
@@ -602,7 +757,7 @@ def fit_surrogate(
         train, validation: canonical datasets with the input and output variables (validation: when
             given, the surrogate keeps the epoch with the lowest validation loss).
         inputs, outputs: variable names (channels, in order).
-        lag: see above.
+        lag, history: see above (``history=1``: one frame).
         model, model_options: a registered model and options for it.
         loss: ``"rel_l2"`` or ``"h1"`` (see :class:`SurrogateTask`).
         config: training options.
@@ -624,6 +779,11 @@ def fit_surrogate(
     source = source_name(train)
     require_variables(train, dict.fromkeys(inputs + outputs), purpose="training")
     lead_time = time_units = None
+    if isinstance(history, bool) or not isinstance(history, (int, np.integer)) or history < 1:
+        raise ConfigError(f"history must be a positive integer (frames of the state in the input), got {history!r}")
+    history = int(history)
+    if history > 1 and lag is None:
+        raise ConfigError(f"history={history} stacks past frames of a time-stepping map; it needs lag=")
     if lag is not None:
         if isinstance(lag, bool) or not isinstance(lag, int) or lag < 1:
             raise ConfigError(f"lag must be a positive integer (time steps), got {lag!r}")
@@ -633,7 +793,7 @@ def fit_surrogate(
                                 f"the file has dims {tuple(map(str, ds.dims))}")
         lead_time = timing.uniform_step(train["time"], source=source) * lag
         time_units = timing.time_units(train["time"], source=source)
-    pairs = OperatorPairs(train, inputs=inputs, outputs=outputs, lag=lag)
+    pairs = OperatorPairs(train, inputs=inputs, outputs=outputs, lag=lag, history=history)
     val_pairs = None
     if validation is not None:
         val_grid = grid_of(validation)
@@ -645,17 +805,24 @@ def fit_surrogate(
             if val_lag != lag:
                 raise DataError(f"{source_name(validation)}: its time step puts the lead time "
                                 f"{timing.format_lead(lead_time, time_units)} {val_lag} steps apart, the training file {lag}")
-        val_pairs = OperatorPairs(validation, inputs=inputs, outputs=outputs, lag=lag)
+        val_pairs = OperatorPairs(validation, inputs=inputs, outputs=outputs, lag=lag, history=history)
     sampler = None if block_size is None else ChunkShuffleSampler(len(pairs), block_size=block_size, seed=config.seed)
 
     seed_everything(config.seed)
     given = dict(model_options or {})
-    options = {"in_channels": len(inputs), "out_channels": len(outputs), **defaults_for(model, grid, given), **given}
-    module = NormalizedOperator(build(model, **options), len(inputs), len(outputs))
+    state = pairs.history_variables if history > 1 else []
+    channels = (history - 1) * len(state) + len(inputs)  # past frames of the state, oldest first, then inputs(t)
+    options = {"in_channels": channels, "out_channels": len(outputs), **defaults_for(model, grid, given), **given}
+    module = NormalizedOperator(build(model, **options), channels, len(outputs))
     # Statistics over the whole training file in one streaming pass, stored with the model.
     input_stats = channel_statistics(train, inputs)
     output_stats = channel_statistics(train, outputs)
-    module.input_norm.set(input_stats.mean, input_stats.std)
+    if history == 1:
+        module.input_norm.set(input_stats.mean, input_stats.std)
+    else:  # a past frame is normalised as its variable is
+        mean, std = np.asarray(input_stats.mean, dtype=np.float64), np.asarray(input_stats.std, dtype=np.float64)
+        rows = [inputs.index(v) for v in state] * (history - 1) + list(range(len(inputs)))
+        module.input_norm.set(mean[rows], std[rows])
     module.output_norm.set(output_stats.mean, output_stats.std)
 
     start = time.perf_counter()
@@ -665,6 +832,7 @@ def fit_surrogate(
     path = Path(source)
     provenance = {"data_source": source, "data_sha256": file_sha256(path) if path.is_file() else None,
                   "n_train_pairs": len(pairs), "train_config": asdict(config), "loss": loss, "block_size": block_size,
+                  "history": pairs.history,
                   # summed over resumes (the loop's clock continues the checkpoint's), else this call's wall time
                   "train_seconds": (history.train_seconds if getattr(history, "train_seconds", None) is not None
                                     else time.perf_counter() - start), "epochs_run": len(history),
@@ -679,5 +847,5 @@ def fit_surrogate(
         warnings.warn(f"fit_surrogate: {line}", stacklevel=2)
     surrogate = Surrogate(module=module, inputs=inputs, outputs=outputs, grid=grid, units=units, model=model,
                           model_options=options, lead_time=lead_time, time_units=time_units,
-                          origin=_origin(train, grid), provenance=provenance)
+                          origin=_origin(train, grid), provenance=provenance, history=pairs.history)
     return surrogate, history

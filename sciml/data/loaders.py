@@ -222,11 +222,24 @@ class OperatorPairs(_LazyFields):
     time axis, item ``s * T' + t`` is sample ``s`` at time ``t`` (``T' = T``), or with ``lag=k``, inputs
     at time ``t`` and outputs at time ``t + k`` (``T' = T - k``): the pairs of a time-stepping map.
 
+    With ``history=h > 1`` (and ``lag=k``) the input also holds the past frames of the **history
+    variables** (the inputs that are also outputs, the prognostic state, in input order): ``x`` is
+    ``(P (h - 1) + len(inputs), *space)``, the channels
+
+        ``[hist vars at t - (h-1)k, ..., hist vars at t - k, inputs at t]``
+
+    (oldest first; ``P`` history variables; ``h * len(inputs)`` channels when inputs equal outputs). The
+    other inputs (static fields, forcings) enter at time ``t`` only. Item ``s * T' + j`` is then sample
+    ``s`` at time ``t = j + (h - 1) k`` (``T' = T - h k``): the first ``(h - 1) k`` frames serve only as
+    history. ``history=1`` is the plain pair.
+
     Args:
         ds: canonical dataset (lazy is fine: only the requested samples and times are read).
         inputs: input variable names (channels, in order).
         outputs: output variable names.
         lag: time steps between the input and the output frame (fields with a time axis).
+        history: frames of the history variables in the input, ``lag`` steps apart, the last at the
+            input time (see above); needs ``lag``.
         crop: random spatial crop size per item, e.g. ``(32, 32)``; ``None`` for whole fields.
         seed: seeds the crops (with the epoch, see :meth:`set_epoch`, and the item index).
         dtype: tensor dtype of the fields.
@@ -234,9 +247,18 @@ class OperatorPairs(_LazyFields):
     """
 
     def __init__(self, ds: xr.Dataset, *, inputs: Sequence[str], outputs: Sequence[str], lag: int | None = None,
-                 crop: tuple[int, ...] | None = None, seed: int = 0, dtype: torch.dtype = torch.float32,
-                 parameters: Sequence[str] = ()) -> None:
+                 history: int = 1, crop: tuple[int, ...] | None = None, seed: int = 0,
+                 dtype: torch.dtype = torch.float32, parameters: Sequence[str] = ()) -> None:
         self.inputs, self.outputs = list(inputs), list(outputs)
+        if isinstance(history, bool) or not isinstance(history, (int, np.integer)) or history < 1:
+            raise ConfigError(f"history must be an integer >= 1 (frames of the state in the input), got {history!r}")
+        self.history = int(history)
+        self.history_variables = history_variables(self.inputs, self.outputs)
+        if self.history > 1 and lag is None:
+            raise ConfigError(f"history={history} stacks past frames of a time-stepping map; it needs lag=")
+        if self.history > 1 and not self.history_variables:
+            raise ConfigError(f"history={history} stacks past frames of the inputs that are also outputs (the state); "
+                              f"inputs {self.inputs} and outputs {self.outputs} share none")
         super().__init__(ds, self.inputs + self.outputs, crop=crop, seed=seed, dtype=dtype, parameters=parameters)
         self.timed = "time" in ds[self.inputs[0]].dims
         if lag is not None:
@@ -249,8 +271,13 @@ class OperatorPairs(_LazyFields):
                        else "use a file with at least two times")
                 raise DataError(f"{self.source}: lag {lag} needs more than {lag} time steps, file has "
                                 f"{ds.sizes['time']} (the input at step t pairs with the output at t + {lag}); {fix}")
+            if self.history * lag >= ds.sizes["time"]:
+                raise DataError(f"{self.source}: history={self.history} with lag {lag} needs more than "
+                                f"{self.history * lag} time steps (the frames t - {(self.history - 1) * lag} ... t "
+                                f"in, t + {lag} out), file has {ds.sizes['time']}; use a shorter history or lag")
         self.lag = int(lag) if lag is not None else 0
-        self.n_times = ds.sizes["time"] - self.lag if self.timed else 1
+        self.past = (self.history - 1) * self.lag  # time steps before the input time that the input reaches
+        self.n_times = ds.sizes["time"] - self.lag - self.past if self.timed else 1
 
     def __len__(self) -> int:
         return self.ds.sizes["sample"] * self.n_times
@@ -258,15 +285,19 @@ class OperatorPairs(_LazyFields):
     def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, ...]]:
         indices = self._checked(indices)
         samples, times = np.divmod(indices, self.n_times)
-        spans = (times, times + self.lag + 1) if self.timed else (None, None)
+        times = times + self.past  # the input time of each item
+        spans = (times - self.past, times + self.lag + 1) if self.timed else (None, None)
         reads = self._read_items(samples, self.inputs + self.outputs, *spans)
         items = []
         for index, sample, t, (read, row, t0) in zip(indices.tolist(), samples.tolist(), times.tolist(), reads):
             at_in = (row, t - t0) if self.timed else (row,)
             at_out = (row, t - t0 + self.lag) if self.timed else at_in
+            # past frames of the history variables, oldest first, then every input at time t
+            frames = [read[v][row, t - t0 - j * self.lag] for j in range(self.history - 1, 0, -1)
+                      for v in self.history_variables]
             # Views of the block where a side has one channel; the crop window depends on the index only,
             # so inputs and outputs get the same one.
-            x = self._crop(self._channels([read[v][at_in] for v in self.inputs]), index)
+            x = self._crop(self._channels(frames + [read[v][at_in] for v in self.inputs]), index)
             y = self._crop(self._channels([read[v][at_out] for v in self.outputs]), index)
             items.append((x, y, *self._extras(sample)))
         return items
@@ -331,6 +362,11 @@ class TrajectoryWindows(_LazyFields):
                 extras = (torch.from_numpy(t - t[0]),)
             items.append((window_data[: self.history], window_data[self.history :], *extras, *self._extras(sample)))
         return items
+
+
+def history_variables(inputs: Sequence[str], outputs: Sequence[str]) -> list[str]:
+    """The variables whose past frames a history input stacks: the inputs that are also outputs, in input order."""
+    return [v for v in inputs if v in outputs]
 
 
 def _time_offsets(ds: xr.Dataset) -> np.ndarray:

@@ -5,7 +5,9 @@ lead)``). Its outputs are the **prognostic** variables, fed back at every step; 
 an output is either a **forcing** (read at each step's input time from ``forcings=``: a dataset with a
 ``time`` coordinate, or a function of the valid times) or a **static** field (orography, a land mask),
 held at its value in ``init``. Declared at training by the surrogate's ``inputs``/``outputs``, checked
-here before the first step.
+here before the first step. A surrogate trained with ``history=h`` (several past steps) takes the state
+at ``h`` times, ``lead`` apart: the initial times are the times of ``init`` whose ``h - 1`` past frames
+are in ``init`` too, and each step feeds the newest ``h`` states back.
 
 The result follows the forecast convention of CF and WMO GRIB (reference time, forecast period, valid
 time): ``time`` is the initial time, ``lead_time`` the forecast period ``lead * (1..steps)``, and
@@ -66,7 +68,7 @@ def _models(model: Surrogate | Sequence[Surrogate]) -> list[Surrogate]:
         raise ConfigError(f"forecast feeds the outputs back as inputs; outputs {missing} are not among the surrogate's "
                           f"inputs {first.inputs}")
     for i, other in enumerate(models[1:], start=1):
-        for what in ("inputs", "outputs", "lead_time", "units"):
+        for what in ("inputs", "outputs", "lead_time", "units", "history"):
             if getattr(other, what) != getattr(first, what):
                 raise ConfigError(f"ensemble model {i} has {what} {getattr(other, what)!r}, model 0 "
                                   f"{getattr(first, what)!r}; the models of one ensemble must agree")
@@ -175,13 +177,19 @@ def forecast(
         model: a time-stepping :class:`~sciml.surrogate.Surrogate`, or several (multi-checkpoint or
             multi-seed ensembles: ``members`` members of each, in model order along ``member``).
         init: the initial states: the surrogate's prognostic and static inputs over ``(*init dims, *space)``,
-            e.g. ``(time, lat, lon)`` or ``(sample, y, x)``, on any grid of the training domain.
+            e.g. ``(time, lat, lon)`` or ``(sample, y, x)``, on any grid of the training domain. For a
+            model with ``history=h > 1``, ``init`` needs a ``time`` dim with coordinate values: each time
+            ``t`` whose past frames ``t - lead, ..., t - (h-1) lead`` are in ``init`` (found by value) is an
+            initial time, and the first ``(h-1) lead`` of ``init`` serve only as history (they are not
+            forecast from); static fields are read at ``t``.
         steps: number of model steps; or ``horizon``: the forecast length as a lead time (a float for
             float-time models, a timedelta or ``"5D"``-style string for calendar time), which must be a
             whole number of the model's steps.
         members: members per model. With one model, ``members > 1`` needs a ``perturbation``.
         perturbation: adds a perturbation to each member's initial state (:class:`Perturbation`; e.g.
             :class:`sciml.forecast.GaussianPerturbation`), drawn from one generator seeded with ``seed``.
+            For a history model the same perturbation is added to every past frame of the member (a
+            shifted trajectory); perturbations that step the model (bred vectors) need ``history=1``.
         forcings: the inputs that are neither outputs nor in ``init``: a dataset with a ``time``
             coordinate covering every step's input time, or ``f(valid_times) -> xr.Dataset`` over a
             ``frame`` dim (e.g. the time of day and day of year).
@@ -200,12 +208,14 @@ def forecast(
     Raises:
         ConfigError: a model that cannot be rolled out, bad ``steps``/``horizon``/``members``.
         DataError: ``init`` on another domain, missing a declared input, or holding NaN/Inf; forcings
-            that do not cover a step's time.
+            that do not cover a step's time; for a history model, no time of ``init`` with its past frames
+            (naming the file and the missing times).
     """
     import xarray as xr
     from tqdm.auto import tqdm
 
     from ..surrogate import _apply as apply_in_chunks
+    from ..surrogate import _history_index
 
     models = _models(model)
     first = models[0]
@@ -228,6 +238,19 @@ def forecast(
         forced = [v for v in others if forcings is not None and v not in init.data_vars]
     static = [v for v in others if v not in forced]
     require_variables(init, prognostic + static, purpose="the forecast's initial state (prognostic and static inputs)")
+    n_history, full, past = first.history, init, None
+    if n_history > 1:  # initial times: those of init with their past frames; the first ones are history only
+        if "time" not in init[prognostic[0]].dims or "time" not in init.coords:
+            raise DataError(f"{source}: the model takes {n_history} frames {timing.format_lead(first.lead_time, first.time_units)} "
+                            f"apart (history={n_history}); init needs a 'time' dim with coordinate values holding "
+                            f"each initial time and the {n_history - 1} frame(s) before it (select frames with a "
+                            f"list, isel(time=[0, 1]), not one index); {prognostic[0]!r} has dims "
+                            f"{init[prognostic[0]].dims}")
+        if perturbation is not None and getattr(perturbation, "uses_model", False):
+            raise ConfigError(f"{type(perturbation).__name__} steps the model from one state; it needs a model with "
+                              f"history=1, this one has history={n_history}")
+        keep, past = _history_index(init["time"], first.lead_time, n_history, source=source, units=first.time_units)
+        init = init.isel(time=keep)
     placeholder = init[prognostic[0]].copy()
     placeholder.attrs = {}  # forced inputs are checked when read; this only lets the domain check see every input
     grid = first._check_input(init[prognostic + static].assign({v: placeholder for v in forced}))  # domain, layout, units
@@ -249,6 +272,15 @@ def forecast(
                if static else None)
     pool = prognostic + static + forced  # channels of torch.cat([state, statics, forced])
     order = [pool.index(v) for v in first.inputs]  # the model's input channels, picked from that pool
+    # a history model's past states (oldest first), each (frames, C_prognostic, *space) in output order
+    past0 = [torch.from_numpy(_stack(full.isel(time=past[:, j]), prognostic, lead_dims, space, source=source))
+             .reshape(frames, len(prognostic), *grid.shape) for j in range(n_history - 1)]
+    state_order = [prognostic.index(v) for v in first.history_variables]  # the state in the model's input order
+
+    def model_input(state: torch.Tensor, pasts: list[torch.Tensor], forced: torch.Tensor | None) -> torch.Tensor:
+        """``(frames, input_channels, *space)``: past states oldest first, then the inputs at the step's time."""
+        now = _inputs(state, statics, forced, order)
+        return torch.cat([*(p[:, state_order] for p in pasts), now], dim=1) if pasts else now
 
     def forced_at(step: int) -> torch.Tensor | None:
         """The forcing channels ``(frames, C_forced, *space)`` at step ``step``'s input time."""
@@ -267,16 +299,19 @@ def forecast(
     n_members = members * len(models)
     generator = torch.Generator().manual_seed(int(seed))
     states = []  # per member: (frames, C_prognostic, *space)
+    pasts = []  # per member: its past states, oldest first (history models)
     for module in modules:
         for _ in range(members):
             if perturbation is None:
                 states.append(state0.clone())
+                pasts.append([p.clone() for p in past0])
                 continue
             extra = {"step": stepper(module)} if getattr(perturbation, "uses_model", False) else {}
             delta = perturbation(state0, grid=grid, generator=generator, **extra)
             if tuple(delta.shape) != tuple(state0.shape):
                 raise ConfigError(f"the perturbation returned shape {tuple(delta.shape)}, the state is {tuple(state0.shape)}")
             states.append(state0 + delta.to(state0.dtype))
+            pasts.append([p + delta.to(p.dtype) for p in past0])
     ensemble = perturbation is not None or len(models) > 1
     out_lead = (*lead_dims, "lead_time", *(("member",) if ensemble else ()))
     out_dims = (*out_lead, *space)
@@ -315,9 +350,11 @@ def forecast(
             inputs_forced = forced_at(step)  # this step's input time
             for k, module in enumerate(modules):
                 members_of_model = range(k * members, (k + 1) * members)
-                batch = torch.cat([_inputs(states[j], statics, inputs_forced, order) for j in members_of_model])
+                batch = torch.cat([model_input(states[j], pasts[j], inputs_forced) for j in members_of_model])
                 pred = apply_in_chunks(module, batch, None, batch_size)  # (members * frames, C_prognostic, *space)
                 for i, j in enumerate(members_of_model):
+                    if pasts[j]:
+                        pasts[j] = [*pasts[j][1:], states[j]]
                     states[j] = pred[i * frames:(i + 1) * frames]
             step_values = torch.stack(states, dim=1) if ensemble else states[0][:, None]  # (frames, M, C, *space)
             step_values = step_values.reshape(*shape[:len(lead_dims)], *((n_members,) if ensemble else ()),

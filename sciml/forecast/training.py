@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Sequence
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..grids import Grid
 from ..train import History, Task, TrainConfig, fit, relative_l2_loss, rollout_loss
 
@@ -36,10 +36,16 @@ class RolloutTask(Task):
     """Autoregressive fine-tuning: ``steps`` applications of the model from one state.
 
     Batches are ``(past, future, ...)`` windows of :class:`sciml.data.TrajectoryWindows` with
-    ``history=1, horizon=steps``: ``past`` is ``(batch, 1, channel, *space)``, ``future`` ``(batch,
-    steps, channel, *space)``. The loss is :func:`sciml.train.rollout_loss`: the mean over the ``steps``
-    leads of the per-variable relative L2 error (area-weighted on the sphere), with gradients through
-    the whole rollout; memory grows linearly in ``steps``.
+    ``history=history, horizon=steps``: ``past`` is ``(batch, history, channel, *space)``, ``future``
+    ``(batch, steps, channel, *space)``. The loss is :func:`sciml.train.rollout_loss`: the mean over the
+    ``steps`` leads of the per-variable relative L2 error (area-weighted on the sphere), with gradients
+    through the whole rollout; memory grows linearly in ``steps``.
+
+    With ``history=h > 1`` (a model of :func:`~sciml.surrogate.fit_surrogate` with ``history=h`` and
+    inputs equal to outputs) the model's input is the ``h`` frames stacked along channels, oldest first,
+    ``(batch, h * channel, *space)``; each prediction becomes the newest frame of the next input and the
+    oldest is dropped, ``x_{j+1} = [x_j[:, channel:], model(x_j)]``; the loss is the same mean over the
+    leads.
 
     ``loss="anomaly_rel_l2"`` measures each variable's error relative to its departure from the training
     mean (the module's ``output_norm.mean``), ``||p - y|| / ||y - mean||``: the relative L2 of the
@@ -48,10 +54,14 @@ class RolloutTask(Task):
     plain ``"rel_l2"`` would hardly weigh.
     """
 
-    def __init__(self, module: nn.Module, *, grid: Grid, steps: int, loss: str = "anomaly_rel_l2") -> None:
+    def __init__(self, module: nn.Module, *, grid: Grid, steps: int, loss: str = "anomaly_rel_l2",
+                 history: int = 1) -> None:
         super().__init__(module)
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ConfigError(f"steps must be a positive integer, got {steps!r}")
+        if isinstance(history, bool) or not isinstance(history, int) or history < 1:
+            raise ConfigError(f"history must be a positive integer (frames in the model's input), got {history!r}")
+        self.history = history
         if loss not in ("rel_l2", "anomaly_rel_l2"):
             raise ConfigError(f"loss must be 'rel_l2' or 'anomaly_rel_l2', got {loss!r}")
         if loss == "anomaly_rel_l2" and not hasattr(module, "output_norm"):
@@ -59,7 +69,10 @@ class RolloutTask(Task):
         self.grid, self.steps, self.kind = grid, steps, loss
 
     def loss(self, model: nn.Module, batch) -> torch.Tensor:
-        past, future = batch[0], batch[1]  # (batch, 1, C, *space), (batch, steps, C, *space)
+        past, future = batch[0], batch[1]  # (batch, history, C, *space), (batch, steps, C, *space)
+        if past.shape[1] != self.history:
+            raise DataError(f"the windows hold {past.shape[1]} past frame(s), the model takes history={self.history}; "
+                            f"build them with TrajectoryWindows(history={self.history})")
         grid = self.grid.with_shape(*past.shape[3:])
         if self.kind == "rel_l2":
             per_step = functools.partial(relative_l2_loss, grid=grid, per_channel=True)
@@ -68,7 +81,17 @@ class RolloutTask(Task):
 
             def per_step(pred, true):
                 return relative_l2_loss(pred - mean, true - mean, grid=grid, per_channel=True)
-        return rollout_loss(model, past[:, 0], future, loss=per_step)
+        if self.history == 1:
+            return rollout_loss(model, past[:, 0], future, loss=per_step)
+        if future.shape[1] != self.steps:
+            raise DataError(f"the windows hold {future.shape[1]} future frame(s), the task rolls out {self.steps}")
+        channels = past.shape[2]
+        x, total = past.flatten(1, 2), 0.0  # (batch, h C, *space): the frames oldest first
+        for j in range(self.steps):  # the mean over the leads, as rollout_loss
+            pred = model(x)
+            total = total + per_step(pred, future[:, j])
+            x = torch.cat([x[:, channels:], pred], dim=1)  # drop the oldest frame, add the newest
+        return total / self.steps
 
 
 def fit_forecaster(
@@ -76,6 +99,7 @@ def fit_forecaster(
     *,
     variables: Sequence[str],
     lag: int = 1,
+    history: int = 1,
     validation: xr.Dataset | None = None,
     model: str = "sfno",
     model_options: dict | None = None,
@@ -95,6 +119,9 @@ def fit_forecaster(
         train, validation: canonical datasets (files may be larger than memory: they are streamed).
         variables: the prognostic variables (channels, in order).
         lag: time steps of the file per model step (the lead time is ``lag`` times the file's step).
+        history: frames of the state the model takes, ``lag`` steps apart (see
+            :func:`~sciml.surrogate.fit_surrogate`); every stage trains on them (windows of
+            ``history + k`` frames).
         model, model_options: a registered model (default SFNO, the spherical model of choice; use
             ``"fno"`` or ``"afno"`` on flat grids).
         pretrain: options of the one-step stage.
@@ -121,14 +148,15 @@ def fit_forecaster(
     logs = Path(log_dir) if log_dir is not None else None
     if logs is not None:
         logs.mkdir(parents=True, exist_ok=True)
-    surrogate, history = fit_surrogate(train, inputs=variables, outputs=variables, lag=lag, validation=validation,
-                                       model=model, model_options=model_options, loss=loss, config=pretrain,
-                                       log_path=logs / "steps_1.jsonl" if logs else None)
-    histories = {1: history}
+    surrogate, first = fit_surrogate(train, inputs=variables, outputs=variables, lag=lag, history=history,
+                                     validation=validation, model=model, model_options=model_options, loss=loss,
+                                     config=pretrain, log_path=logs / "steps_1.jsonl" if logs else None)
+    histories = {1: first}
     for k in stages:
-        windows = TrajectoryWindows(train, variables=variables, horizon=k, lag=lag)
-        val_windows = TrajectoryWindows(validation, variables=variables, horizon=k, lag=lag) if validation is not None else None
-        task = RolloutTask(surrogate.module, grid=surrogate.grid, steps=k, loss=loss)
+        windows = TrajectoryWindows(train, variables=variables, history=history, horizon=k, lag=lag)
+        val_windows = (TrajectoryWindows(validation, variables=variables, history=history, horizon=k, lag=lag)
+                       if validation is not None else None)
+        task = RolloutTask(surrogate.module, grid=surrogate.grid, steps=k, loss=loss, history=history)
         histories[k] = fit(task, windows, val_data=val_windows, config=finetune,
                            log_path=logs / f"steps_{k}.jsonl" if logs else None)
     surrogate.provenance["forecast_training"] = {
