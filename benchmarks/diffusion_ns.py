@@ -95,8 +95,8 @@ def main() -> None:
         EDMLoss,
         FieldNetConfig,
         GaussianRandomField,
-        sample,
     )
+    from sciml.diffusion import sample_tensor as sample
     from sciml.diffusion.conditional import LowModes, conditional_sample
     from sciml.diffusion.metrics import (
         ensemble_scores,

@@ -17,7 +17,7 @@ from sciml.diffusion import (
     PointValues,
     conditional_sample,
     noise_covariance,
-    sample,
+    sample_tensor,
 )
 from sciml.spectral import spectral_resample
 
@@ -108,7 +108,7 @@ def test_low_mode_guidance_keeps_the_observation_and_draws_the_high_modes_from_t
     coefficients = torch.fft.fft2(x.flatten(0, 1)[:, 0], norm="forward")  # (256, 32, 32)
     k = torch.fft.fftfreq(32, 1 / 32).round().long()
     ky, kx = torch.meshgrid(k, k, indexing="ij")
-    free = sample(model, grid, 256, sampler=sampler, steps=steps, generator=_generator(4), dtype=F64)
+    free = sample_tensor(model, grid, 256, sampler=sampler, steps=steps, generator=_generator(4), dtype=F64)
     same = (torch.fft.fft2(free[:, 0], norm="forward") - coefficients)[:, (ky.abs() >= 4) | (kx.abs() >= 4)]
     assert float(same.abs().max()) < 1e-10 * float(coefficients.abs().max())
     variance = data.spectral_variance(grid)
@@ -142,8 +142,8 @@ def test_a_neural_denoiser_reproduces_the_coarse_observation_and_the_uncondition
     deviation = (spectral_resample(x, (8, 8)) - spectral_resample(coarse[:, None, None], (8, 8))).abs().max()
     assert float(deviation) < 1e-5 * float(coarse.abs().max())
     # the unconditional sampler is untouched: same generator, same fields as before guidance existed
-    first = sample(model, Grid.box(16, 16), 2, steps=3, generator=_generator(7))
-    again = sample(model, Grid.box(16, 16), 2, steps=3, generator=_generator(7))
+    first = sample_tensor(model, Grid.box(16, 16), 2, steps=3, generator=_generator(7))
+    again = sample_tensor(model, Grid.box(16, 16), 2, steps=3, generator=_generator(7))
     assert torch.equal(first, again)
 
 

@@ -20,7 +20,7 @@ import torch
 from sciml import ConfigError, DataError, Grid
 from sciml.diffusion import (DiffusionTask, EDMDenoiser, EDMLoss, FieldNetConfig, FlowMatchingLoss, GaussianDenoiser,
                              GaussianRandomField, GaussianVelocityField, NeuralVelocityField, VPLoss, edm_scalings,
-                             edm_schedule, evaluations, sample)
+                             edm_schedule, evaluations, sample_tensor)
 from sciml.train import TrainConfig, fit, seed_everything
 
 F64 = torch.float64
@@ -127,7 +127,7 @@ def test_deterministic_samplers_follow_the_exact_flow_map_at_their_order(sampler
     initial = start * _modes(model.draw_noise(BOX, 8, generator=_generator(3), device="cpu", dtype=F64), 8)
     errors = []
     for steps in (16, 32):
-        x = sample(model, BOX, 8, sampler="ode" if sampler == "flow" else sampler, steps=steps, method=method,
+        x = sample_tensor(model, BOX, 8, sampler="ode" if sampler == "flow" else sampler, steps=steps, method=method,
                    generator=_generator(3), dtype=F64)
         errors.append(float((_modes(x, 8) / initial / exact - 1).abs().max()))
     # measured: heun 0.108 -> 0.0231 (4.7x), ode rk4 8.3e-4 -> 5.4e-5 (15.4x), flow rk4 3.3e-5 -> 1.8e-6 (18x)
@@ -151,7 +151,7 @@ def test_samplers_with_the_exact_model_give_the_data_covariance_mode_by_mode(sam
     else:
         model = _exact_denoiser()
     generator = _generator(1)
-    x = torch.cat([sample(model, BOX, 2000, sampler=sampler, generator=generator, dtype=F64, **options)
+    x = torch.cat([sample_tensor(model, BOX, 2000, sampler=sampler, generator=generator, dtype=F64, **options)
                    for _ in range(2)])
     assert x.shape == (4000, 1, 16)
     ratio = _modes(x, 8).abs().pow(2).mean(dim=0) / DATA.spectral_variance(BOX)[7:]
@@ -165,8 +165,8 @@ def test_sampling_on_a_finer_grid_draws_the_same_functions():
     for coarse, fine in ((BOX, Grid.box(32)), (Grid.box(16, 16), Grid.box(32, 32))):
         noise = GaussianRandomField(alpha=2.0, tau=3.0, band_limit=7)
         model = GaussianDenoiser(data=GaussianRandomField(alpha=2.5, tau=3.0, band_limit=7), domain=coarse, noise=noise)
-        x = sample(model, coarse, 4, steps=12, generator=_generator(2), dtype=F64)
-        y = sample(model, fine, 4, steps=12, generator=_generator(2), dtype=F64)
+        x = sample_tensor(model, coarse, 4, steps=12, generator=_generator(2), dtype=F64)
+        y = sample_tensor(model, fine, 4, steps=12, generator=_generator(2), dtype=F64)
         index = (..., *([slice(None, None, 2)] * coarse.ndim))
         torch.testing.assert_close(y[index], x, atol=1e-12, rtol=0)
 
@@ -198,7 +198,7 @@ def test_each_sampler_calls_the_network_exactly_its_budget(sampler, options, exp
     calls = []
     model.register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].shape))
     grid = Grid.box(16) if model.domain.ndim == 1 else Grid.box(16, 16)  # twice the training grid
-    x = sample(model, grid, 3, sampler=sampler, generator=_generator(0), **options)
+    x = sample_tensor(model, grid, 3, sampler=sampler, generator=_generator(0), **options)
     assert x.shape == (3, 1, *grid.shape) and x.dtype == torch.float32
     assert len(calls) == expected == evaluations(sampler, options["steps"], method=options.get("method", "rk4"))
     assert all(shape == x.shape for shape in calls)
@@ -218,20 +218,20 @@ def test_sampling_refuses_a_zero_budget_another_domain_nan_options_and_nan_weigh
     ]
     for options, error, words in cases:
         with pytest.raises(error, match=words) as info:
-            sample(model, grid, 2, generator=_generator(0), **options)
+            sample_tensor(model, grid, 2, generator=_generator(0), **options)
         assert "\n" not in str(info.value)
     for other in (Grid.box(8, 8, lengths=2.0), Grid.box(8), Grid.bounded(8, 8), Grid.latlon(8, 16)):
         with pytest.raises(ConfigError, match="lengths") as info:
-            sample(model, other, 2, generator=_generator(0))
+            sample_tensor(model, other, 2, generator=_generator(0))
         assert "\n" not in str(info.value)
     with pytest.raises(ConfigError, match="n must be"):
-        sample(model, grid, 0)
+        sample_tensor(model, grid, 0)
     with pytest.raises(ConfigError, match="does not apply to a VelocityField"):
-        sample(_tiny_velocity(), Grid.box(8), 2, sampler="heun")
+        sample_tensor(_tiny_velocity(), Grid.box(8), 2, sampler="heun")
     with torch.no_grad():
         next(model.parameters()).fill_(float("nan"))
     with pytest.raises(DataError, match="non-finite") as info:
-        sample(model, grid, 2, steps=2, generator=_generator(0))
+        sample_tensor(model, grid, 2, steps=2, generator=_generator(0))
     assert "\n" not in str(info.value)
 
 
@@ -386,10 +386,10 @@ def test_a_tiny_edm_model_learns_a_spectrum_and_samples_it_at_twice_its_grid():
 
     data_bands = torch.stack([variance[i:j].sum() for i, j in bands])
     exact = GaussianDenoiser(data=data, domain=grid, noise=noise)
-    reference = band_energies(sample(exact, grid, 256, steps=32, generator=_generator(5), dtype=F64))
+    reference = band_energies(sample_tensor(exact, grid, 256, steps=32, generator=_generator(5), dtype=F64))
     samples = {}
     for points in (32, 64):  # the training grid and twice it: the same weights, the same noise functions
-        x = sample(task.ema.module, Grid.box(points), 256, steps=32, generator=_generator(5))
+        x = sample_tensor(task.ema.module, Grid.box(points), 256, steps=32, generator=_generator(5))
         samples[points] = x
         energies = band_energies(x)
         # Against the data: measured 1.11, 1.05, 1.10, 1.13 at both resolutions (256 samples: 3-4% standard error per

@@ -1,4 +1,4 @@
-"""xarray in and out (sciml.diffusion.api): generate and super_resolve keep coordinates and attributes; bad input is
+"""xarray in and out (sciml.diffusion.api): sample and super_resolve keep coordinates and attributes; bad input is
 a one-line error."""
 
 import subprocess
@@ -14,8 +14,8 @@ from sciml import ConfigError, DataError, Grid
 from sciml.diffusion import (
     GaussianDenoiser,
     GaussianRandomField,
-    generate,
     sample,
+    sample_tensor,
     super_resolve,
 )
 from sciml.spectral import spectral_resample
@@ -37,22 +37,22 @@ def _coarse() -> xr.Dataset:
         attrs={"title": "coarse run", "viscosity": 1e-3})
 
 
-def test_generate_on_a_grid_is_the_tensor_sampler_with_coordinates_and_provenance():
-    ds = generate(MODEL, Grid.box(32, 32), 3, steps=4, seed=5)
+def test_sample_on_a_grid_is_the_tensor_sampler_with_coordinates_and_provenance():
+    ds = sample(MODEL, Grid.box(32, 32), 3, steps=4, seed=5)
     assert list(ds.data_vars) == ["channel_0"] and ds["channel_0"].dims == ("sample", "y", "x")
     np.testing.assert_array_equal(ds["x"].values, np.arange(32) / 32)
     assert list(ds["sample"].values) == [0, 1, 2]
     assert ds.attrs["sampler"] == "heun" and ds.attrs["steps"] == 4 and ds.attrs["network_evaluations"] == 7
-    tensor = sample(MODEL, Grid.box(32, 32), 3, steps=4, generator=torch.Generator().manual_seed(5))
+    tensor = sample_tensor(MODEL, Grid.box(32, 32), 3, steps=4, generator=torch.Generator().manual_seed(5))
     np.testing.assert_array_equal(ds["channel_0"].values, tensor[:, 0].numpy())
 
 
-def test_generate_on_a_template_copies_its_names_coordinates_and_attributes():
+def test_sample_on_a_template_copies_its_names_coordinates_and_attributes():
     coarse = _coarse()
     axis = 0.0625 + np.arange(16) / 16
     template = xr.Dataset({"vorticity": (("y", "x"), np.zeros((16, 16)), coarse["vorticity"].attrs)},
                           coords={"y": axis, "x": axis}, attrs=coarse.attrs)
-    ds = generate(MODEL, template, 2, steps=3)
+    ds = sample(MODEL, template, 2, steps=3)
     assert list(ds.data_vars) == ["vorticity"] and ds["vorticity"].attrs["units"] == "s-1"
     assert ds.attrs["title"] == "coarse run" and ds.attrs["viscosity"] == 1e-3
     np.testing.assert_allclose(ds["x"].values, template["x"].values)
@@ -89,12 +89,12 @@ def test_bad_inputs_are_one_line_errors():
         (lambda: super_resolve(MODEL, coarse, Grid.box(8, 8), 2), ConfigError, "finer than"),
         (lambda: super_resolve(MODEL, nan, Grid.box(32, 32), 2), DataError, "NaN"),
         (lambda: super_resolve(MODEL, coarse, Grid.box(32, 32), 2, steps=0), ConfigError, "budget"),
-        (lambda: generate(MODEL, Grid.box(32, 32), 2, steps=0), ConfigError, "budget"),
+        (lambda: sample(MODEL, Grid.box(32, 32), 2, steps=0), ConfigError, "budget"),
         (lambda: super_resolve(MODEL, coarse, Grid.box(32, 32, lengths=2.0), 2), ConfigError, "domains differ"),
-        (lambda: generate(MODEL, wide, 2), ConfigError, "domains differ"),
+        (lambda: sample(MODEL, wide, 2), ConfigError, "domains differ"),
         (lambda: super_resolve(MODEL, coarse.assign(other=coarse["vorticity"]), Grid.box(32, 32), 2), DataError,
          "1 channel"),
-        (lambda: generate(MODEL, Grid.box(32, 32), 2, seed=-1), ConfigError, "seed"),
+        (lambda: sample(MODEL, Grid.box(32, 32), 2, seed=-1), ConfigError, "seed"),
         (lambda: super_resolve(MODEL, coarse.drop_vars("x"), Grid.box(32, 32), 2), DataError, "coordinate"),
     ]
     for make, error, words in cases:

@@ -1,5 +1,5 @@
 """``sciml diffusion train|sample|superres``: function-space diffusion from the command line (a thin layer over
-:class:`sciml.diffusion.DiffusionTask` with :func:`sciml.train.fit`, :func:`sciml.diffusion.generate` and
+:class:`sciml.diffusion.DiffusionTask` with :func:`sciml.train.fit`, :func:`sciml.diffusion.sample` and
 :func:`sciml.diffusion.super_resolve`).
 
 Only argparse and the standard library at import, so ``sciml --help`` stays fast.
@@ -250,12 +250,12 @@ def _template(model, state, grid):
 
 
 def _sample(args, command: str) -> None:
-    from .api import generate
+    from .api import sample
 
     _writable(args.out, args.overwrite)
     model, state = load_model(args.model)
     grid = _grid(model, args.resolution)
-    ds = generate(model, _template(model, state, grid), args.n, seed=args.seed, sampler=args.sampler,
+    ds = sample(model, _template(model, state, grid), args.n, seed=args.seed, sampler=args.sampler,
                   steps=args.steps, attrs={"history": command})
     _write_netcdf(ds, args.out)
     print(f"wrote {args.n} samples on {grid.shape} to {args.out}")

@@ -1,17 +1,19 @@
-"""xarray in and out: :func:`generate` samples fields as an ``xr.Dataset``, :func:`super_resolve` turns a coarse
-dataset into an ensemble of fine ones, keeping its coordinates and attributes.
+"""xarray in and out: :func:`sample` draws fields as an ``xr.Dataset``, :func:`super_resolve` turns a coarse dataset
+into an ensemble of fine ones, keeping its coordinates and attributes.
 
-The tensor sampler :func:`sciml.diffusion.sample` (``(n, channels, *space)`` tensors) is what both call;
-:func:`generate` is its xarray form (named differently so the tensor verb keeps its meaning and return type), and
-:func:`super_resolve` the xarray form of :func:`sciml.diffusion.conditional.conditional_sample` with a
-:class:`~sciml.diffusion.conditional.LowModes` condition (the guidance of :mod:`sciml.diffusion.conditional`).
+The tensor sampler :func:`sciml.diffusion.sample_tensor` (``(n, channels, *space)`` tensors) is what both call;
+:func:`sample` is its xarray form, and :func:`super_resolve` the xarray form of
+:func:`sciml.diffusion.conditional.conditional_sample` with a :class:`~sciml.diffusion.conditional.LowModes`
+condition: by guidance of an unconditional denoiser, or by the input channel of a
+:class:`~sciml.diffusion.CoarseConditionedDenoiser` (the model says which). :func:`generate` is the deprecated
+former name of :func:`sample`.
 
 Layout: one data variable per channel of the model (``channel_0, ...`` or the template's / coarse dataset's
 names, in order), spatial dims ``(y, x)`` (or ``(x,)``; the template's names when given) with coordinates in the
-box's length units, ``sample`` (generate) or ``member`` (super_resolve) before them. Attributes: the template's or
+box's length units, ``sample`` (sample) or ``member`` (super_resolve) before them. Attributes: the template's or
 coarse dataset's (``units``, ``long_name``, ...) on each variable and on the dataset, plus the sampler's provenance
-on the dataset (``sampler``, ``steps``, ``network_evaluations``, ``seed``, and ``condition_grid`` for
-super-resolution).
+on the dataset (``sampler``, ``steps``, ``network_evaluations``, ``seed``, and ``condition_grid`` and
+``condition`` for super-resolution).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from .._deprecation import deprecated
 from ..errors import ConfigError, DataError, GridError
 from ..grids import Grid
 from .model import FieldModel
@@ -31,7 +34,7 @@ from .model import FieldModel
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["generate", "super_resolve"]
+__all__ = ["sample", "super_resolve", "generate"]
 
 
 def _seed(seed) -> int:
@@ -130,11 +133,17 @@ def _provenance(sampler, steps, seed: int, model) -> dict:
             "seed": seed, "generator": "sciml.diffusion"}
 
 
-def generate(model: FieldModel, grid, n: int, *, seed: int = 0, sampler: str | None = None,
-             steps: int | None = None, dims: Sequence[str] | None = None, attrs: dict | None = None,
-             **options) -> xr.Dataset:
+def _no_generator(options: dict, verb: str) -> None:
+    if "generator" in options:
+        raise ConfigError(f"{verb} draws from a generator it seeds itself: pass seed=<int> (the tensor verbs "
+                          f"sample_tensor / conditional_sample take generator=)")
+
+
+def sample(model: FieldModel, grid, n: int, *, seed: int = 0, sampler: str | None = None,
+           steps: int | None = None, dims: Sequence[str] | None = None, attrs: dict | None = None,
+           **options) -> xr.Dataset:
     """Draw ``n`` fields on ``grid`` from ``model`` as an ``xr.Dataset`` (the xarray form of
-    :func:`sciml.diffusion.sample`).
+    :func:`sciml.diffusion.sample_tensor`).
 
     Args:
         model: a trained :class:`~sciml.diffusion.Denoiser` or :class:`~sciml.diffusion.VelocityField`.
@@ -143,7 +152,7 @@ def generate(model: FieldModel, grid, n: int, *, seed: int = 0, sampler: str | N
         n: number of fields.
         seed: seeds the one ``torch.Generator`` the sampler draws from (the same seed gives the same functions on
             every grid).
-        sampler, steps, options: as :func:`sciml.diffusion.sample`.
+        sampler, steps, options: as :func:`sciml.diffusion.sample_tensor` (not ``generator``: ``seed`` replaces it).
         dims: the template's spatial dims (default ``(y, x)`` / ``(x,)`` or its last dims).
         attrs: extra dataset attributes.
 
@@ -155,12 +164,17 @@ def generate(model: FieldModel, grid, n: int, *, seed: int = 0, sampler: str | N
     """
     import xarray as xr
 
-    from .samplers import sample
+    from .model import ConditionedDenoiser
+    from .samplers import sample_tensor
 
     seed = _seed(seed)
+    _no_generator(options, "sample")
+    if isinstance(model, ConditionedDenoiser):
+        raise ConfigError(f"a {type(model).__name__} samples given a coarse field: use super_resolve(model, coarse, "
+                          f"grid, members)")
     box, space, coords, variables = _target(model, grid, dims)
     names = _names(model, variables)
-    fields = sample(model, box, n, sampler=sampler, steps=steps, generator=torch.Generator().manual_seed(seed),
+    fields = sample_tensor(model, box, n, sampler=sampler, steps=steps, generator=torch.Generator().manual_seed(seed),
                     **options)
     values = fields.detach().cpu().numpy()
     data = {}
@@ -176,18 +190,22 @@ def super_resolve(model: FieldModel, coarse, grid, members: int, *, seed: int = 
                   steps: int | None = None, dims: Sequence[str] | None = None, **options) -> xr.Dataset:
     """Super-resolve every coarse field of ``coarse`` into ``members`` fields on ``grid``, consistent with it.
 
-    The coarse fields' Fourier modes ``|k_i| < m_i / 2`` are the observation (:class:`LowModes`); the members are
-    drawn by the guided sampler of :mod:`sciml.diffusion.conditional` and reproduce those modes to rounding
-    (Heun / Euler-Maruyama).
+    The coarse fields' Fourier modes ``|k_i| < m_i / 2`` are the observation (:class:`LowModes`). The model says how
+    it is conditioned (:func:`~sciml.diffusion.conditional.conditional_sample`): an unconditional
+    :class:`~sciml.diffusion.Denoiser` by the guided sampler of :mod:`sciml.diffusion.conditional`, whose members
+    reproduce those modes to rounding (Heun / Euler-Maruyama); a :class:`~sciml.diffusion.CoarseConditionedDenoiser`
+    by its input channel (the coarse field interpolated to ``grid``), its members matching the modes as well as it
+    was trained to (pass ``guidance=True`` to enforce them as well).
 
     Args:
-        model: a :class:`~sciml.diffusion.Denoiser`.
+        model: a :class:`~sciml.diffusion.Denoiser` or :class:`~sciml.diffusion.CoarseConditionedDenoiser`.
         coarse: ``xr.Dataset`` (one variable per channel) or ``xr.DataArray`` with spatial dims (default ``(y, x)``)
             whose coordinates lie on the model's box, and any other dims (``sample``, ``time``, ...), which are kept
             with their coordinates; attributes are kept.
         grid: the target ``Grid.box`` (or an xarray template of it), finer than the coarse grid.
         members: ensemble members per coarse field.
-        seed, sampler, steps, options: as :func:`generate`.
+        seed, sampler, steps, options: as :func:`sample`; ``guidance`` as
+            :func:`~sciml.diffusion.conditional.conditional_sample`.
         dims: the coarse fields' spatial dims.
 
     Returns:
@@ -205,6 +223,7 @@ def super_resolve(model: FieldModel, coarse, grid, members: int, *, seed: int = 
     from .samplers import _steps
 
     seed = _seed(seed)
+    _no_generator(options, "super_resolve")
     if steps is not None:
         _steps(sampler or "heun", steps)
     variables = _variables(coarse)
@@ -232,8 +251,18 @@ def super_resolve(model: FieldModel, coarse, grid, members: int, *, seed: int = 
         data[names[index]] = xr.DataArray(np.take(values, index, axis=len(other) + 1), dims=(*other, "member", *space),
                                           attrs=dict(v.attrs))
     attrs = dict(coarse.attrs) if isinstance(coarse, xr.Dataset) else {}
+    from .model import ConditionedDenoiser
+
+    if isinstance(model, ConditionedDenoiser):
+        how = "input channel (the coarse field interpolated to the target grid)"
+        how += " and data-consistency guidance" if options.get("guidance") else ""
+    else:
+        how = "data-consistency guidance"
     attrs.update(_provenance(sampler, steps, seed, model), condition_grid=list(coarse_grid.shape),
-                 condition="low Fourier modes |k_i| < n_i / 2 of the coarse field")
+                 condition="low Fourier modes |k_i| < n_i / 2 of the coarse field", conditioning=how)
     for dim in space:
         fine_coords[dim] = xr.DataArray(fine_coords[dim], dims=dim, attrs=dict(variables[0][dim].attrs))
     return xr.Dataset(data, coords={**kept, "member": np.arange(members), **fine_coords}, attrs=attrs)
+
+
+generate = deprecated("sciml.diffusion.generate", "sciml.diffusion.sample", since="0.1.0", remove_in="0.3.0")(sample)

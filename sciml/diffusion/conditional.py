@@ -10,7 +10,7 @@ al. 2025, "Guided diffusion sampling on function spaces with applications to PDE
 
 with ``C`` the covariance of the model's noise (:attr:`~sciml.diffusion.FieldModel.noise`), the ``C``-weighted
 pseudo-inverse (``A A^+ = I``: the corrected estimate reproduces ``y`` exactly). Every sampler of
-:func:`~sciml.diffusion.sample` then runs unchanged on ``D_y``; the Heun and Euler-Maruyama samplers end on a
+:func:`~sciml.diffusion.sample_tensor` then runs unchanged on ``D_y``; the Heun and Euler-Maruyama samplers end on a
 ``D_y`` evaluation, so their samples satisfy ``A x = y`` to rounding.
 
 **Exactness.** For Gaussian data ``x_0 ~ N(0, s^2 C)`` (the noise's covariance up to scale) and the exact denoiser,
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -219,28 +220,41 @@ class _Guided(Denoiser):
 
 
 def conditional_sample(model: Denoiser, grid: Grid, condition: LowModes | PointValues, members: int, *,
-                       sampler: str | None = None, steps: int | None = None,
+                       guidance: bool | None = None, sampler: str | None = None, steps: int | None = None,
                        generator: torch.Generator | None = None, **options) -> torch.Tensor:
     """Draw ``members`` fields per case of ``condition`` on ``grid``: ``(batch, members, channels, *grid.shape)``.
 
-    The sampler runs on ``D_y`` (see the module doc): the network is called :func:`~sciml.diffusion.evaluations`
-    times, once per evaluation for all ``batch * members`` fields; the unconditional path
-    (:func:`~sciml.diffusion.sample`) is unchanged.
+    Two ways to condition, chosen by the model:
+
+    * an unconditional :class:`~sciml.diffusion.Denoiser` is **guided**: the sampler runs on ``D_y`` (see the module
+      doc), zero-shot;
+    * a :class:`~sciml.diffusion.ConditionedDenoiser` (trained with the coarse field as an input channel) takes a
+      :class:`LowModes` condition **by the channel**: the coarse field is lifted to ``grid``
+      (:meth:`~sciml.diffusion.ConditionedDenoiser.lift`) and fixed (:meth:`~sciml.diffusion.ConditionedDenoiser.bind`);
+      ``guidance=True`` applies the data-consistency step on top (the low modes then hold to rounding).
+
+    The network is called :func:`~sciml.diffusion.evaluations` times, once per evaluation for all ``batch *
+    members`` fields; the unconditional path (:func:`~sciml.diffusion.sample_tensor`) is unchanged.
 
     Args:
         model: a :class:`~sciml.diffusion.Denoiser` (guidance needs ``E[x_0 | x_sigma]``; velocity fields are not
-            taken).
+            taken) or a :class:`~sciml.diffusion.ConditionedDenoiser`.
         grid: the target ``Grid.box`` of the model's box (finer than a :class:`LowModes` condition).
-        condition: a :class:`LowModes` or :class:`PointValues` observation of ``batch`` cases.
+        condition: a :class:`LowModes` or :class:`PointValues` observation of ``batch`` cases (a conditioned model
+            takes :class:`LowModes` only).
         members: samples per case, >= 1.
-        sampler, steps, generator, options: as :func:`~sciml.diffusion.sample` (``"heun"`` and
+        guidance: apply the data-consistency correction; default True for an unconditional model (it is the only
+            conditioning it has), False for a conditioned one.
+        sampler, steps, generator, options: as :func:`~sciml.diffusion.sample_tensor` (with guidance, ``"heun"`` and
             ``"euler_maruyama"`` end exactly on the observation; ``"ode"`` stops at ``sigma_min``).
 
     Raises:
-        ConfigError: a zero budget, a grid on another box or coarser than the condition, mismatched channels.
+        ConfigError: a zero budget, a grid on another box or coarser than the condition, mismatched channels, an
+            unconditional model without guidance, a conditioned model given point values.
         DataError: NaN or infinite values in the condition.
     """
-    from .samplers import _steps, sample
+    from .model import ConditionedDenoiser
+    from .samplers import _steps, sample_tensor
 
     if not isinstance(model, Denoiser):
         raise ConfigError(f"conditional sampling guides a sciml.diffusion Denoiser, got {type(model).__name__}")
@@ -248,11 +262,36 @@ def conditional_sample(model: Denoiser, grid: Grid, condition: LowModes | PointV
         raise ConfigError(f"condition must be LowModes or PointValues, got {type(condition).__name__}")
     if isinstance(members, bool) or not isinstance(members, numbers.Integral) or members < 1:
         raise ConfigError(f"members must be an integer >= 1, got {members!r}")
+    conditioned = isinstance(model, ConditionedDenoiser)
+    if guidance is None:
+        guidance = not conditioned
+    if not isinstance(guidance, bool):
+        raise ConfigError(f"guidance must be True, False or None, got {guidance!r}")
+    if not conditioned and not guidance:
+        raise ConfigError(f"a {type(model).__name__} is unconditional: guidance is its only conditioning (pass "
+                          f"guidance=True or None, or train a CoarseConditionedDenoiser)")
+    if conditioned and not isinstance(condition, LowModes):
+        raise ConfigError(f"a {type(model).__name__} is conditioned on a coarse field (LowModes); point values need "
+                          f"guidance of an unconditional denoiser")
     if steps is not None or sampler is not None:
         _steps(sampler or "heun", steps)  # a zero budget is refused before any work
     model.check_grid(grid)
     condition.check(model, grid)
-    guided = _Guided(model, condition.corrector(model, grid, int(members)))
-    fields = sample(guided, grid, condition.batch * int(members), sampler=sampler, steps=steps, generator=generator,
-                    **options)
-    return fields.view(condition.batch, int(members), *fields.shape[1:])
+    members = int(members)
+    target = model
+    if conditioned:
+        coarse = tuple(condition.field.shape[2:])
+        if coarse != tuple(model.coarse):
+            warnings.warn(f"{type(model).__name__} was trained on the modes of a {tuple(model.coarse)} grid, the "
+                          f"condition is on {coarse}: the model sees another observation than in training",
+                          stacklevel=2)
+        parameter = next(iter(model.parameters()), None)
+        dtype = parameter.dtype if parameter is not None else condition.field.dtype
+        device = parameter.device if parameter is not None else condition.field.device
+        lifted = model.lift(condition.field.to(device=device, dtype=dtype), tuple(grid.shape))
+        target = model.bind(lifted.repeat_interleave(members, dim=0))
+    if guidance:
+        target = _Guided(target, condition.corrector(model, grid, members))
+    fields = sample_tensor(target, grid, condition.batch * members, sampler=sampler, steps=steps,
+                           generator=generator, **options)
+    return fields.view(condition.batch, members, *fields.shape[1:])

@@ -60,7 +60,8 @@ from ..grids import Grid
 from .noise import GaussianRandomField, MaternField
 
 __all__ = ["FieldNetConfig", "NoiseConditionedFNO", "edm_scalings", "FieldModel", "Denoiser", "EDMDenoiser",
-           "GaussianDenoiser", "VelocityField", "NeuralVelocityField", "GaussianVelocityField"]
+           "GaussianDenoiser", "ConditionedDenoiser", "CoarseConditionedDenoiser", "VelocityField",
+           "NeuralVelocityField", "GaussianVelocityField"]
 
 #: EDM's data standard deviation (Karras et al. 2022), the scale its noise-level constants are given in.
 EDM_SIGMA_DATA = 0.5
@@ -125,24 +126,29 @@ class NoiseConditionedFNO(nn.Module):
         h_l = act((K_l h_{l-1} + W_l h_{l-1}) (1 + g_l(e)) + b_l(e)) K_l spectral conv, W_l 1x1, g_l, b_l linear
         F   = P_out h_L                                              1x1, GELU, 1x1
 
-    ``act`` is GELU except after the last layer. ``g_l``, ``b_l`` start at zero (the modulation starts as the
+    With ``input_channels > 0`` the forward takes ``inputs`` ``(batch, input_channels, *space)`` on ``x``'s grid,
+    concatenated to ``x`` before the lift (the coarse field of :class:`CoarseConditionedDenoiser`); the output keeps
+    ``channels``. ``act`` is GELU except after the last layer. ``g_l``, ``b_l`` start at zero (the modulation starts as the
     identity). Spectral weights are complex64: the module runs in float32 (or under autocast).
     """
 
-    def __init__(self, channels: int, config: FieldNetConfig = FieldNetConfig()) -> None:
+    def __init__(self, channels: int, config: FieldNetConfig = FieldNetConfig(), *, input_channels: int = 0) -> None:
         from neuralop.layers.spectral_convolution import SpectralConv
 
         from ..models.features import PeriodicFeatures
 
         super().__init__()
         channels = _positive_int("NoiseConditionedFNO", "channels", channels)
+        if isinstance(input_channels, bool) or not isinstance(input_channels, numbers.Integral) or input_channels < 0:
+            raise ConfigError(f"NoiseConditionedFNO: input_channels must be an integer >= 0, got {input_channels!r}")
         if not isinstance(config, FieldNetConfig):
             raise ConfigError(f"NoiseConditionedFNO takes a FieldNetConfig, got {type(config).__name__}")
         self.config, self.channels, self.ndim = config, channels, len(config.n_modes)
+        self.input_channels = int(input_channels)
         conv = nn.Conv1d if self.ndim == 1 else nn.Conv2d
         hidden, width = config.hidden_channels, config.embedding_channels
         self.features = PeriodicFeatures(self.ndim) if config.positional else None
-        self.lift = conv(channels + (2 * self.ndim if config.positional else 0), hidden, 1)
+        self.lift = conv(channels + self.input_channels + (2 * self.ndim if config.positional else 0), hidden, 1)
         self.spectral = nn.ModuleList(SpectralConv(hidden, hidden, config.n_modes) for _ in range(config.n_layers))
         self.pointwise = nn.ModuleList(conv(hidden, hidden, 1) for _ in range(config.n_layers))
         self.embedding = nn.Sequential(nn.Linear(2 * config.frequencies, width), nn.SiLU(), nn.Linear(width, width),
@@ -153,15 +159,25 @@ class NoiseConditionedFNO(nn.Module):
             nn.init.zeros_(film.bias)
         self.project = nn.Sequential(conv(hidden, 2 * hidden, 1), nn.GELU(), conv(2 * hidden, channels, 1))
 
-    def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, condition: torch.Tensor, inputs: torch.Tensor | None = None) -> torch.Tensor:
         if x.ndim != 2 + self.ndim or x.shape[1] != self.channels:
             raise ConfigError(f"NoiseConditionedFNO expects (batch, {self.channels}, *space) with {self.ndim} spatial "
                               f"dims, got {tuple(x.shape)}")
+        if self.input_channels:
+            if inputs is None or tuple(inputs.shape) != (x.shape[0], self.input_channels, *x.shape[2:]):
+                got = None if inputs is None else tuple(inputs.shape)
+                raise ConfigError(f"NoiseConditionedFNO was built with {self.input_channels} extra input channel(s): "
+                                  f"inputs must be (batch, {self.input_channels}, *space) on x's grid, got {got}")
+            x_in = torch.cat([x, inputs.to(x.dtype)], dim=1)
+        elif inputs is not None:
+            raise ConfigError("NoiseConditionedFNO was built without extra input channels (input_channels=0)")
+        else:
+            x_in = x
         frequencies = 2 * math.pi * torch.logspace(-2, 4, self.config.frequencies, base=2.0, device=x.device,
                                                    dtype=condition.dtype)
         phase = condition[:, None] * frequencies
         embedding = self.embedding(torch.cat([phase.cos(), phase.sin()], dim=1).to(x.dtype))
-        h = self.lift(self.features(x) if self.features is not None else x)
+        h = self.lift(self.features(x_in) if self.features is not None else x_in)
         per_channel = (x.shape[0], -1) + (1,) * self.ndim
         for index, (spectral, pointwise, film) in enumerate(zip(self.spectral, self.pointwise, self.film)):
             scale, shift = film(embedding).view(*per_channel[:2], 2, *per_channel[2:]).unbind(2)
@@ -296,6 +312,132 @@ class EDMDenoiser(Denoiser):
         c_skip, c_out, c_in, c_noise = edm_scalings(sigma, sigma_data=self.sigma_data,
                                                     noise_variance=self.noise_variance)
         return _broadcast(c_skip, x) * x + _broadcast(c_out, x) * self.net(_broadcast(c_in, x) * x, c_noise)
+
+
+class ConditionedDenoiser(Denoiser):
+    """Base of the denoisers conditioned by an input channel: ``forward(x, sigma, condition)`` estimates
+    ``E[x_0 | x_0 + sigma xi = x, y]`` from ``condition``, the observation ``y`` as a field on ``x``'s grid.
+
+    ``x``, ``condition`` are ``(batch, channels, *space)`` on the same grid of :attr:`domain` (any resolution);
+    ``sigma`` as :class:`Denoiser`. :meth:`condition_of` turns a clean field into its condition (what training uses
+    when the data are fields only); :meth:`lift` puts an observation on a grid; :meth:`bind` fixes the condition and
+    gives a plain :class:`Denoiser` that every sampler takes. :func:`~sciml.diffusion.super_resolve` tells this kind of
+    model from an unconditional one and conditions it by the channel instead of by guidance.
+
+    Attributes:
+        coarse: the spatial shape of the coarse grid whose Fourier modes ``|k_i| < coarse_i / 2`` the condition holds
+            (the training condition; any coarse grid is taken at sampling, with a warning when it differs).
+    """
+
+    coarse: tuple[int, ...]
+
+    def condition_of(self, fields: torch.Tensor) -> torch.Tensor:
+        """The condition of clean ``fields`` ``(batch, channels, *space)``: their Fourier modes ``|k_i| < coarse_i /
+        2`` on their own grid (spectral truncation to :attr:`coarse`, then trigonometric interpolation back)."""
+        from ..spectral import spectral_resample
+
+        self.grid_of(fields)
+        return spectral_resample(spectral_resample(fields, self.coarse), tuple(fields.shape[2:]))
+
+    def lift(self, coarse: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        """A coarse observation ``(batch, channels, *coarse_space)`` on the grid of ``shape``: its trigonometric
+        interpolant (:func:`sciml.spectral.spectral_resample`, exact for the modes it holds)."""
+        from ..spectral import spectral_resample
+
+        return spectral_resample(coarse, tuple(shape))
+
+    def bind(self, condition: torch.Tensor) -> Denoiser:
+        """The unconditional view ``D(x; sigma) = self(x, sigma, condition)`` for ``condition`` on the sampling grid
+        (``(batch, channels, *space)``; ``batch`` equal to the number of fields sampled)."""
+        return _Bound(self, condition)
+
+
+class _Bound(Denoiser):
+    """``D(x; sigma) = base(x, sigma, condition)``: a conditioned denoiser with its condition fixed."""
+
+    def __init__(self, base: ConditionedDenoiser, condition: torch.Tensor) -> None:
+        super().__init__(domain=base.domain, noise=base.noise, channels=base.channels, sigma_data=base.sigma_data)
+        self.base, self.condition = base, condition
+
+    def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
+        return self.base(x, sigma, self.condition.to(device=x.device, dtype=x.dtype))
+
+
+def _coarse_shape(owner: str, coarse, ndim: int) -> tuple[int, ...]:
+    if isinstance(coarse, numbers.Integral) and not isinstance(coarse, bool):
+        coarse = (coarse,) * ndim
+    if not isinstance(coarse, (tuple, list)) or len(coarse) != ndim:
+        raise ConfigError(f"{owner}: coarse must be {ndim} positive integer(s) (the coarse grid's points per dim), got "
+                          f"{coarse!r}")
+    return tuple(_positive_int(owner, "coarse", c) for c in coarse)
+
+
+class CoarseConditionedDenoiser(ConditionedDenoiser):
+    """Super-resolution by an input channel: the coarse field, interpolated to the grid of ``x``, is an extra input
+    of the network, and the denoiser models only what it does not determine (the residual).
+
+    ``(batch, channels, *space), sigma, (batch, channels, *space) -> (batch, channels, *space)``:
+
+        D(x; sigma, u) = u + c_skip r + c_out F([c_in r, u / s_u]; c_noise),    r = x - u
+
+    with ``u`` the condition (the coarse field's trigonometric interpolant on ``x``'s grid, :meth:`lift`),
+    :func:`edm_scalings` of ``sigma_data``, here the pointwise standard deviation of the **residual** ``x_0 - u`` (the
+    part of the fine field the coarse one leaves open, typically much smaller than the field's), and ``s_u`` the
+    pointwise standard deviation of ``u`` (``condition_scale``), so both network inputs have unit variance. Because
+    ``x_sigma - u = (x_0 - u) + sigma xi``, this is EDM's denoiser of the residual given ``u`` (the regression-plus-
+    residual split of CorrDiff, Mardani et al. 2023, arXiv:2309.15214, with the interpolant as the regression);
+    ``F`` is a :class:`NoiseConditionedFNO` with ``channels`` extra inputs, so the same weights act on any grid of the
+    box: train at 64 x 64 from 16 x 16 and super-resolve 16 -> 128. The noise must reach the modes to be generated:
+    choose its ``band_limit`` at least ``n / 2 - 1`` of the finest target grid ``n``.
+
+    Train it with :class:`~sciml.diffusion.DiffusionTask` (:class:`~sciml.diffusion.EDMLoss` or
+    :class:`~sciml.diffusion.VPLoss`) on the fine fields alone (the condition is then :meth:`condition_of` them) or
+    on ``(fine, coarse)`` pairs (the coarse fields lifted to the fine grid: e.g. a coarse solver's output).
+
+    Args:
+        domain, noise, channels, network: as :class:`EDMDenoiser`.
+        coarse: the coarse grid's shape (an int for a square grid): the condition holds its modes ``|k_i| <
+            coarse_i / 2``.
+        sigma_data: pointwise standard deviation of the residual ``x_0 - u`` (:meth:`scales` measures it).
+        condition_scale: pointwise standard deviation of ``u`` (:meth:`scales`).
+    """
+
+    def __init__(self, *, domain: Grid, noise, coarse, channels: int = 1, sigma_data: float = 0.5,
+                 condition_scale: float = 1.0, network: FieldNetConfig = FieldNetConfig()) -> None:
+        super().__init__(domain=domain, noise=noise, channels=channels, sigma_data=sigma_data)
+        owner = "CoarseConditionedDenoiser"
+        if isinstance(network, FieldNetConfig) and len(network.n_modes) != domain.ndim:
+            raise ConfigError(f"{owner}: network.n_modes {network.n_modes} has {len(network.n_modes)} dims, the "
+                              f"domain {domain.ndim}")
+        self.coarse = _coarse_shape(owner, coarse, domain.ndim)
+        self.condition_scale = _positive(owner, "condition_scale", condition_scale)
+        self.net = NoiseConditionedFNO(self.channels, network, input_channels=self.channels)
+
+    @staticmethod
+    def scales(fields: torch.Tensor, coarse) -> dict[str, float]:
+        """``{"sigma_data": std(x_0 - u), "condition_scale": std(u)}`` of clean ``fields`` ``(n, channels, *space)``
+        for the condition ``u`` of the coarse grid ``coarse`` (the keyword arguments of the constructor)."""
+        from ..spectral import spectral_resample
+
+        if not isinstance(fields, torch.Tensor) or fields.ndim not in (3, 4) or not fields.is_floating_point():
+            raise ConfigError("scales takes real fields (n, channels, *space) with 1 or 2 spatial dims")
+        shape = _coarse_shape("CoarseConditionedDenoiser.scales", coarse, fields.ndim - 2)
+        low = spectral_resample(spectral_resample(fields.double(), shape), tuple(fields.shape[2:]))
+        return {"sigma_data": float((fields.double() - low).std()), "condition_scale": float(low.std())}
+
+    def forward(self, x: torch.Tensor, sigma, condition: torch.Tensor) -> torch.Tensor:
+        self.grid_of(x)
+        if not isinstance(condition, torch.Tensor) or tuple(condition.shape) != tuple(x.shape):
+            got = tuple(condition.shape) if isinstance(condition, torch.Tensor) else type(condition).__name__
+            raise ConfigError(f"CoarseConditionedDenoiser: the condition must be the coarse field lifted to x's grid, "
+                              f"{tuple(x.shape)}, got {got}")
+        sigma = _per_sample(sigma, x)
+        c_skip, c_out, c_in, c_noise = edm_scalings(sigma, sigma_data=self.sigma_data,
+                                                    noise_variance=self.noise_variance)
+        condition = condition.to(x.dtype)
+        residual = x - condition
+        network = self.net(_broadcast(c_in, x) * residual, c_noise, condition / self.condition_scale)
+        return condition + _broadcast(c_skip, x) * residual + _broadcast(c_out, x) * network
 
 
 class VelocityField(FieldModel):

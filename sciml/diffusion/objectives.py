@@ -43,7 +43,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..errors import ConfigError
 from ..train.task import Task, adamw, decay_groups
-from .model import Denoiser, FieldModel, VelocityField, edm_scalings
+from .model import ConditionedDenoiser, Denoiser, FieldModel, VelocityField, edm_scalings
 
 __all__ = ["Objective", "EDMLoss", "VPLoss", "FlowMatchingLoss", "DiffusionTask"]
 
@@ -171,7 +171,10 @@ class DiffusionTask(Task):
     """Train a denoiser or a velocity field with an objective through :func:`sciml.train.fit`.
 
     The data are the clean fields, ``(sample, channels, *space)`` (a tuple ``(fields,)`` or a dataset whose items
-    start with the field). The task keeps an exponential moving average of the weights
+    start with the field). A :class:`~sciml.diffusion.ConditionedDenoiser` (super-resolution by an input channel)
+    is trained on the same data, its condition derived from each clean field
+    (:meth:`~sciml.diffusion.ConditionedDenoiser.condition_of`), or on pairs ``(fine, coarse)`` whose coarse fields
+    are lifted to the fine grid. The task keeps an exponential moving average of the weights
     (``torch.optim.swa_utils.AveragedModel`` with ``get_ema_multi_avg_fn(ema_decay)``, updated after every step),
     validates it and keeps its best state (:meth:`validation_model`), and draws all noise from two generators it
     owns, one for training and one for validation (so validation never shifts the training noise); the EMA and both
@@ -183,7 +186,8 @@ class DiffusionTask(Task):
     noise is shared across processes rather than independent.
 
     Args:
-        model: an :class:`~sciml.diffusion.EDMDenoiser` or :class:`~sciml.diffusion.NeuralVelocityField`.
+        model: an :class:`~sciml.diffusion.EDMDenoiser`, :class:`~sciml.diffusion.CoarseConditionedDenoiser` or
+            :class:`~sciml.diffusion.NeuralVelocityField`.
         objective: :class:`EDMLoss` (default for denoisers), :class:`VPLoss` or :class:`FlowMatchingLoss` (default
             for velocity fields).
         ema_decay: the EMA's decay per step, in ``[0, 1)`` (EDM uses a half-life of ~0.5 M images).
@@ -218,11 +222,25 @@ class DiffusionTask(Task):
     def _clean(batch) -> torch.Tensor:
         return batch[0] if isinstance(batch, (tuple, list)) else batch
 
+    def _forward(self, forward, batch) -> tuple[Callable, torch.Tensor]:
+        """``(forward(x, sigma), clean)``: for a :class:`~sciml.diffusion.ConditionedDenoiser` the condition is bound
+        (the batch's second item lifted to the clean fields' grid, or the clean fields' own condition)."""
+        clean = self._clean(batch)
+        if not isinstance(self.model, ConditionedDenoiser):
+            return forward, clean
+        if isinstance(batch, (tuple, list)) and len(batch) > 1:
+            condition = self.model.lift(batch[1].to(device=clean.device, dtype=clean.dtype), tuple(clean.shape[2:]))
+        else:
+            condition = self.model.condition_of(clean)
+        return (lambda x, sigma: forward(x, sigma, condition)), clean
+
     def loss(self, model, batch):
-        return self.objective.loss(model, self.model, self._clean(batch), generator=self.generator)
+        forward, clean = self._forward(model, batch)
+        return self.objective.loss(forward, self.model, clean, generator=self.generator)
 
     def validate(self, model, batch) -> Mapping[str, torch.Tensor]:
-        loss, logs = self.objective.loss(model, model, self._clean(batch), generator=self.validation_generator)
+        forward, clean = self._forward(model, batch)
+        loss, logs = self.objective.loss(forward, model, clean, generator=self.validation_generator)
         return {"loss": loss.detach(), **logs}
 
     def optimizer(self, model, config):

@@ -1,7 +1,7 @@
 """Sampling fields from a denoiser or a velocity field, on any grid of its domain, with a fixed number of network
 evaluations.
 
-:func:`sample` draws ``n`` fields ``(n, channels, *grid.shape)`` on ``grid``: train at 32 x 32 and sample at 64 x 64
+:func:`sample_tensor` draws ``n`` fields ``(n, channels, *grid.shape)`` on ``grid``: train at 32 x 32 and sample at 64 x 64
 by passing ``Grid.box(64, 64)``; the initial noise is the function-space noise of the model on that grid (the same
 function on every grid for a given generator state, :mod:`sciml.diffusion.noise`). Randomness comes from
 ``generator`` only. Each sampler calls the model exactly :func:`evaluations` times:
@@ -43,7 +43,7 @@ from ..errors import ConfigError, DataError
 from ..grids import Grid
 from .model import Denoiser, FieldModel, VelocityField
 
-__all__ = ["sample", "evaluations", "edm_schedule", "SAMPLERS", "ODE_STAGES"]
+__all__ = ["sample_tensor", "evaluations", "edm_schedule", "SAMPLERS", "ODE_STAGES"]
 
 #: Samplers of a denoiser and of a velocity field, the first of each its default.
 SAMPLERS = {Denoiser: ("heun", "euler_maruyama", "ode"), VelocityField: ("ode",)}
@@ -102,11 +102,12 @@ def edm_schedule(points: int, *, sigma_min: float = 0.002, sigma_max: float = 80
     return (top + ramp * (bottom - top)) ** rho
 
 
-def sample(model: FieldModel, grid: Grid, n: int, *, sampler: str | None = None, steps: int | None = None,
+def sample_tensor(model: FieldModel, grid: Grid, n: int, *, sampler: str | None = None, steps: int | None = None,
            generator: torch.Generator | None = None, sigma_min: float = 0.002, sigma_max: float = 80.0,
            rho: float = 7.0, churn: float = 0.0, method: str = "rk4", device: torch.device | str | None = None,
            dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Draw ``n`` fields on ``grid`` from ``model``: ``(n, model.channels, *grid.shape)``.
+    """Draw ``n`` fields on ``grid`` from ``model``: ``(n, model.channels, *grid.shape)`` (the tensor form of
+    :func:`sciml.diffusion.sample`, which returns an ``xr.Dataset``).
 
     Args:
         model: a :class:`~sciml.diffusion.Denoiser` (e.g. ``task.ema.module`` of a trained
