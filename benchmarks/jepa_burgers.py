@@ -13,11 +13,12 @@ Measured:
   predicting the mean log-viscosity for reference;
 * calibration: coverage on the test set of split-conformal 90% intervals (probe on 192, calibration on 64 labels);
 * robustness: the same test initial conditions and viscosities solved at 2x resolution (128 points, solved on
-  512), and saved with frames twice as dense (0.0125 apart), through :func:`sciml.jepa.discover` (which resamples
-  onto the training grid and frame spacing), error against the in-distribution one;
+  512), saved with frames twice as dense (0.0125 apart), and solved with half the solver step (Courant number
+  0.25 instead of 0.5), through :func:`sciml.jepa.discover` (which resamples onto the training grid and frame
+  spacing), error against the in-distribution one;
 * collapse: effective rank of the test features (and the final training monitors).
 
-Usage: python benchmarks/jepa_burgers.py [--quick] [--epochs N] [--n-pool N]
+Usage: python benchmarks/jepa_burgers.py [--quick] [--epochs N] [--n-pool N] [--n-test N] [--plain-stem]
 Writes benchmarks/results/cpu/jepa_burgers.{json,md} and jepa_burgers_*.png. Fixed epochs, no time budget: same
 seed, same numbers (on one machine and thread count).
 """
@@ -39,7 +40,8 @@ RANGE = (1e-2, 1e-1)
 SOLVE = 256
 
 
-def data(n_groups: int, resolution: int, seed: int, *, per_group: int = 1, times=None, cache: Path):
+def data(n_groups: int, resolution: int, seed: int, *, per_group: int = 1, times=None, courant: float = 0.5,
+         cache: Path):
     """Solve (or read back from ``cache``) a Burgers dataset with per-group viscosity."""
     import xarray as xr
 
@@ -47,11 +49,12 @@ def data(n_groups: int, resolution: int, seed: int, *, per_group: int = 1, times
     from sciml.jepa.data import BURGERS_TIMES
 
     times = BURGERS_TIMES if times is None else times
-    path = cache / f"burgers_{n_groups}x{per_group}_{resolution}_{seed}_{len(times)}.nc"
+    path = cache / (f"burgers_{n_groups}x{per_group}_{resolution}_{seed}_{len(times)}"
+                    + (f"_courant{courant:g}" if courant != 0.5 else "") + ".nc")
     if path.exists():
         return xr.open_dataset(path).load()
     ds = burgers_dataset(n_groups, resolution, seed=seed, trajectories_per_group=per_group, viscosity_range=RANGE,
-                         times=times, solve_resolution=SOLVE * resolution // 64, progress=False)
+                         times=times, solve_resolution=SOLVE * resolution // 64, courant=courant, progress=False)
     cache.mkdir(parents=True, exist_ok=True)
     ds.to_netcdf(path)
     return ds
@@ -63,13 +66,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="pretraining epochs (default 96, quick 3)")
     parser.add_argument("--n-pool", type=int, default=None, help="unlabelled trajectories (default 256, quick 64)")
     parser.add_argument("--n-test", type=int, default=None, help="held-out test trajectories (default 128, quick 32)")
+    parser.add_argument("--plain-stem", action="store_true",
+                        help="encoder stem without group normalisation, which sees the amplitude (default off)")
     parser.add_argument("--cache", default="runs/jepa_burgers_data", help="where solved datasets are kept")
     parser.add_argument("--out", default="benchmarks/results/cpu", help="results directory")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
     from sciml.bench.harness import machine
-    from sciml.jepa import (PretrainConfig, discover, embed, fit_probe, label_efficiency, pretrain,
+    from sciml.jepa import (EncoderConfig, PretrainConfig, discover, embed, fit_probe, label_efficiency, pretrain,
                             supervised_baseline)
     from sciml.jepa.data import BURGERS_TIMES
     from sciml.jepa.discovery import plot_embeddings, plot_estimates, plot_label_efficiency, prepare
@@ -90,9 +95,11 @@ def main() -> None:
     test = data(n_test, 64, 1, cache=cache)
     fine = data(n_test, 128, 1, cache=cache)
     dense = data(n_test, 64, 1, times=tuple(k / 80 for k in range(81)), cache=cache)
+    half_step = data(n_test, 64, 1, courant=0.25, cache=cache)
     data_cpu = time.process_time() - t0
 
-    config = PretrainConfig(objective="vicreg", size_t=16, size_x=32, pairs="group", max_boost=0.5, seed=0)
+    config = PretrainConfig(objective="vicreg", size_t=16, size_x=32, pairs="group", max_boost=0.5, seed=0,
+                            encoder=EncoderConfig(stem_norm=not args.plain_stem))
     train = TrainConfig(epochs=epochs, batch_size=batch, lr=2e-3, weight_decay=1e-4, device="cpu", progress=False,
                         seed=0)
     t0 = time.process_time()
@@ -134,7 +141,8 @@ def main() -> None:
     coverage = float(np.mean((nu_test >= lo) & (nu_test <= hi)))
     in_error = float(np.mean(np.abs(found["viscosity_estimate"].values - nu_test) / nu_test))
     robust = {}
-    for name, ds in (("2x resolution (128 points)", fine), ("frames 0.0125 apart", dense)):
+    for name, ds in (("2x resolution (128 points)", fine), ("frames 0.0125 apart", dense),
+                     ("half the solver step (Courant 0.25)", half_step)):
         r = discover(coefficient_model, ds)
         err = float(np.mean(np.abs(r["viscosity_estimate"].values - nu_test) / nu_test))
         cover = float(np.mean((nu_test >= r["viscosity_lower"].values) & (nu_test <= r["viscosity_upper"].values)))
@@ -147,7 +155,8 @@ def main() -> None:
         "setting": {"viscosity_range": list(RANGE), "resolution": 64, "solve_resolution": SOLVE, "frames": 41,
                     "frame_spacing": 0.025, "pool_trajectories": n_pool, "trajectories_per_viscosity": 2,
                     "test_trajectories": n_test, "crop": [16, 32], "objective": "vicreg 25/25/1",
-                    "encoder": {"widths": list(model.config.widths), "embedding_dim": model.config.embedding_dim},
+                    "encoder": {"widths": list(model.config.widths), "embedding_dim": model.config.embedding_dim,
+                                "stem_norm": model.config.stem_norm},
                     "pretrain_epochs": epochs, "batch_size": batch, "optimiser_steps": steps},
         "label_efficiency": {"ssl_linear": ssl, "ssl_mlp": mlp, "supervised_from_scratch": supervised,
                              "predict_mean_relative_error": mean_error,
@@ -167,9 +176,9 @@ def main() -> None:
         "cpu_seconds": {"data": data_cpu, "pretrain": pretrain_cpu, "probes": probe_cpu,
                         "supervised": supervised_cpu, "total": time.process_time() - started},
         "machine": machine("cpu"),
-        "command": "nice -n 10 python benchmarks/jepa_burgers.py" + (" --quick" if quick else "") + (f" --epochs {args.epochs}" if args.epochs else "") + (f" --n-pool {args.n_pool}" if args.n_pool else "") + (f" --n-test {args.n_test}" if args.n_test else ""),
+        "command": "nice -n 10 python benchmarks/jepa_burgers.py" + (" --quick" if quick else "") + (f" --epochs {args.epochs}" if args.epochs else "") + (f" --n-pool {args.n_pool}" if args.n_pool else "") + (f" --n-test {args.n_test}" if args.n_test else "") + (" --plain-stem" if args.plain_stem else ""),
     }
-    name = "jepa_burgers_quick" if quick else "jepa_burgers"
+    name = ("jepa_burgers_quick" if quick else "jepa_burgers") + ("_plain_stem" if args.plain_stem else "")
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / f"{name}.json", json.dumps(result, indent=2))
 
@@ -186,7 +195,9 @@ def main() -> None:
              f"`{result['command']}` — pool {n_pool} unlabelled trajectories (2 per viscosity), test {n_test}, "
              f"viscosity log-uniform in {list(RANGE)}, 64 points, 41 frames 0.025 apart; VICReg {epochs} epochs "
              f"({steps} optimiser steps, batch {batch}); supervised baseline: the same encoder + linear head from "
-             f"scratch, {steps} steps on the labelled subset.", "",
+             f"scratch, {steps} steps on the labelled subset, same lr (2e-3), batch and augmented crops. Encoder stem "
+             f"{'without normalisation (sees the amplitude)' if args.plain_stem else 'group-normalised (the default)'}.",
+             "",
              "| labelled trajectories | SSL + linear probe | SSL + MLP probe | supervised from scratch |",
              "|---|---|---|---|"]
     for i, b in enumerate(budgets):

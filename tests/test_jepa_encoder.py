@@ -82,6 +82,32 @@ def test_the_encoder_reads_1d_and_2d_windows_and_pools_globally():
         EncoderConfig(widths=(5, 8), groups=2)
 
 
+def test_the_default_encoder_is_blind_to_amplitude_and_the_plain_stem_is_not():
+    # A bias-free convolution followed by group norm is invariant to u -> a u (a > 0): with the default
+    # group-normalised stem the whole encoder ignores a window's amplitude; stem_norm=False keeps it.
+    torch.manual_seed(0)
+    x = torch.randn(4, 12, 1, 16)
+    blind = JEPAModel(TINY)
+    assert blind.config.stem_norm is True
+    h = blind.represent(x).detach()
+    assert torch.allclose(blind.represent(3 * x).detach(), h, atol=1e-4 * float(h.abs().max()))
+    seeing = JEPAModel(EncoderConfig(widths=(4, 8), groups=2, embedding_dim=8, projector_dim=16, stem_norm=False))
+    h, h3 = seeing.represent(x).detach(), seeing.represent(3 * x).detach()
+    assert float((h3 - h).norm() / h.norm()) > 0.05
+    # A manifest saved before the option existed (no "stem_norm") rebuilds the normalised stem and loads its weights.
+    old = blind.manifest()
+    del old["config"]["stem_norm"]
+    rebuilt = JEPAModel.from_manifest(old)
+    assert rebuilt.config.stem_norm is True
+    rebuilt.load_state_dict(blind.state_dict())
+    assert torch.equal(rebuilt.represent(x), blind.represent(x))
+    plain = JEPAModel.from_manifest(seeing.manifest())
+    plain.load_state_dict(seeing.state_dict())
+    assert plain.config.stem_norm is False
+    with pytest.raises(ConfigError):
+        EncoderConfig(stem_norm="yes")
+
+
 def _trajectories(n=12, frames=12, points=16, seed=0):
     g = torch.Generator().manual_seed(seed)
     k = torch.arange(points)

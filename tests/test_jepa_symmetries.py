@@ -251,6 +251,18 @@ def test_an_unresolved_burgers_viscosity_range_is_refused_before_solving():
         burgers_dataset(2, 32, seed=0, viscosity_range=(1e-3, 1e-2), solve_resolution=64, progress=False)
 
 
+def test_another_burgers_solver_step_changes_the_step_not_the_solution():
+    options = {"viscosity_range": (0.02, 0.05), "times": (0.0, 0.1), "solve_resolution": 128, "progress": False}
+    default = burgers_dataset(2, 32, seed=1, **options)
+    half = burgers_dataset(2, 32, seed=1, courant=0.25, **options)
+    assert half.attrs["dt"] == pytest.approx(default.attrs["dt"] / 2, rel=1e-12)
+    difference = np.abs(half["u"].values - default["u"].values).max()
+    assert 0 < difference < 1e-6 * np.abs(default["u"].values).max()  # ETDRK4: converged to far below the data's scale
+    for bad in (0.0, 1.5, True):
+        with pytest.raises(ConfigError, match="courant"):
+            burgers_dataset(1, 32, seed=1, courant=bad, **options)
+
+
 def test_navier_stokes_groups_share_viscosity_and_forcing_and_amplitude_0_1_is_the_recipe():
     options = {"times": (0.0, 0.1), "solve_resolution": 32, "progress": False}
     ds = navier_stokes_dataset(1, 16, seed=4, trajectories_per_group=2, viscosity_range=(1e-2, 1e-2),

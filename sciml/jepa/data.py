@@ -110,6 +110,7 @@ def burgers_dataset(
     times: Sequence[float] = BURGERS_TIMES,
     solve_resolution: int | None = None,
     chunk: int = 256,
+    courant: float = 0.5,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float64,
     progress: bool = True,
@@ -117,7 +118,9 @@ def burgers_dataset(
     """Viscous Burgers on ``[0, 1)`` with one log-uniform viscosity per group of trajectories.
 
     Initial conditions and solver as the ``burgers`` recipe (Li et al. 2021 GRF, ETDRK4 at ``solve_resolution``,
-    default ``max(resolution, 1024)``, truncated spectrally to ``resolution``), ``chunk`` samples per batch.
+    default ``max(resolution, 1024)``, truncated spectrally to ``resolution``), ``chunk`` samples per batch, the
+    solver step ``courant * dx / max|u0|`` per batch (:func:`sciml.solvers.burgers.stable_dt`; ``courant`` in
+    ``(0, 1]``, the recipe's 0.5 by default; a smaller one gives another time step for robustness checks).
 
     Returns:
         ``u(sample, time, x)`` with ``n_groups * trajectories_per_group`` samples (group-major) and the
@@ -135,6 +138,8 @@ def burgers_dataset(
 
     n_groups = _count(n_groups, "n_groups")
     per_group = _count(trajectories_per_group, "trajectories_per_group")
+    if isinstance(courant, bool) or not isinstance(courant, numbers.Real) or not 0 < courant <= 1:
+        raise ConfigError(f"courant must be a number in (0, 1], got {courant!r}")
     group_viscosity = _log_uniform(n_groups, viscosity_range, seed=seed, key=_VISCOSITY_KEY, name="viscosity_range")
     viscosity = np.repeat(group_viscosity, per_group)
     solve_at = solve_grid(resolution, solve_resolution, default=max(resolution, 1024))
@@ -149,7 +154,7 @@ def burgers_dataset(
                               f"nu >= max|u0| dx / {_CELL_REYNOLDS:g} = {needed:.3g}; raise the low end or "
                               f"solve_resolution")
         eq = Burgers1D(viscosity=tuple(viscosity[start:start + count]))
-        dt = stable_dt(eq, u0)
+        dt = stable_dt(eq, u0, courant=float(courant))
         return integrate(eq, u0, times, dt=dt), dt
 
     trajectory, steps = chunked(run, n_groups * per_group, chunk, desc=f"burgers {solve_at}", progress=progress)

@@ -11,7 +11,8 @@ losses compare (VICReg's "expander", Bardes et al. 2022); a predictor MLP maps o
 other's (the JEPA variant, :class:`sciml.jepa.objectives.JEPATask`).
 
 Inputs are divided by a fixed ``scale`` (a buffer, set from the training data's standard deviation), not
-normalised per window: a window's amplitude and its decay carry the viscosity.
+normalised per window; with the default group-normalised stem (:attr:`EncoderConfig.stem_norm`) the features are
+nonetheless invariant to the window's amplitude, and the coefficients are read from its shape and evolution.
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ class EncoderConfig:
         groups: group-normalisation groups (each width must be divisible by it).
         embedding_dim: projector output (the embedding the losses compare).
         projector_dim: hidden width of the projector and the predictor.
+        stem_norm: group-normalise the stem convolution's output (the default). A convolution without bias
+            followed by group normalisation is exactly invariant to ``u -> a u`` (``a > 0``), so the encoder is
+            then blind to a window's amplitude, a nuisance that varies between initial conditions and decays
+            along a trajectory; the views agree on it for free. Off, the stem has a bias and no normalisation
+            and the encoder sees the amplitude (measured on the Burgers benchmark, 48 epochs: linear-probe
+            viscosity error 55% / 25% / 14% at 16 / 64 / 256 labels against 18% / 8% / 6% with it on).
     """
 
     space_dims: int = 1
@@ -49,6 +56,7 @@ class EncoderConfig:
     groups: int = 4
     embedding_dim: int = 64
     projector_dim: int = 128
+    stem_norm: bool = True
 
     def __post_init__(self) -> None:
         if self.space_dims not in (1, 2):
@@ -63,6 +71,8 @@ class EncoderConfig:
             raise ConfigError(f"EncoderConfig.widths must be positive integers divisible by groups={self.groups}, "
                               f"got {self.widths!r}")
         object.__setattr__(self, "widths", tuple(int(w) for w in widths))
+        if not isinstance(self.stem_norm, bool):
+            raise ConfigError(f"EncoderConfig.stem_norm must be True or False, got {self.stem_norm!r}")
 
 
 def _conv(dims: int):
@@ -98,8 +108,8 @@ class ConvEncoder(nn.Module):
         super().__init__()
         self.config = config
         conv, w0 = _conv(config.space_dims), config.widths[0]
-        self.stem = nn.Sequential(conv(config.channels, w0, 3, padding=1, bias=False),
-                                  nn.GroupNorm(config.groups, w0), nn.GELU())
+        self.stem = nn.Sequential(conv(config.channels, w0, 3, padding=1, bias=not config.stem_norm),
+                                  nn.GroupNorm(config.groups, w0) if config.stem_norm else nn.Identity(), nn.GELU())
         layers, c_in = [], w0
         for i, width in enumerate(config.widths):
             for j in range(config.blocks):
@@ -164,4 +174,5 @@ class JEPAModel(nn.Module):
         """An untrained model of the shape ``manifest`` describes (load the weights into it)."""
         config = dict(manifest["config"])
         config["widths"] = tuple(config["widths"])
+        config.setdefault("stem_norm", True)  # saved before the option existed: the stem was group-normalised
         return cls(EncoderConfig(**config), spec=manifest.get("spec"))
