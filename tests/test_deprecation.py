@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import doctest
 import importlib
+import importlib.util
 import inspect
 import subprocess
 import sys
@@ -139,8 +140,11 @@ def test_only_callables_can_be_deprecated():
 
 
 def test_importing_it_installs_no_warning_filter():
+    # A fresh copy of the module, not importlib.reload: reloading would replace SciMLDeprecationWarning
+    # in the shared module and break every later `pytest.warns(SciMLDeprecationWarning)` in the session.
+    spec = importlib.util.spec_from_file_location("fresh_deprecation", deprecation.__file__)
     before = list(warnings.filters)
-    importlib.reload(deprecation)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
     assert warnings.filters == before
 
 
