@@ -90,7 +90,15 @@ class SpectralLinear(nn.Module):
         return torch.fft.irfft2(torch.einsum("bixy,oixy->boxy", spectra, weight), s=x.shape[-2:])
 
 
-register_model("spectral_linear_history_test", SpectralLinear, overwrite=True)
+@pytest.fixture(scope="module", autouse=True)
+def _registered_test_model():
+    """The test model is registered for this module only: the registry is global, and test_models checks
+    that it holds exactly the library's models."""
+    from sciml.models import registry
+
+    register_model("spectral_linear_history_test", SpectralLinear, overwrite=True)
+    yield
+    registry._REGISTRY.pop("spectral_linear_history_test", None)
 CONFIG = TrainConfig(epochs=40, batch_size=32, lr=5e-2, device="cpu", progress=False, seed=0)
 
 
