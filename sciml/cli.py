@@ -177,6 +177,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="model option, repeatable, e.g. --option n_modes=[12,12] --option hidden_channels=32 "
                             "(default: what the model chooses for the data's grid)")
     train.add_argument("--lag", type=int, help="time-stepping map state(t) -> state(t + lag steps)")
+    train.add_argument("--history", type=int, default=1, metavar="H",
+                       help="input the H states t - (H-1) lag ... t, each variable once per step (FourCastNet-style "
+                            "history; needs --lag; a forecast then needs H frames per initial time) (default: %(default)s)")
     train.add_argument("--curriculum", type=int, nargs="+", metavar="K",
                        help="after the one-step training, fine-tune on K-step rollouts (FourCastNet: 2), stage by "
                             "stage, with a quarter of the epochs and a fifth of the learning rate; needs --lag and "
@@ -230,7 +233,9 @@ def _parser() -> argparse.ArgumentParser:
     fc.add_argument("run", nargs="+", help="run directory/ies written by `sciml train --lag` (several: a multi-model ensemble)")
     fc.add_argument("--init", required=True, nargs="+", help="file(s), glob or zarr store with the initial states")
     fc.add_argument("--isel", dest="isel", type=_option, action="append", default=[], metavar="DIM=INDEX",
-                    help="select initial frames, repeatable, e.g. --isel time=0 or --isel 'sample=[0,1]'")
+                    help="select initial frames, repeatable, e.g. --isel time=0 or --isel 'sample=[0,1]'; a model "
+                         "trained with --history H needs each initial time's H-1 frames before it in the selection "
+                         "(e.g. --isel 'time=[1,2]' starts one forecast at the second time)")
     steps = fc.add_mutually_exclusive_group(required=True)
     steps.add_argument("--steps", type=int, help="number of model steps")
     steps.add_argument("--horizon", help="forecast length as a lead time: '5D', '36h' (calendar time) or a number "
@@ -366,6 +371,10 @@ def _train(args: argparse.Namespace, command: str) -> None:
                           "the run at the end; put the checkpoints elsewhere")
     if not 0 <= args.val_fraction < 1:
         raise ConfigError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
+    if args.history < 1:
+        raise ConfigError(f"--history must be >= 1 (the number of input states), got {args.history}")
+    if args.history != 1 and args.lag is None:
+        raise ConfigError(f"--history {args.history} stacks past states of a time stepper: it needs --lag")
     config = _train_config(args, TrainConfig())
     _check_run_directory(out)  # before training: the run is saved there at the end
     ds = _data(args.data)
@@ -386,14 +395,16 @@ def _train(args: argparse.Namespace, command: str) -> None:
             raise ConfigError("--curriculum does not support --checkpoint-dir, --block-size or --loss h1 yet")
         surrogate, stages = fit_forecaster(train, variables=args.inputs, lag=args.lag, validation=validation,
                                            model=args.model, model_options=dict(args.options), pretrain=config,
-                                           curriculum=tuple(args.curriculum), loss=args.loss or "anomaly_rel_l2")
+                                           curriculum=tuple(args.curriculum), loss=args.loss or "anomaly_rel_l2",
+                                           history=args.history)
         history = stages[1]
         records = [{"rollout_steps": k, **record} for k, h in stages.items() for record in h]
     else:
         surrogate, history = fit_surrogate(train, inputs=args.inputs, outputs=args.outputs, lag=args.lag,
                                            validation=validation, model=args.model, model_options=dict(args.options),
                                            loss=args.loss or "rel_l2", config=config, block_size=args.block_size,
-                                           checkpoint_dir=args.checkpoint_dir, resume=args.resume)
+                                           checkpoint_dir=args.checkpoint_dir, resume=args.resume,
+                                           history=args.history)
         records = list(history)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun every rank trained the same model; rank 0 saves it
         return

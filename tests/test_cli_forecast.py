@@ -65,3 +65,23 @@ def test_forecast_refuses_bad_input_in_one_line(run, capsys):
     assert main(["forecast", str(root / "run"), "--init", str(data), "--steps", "2", "--members", "2",
                  "--out", str(root / "bad.nc"), "--device", "cpu", "--no-progress"]) == 2
     assert "would be identical" in capsys.readouterr().err
+
+
+def test_train_with_history_records_it_and_forecasts_from_the_frames_before_the_init(run, tmp_path, capsys):
+    _, data = run
+    run_dir = tmp_path / "hist"
+    assert main(["train", "--data", str(data), "--inputs", *VARIABLES, "--outputs", *VARIABLES, "--lag", "1",
+                 "--history", "2", "--model", "sfno", "--option", "hidden_channels=8", "--epochs", "1",
+                 "--val-fraction", "0", "--device", "cpu", "--no-progress", "--out", str(run_dir)]) == 0
+    assert json.loads((run_dir / "manifest.json").read_text())["history"] == 2
+    out = tmp_path / "fc.nc"
+    assert main(["forecast", str(run_dir), "--init", str(data), "--isel", "time=[1,2]", "--steps", "3",
+                 "--device", "cpu", "--out", str(out), "--no-progress"]) == 0
+    fc = xr.open_dataset(out)
+    np.testing.assert_allclose(fc["time"].values, [2.0])  # the last of the init frames starts the forecast
+    assert fc["height"].sizes["lead_time"] == 3 and np.isfinite(fc["height"].values).all()
+    capsys.readouterr()
+    assert main(["train", "--data", str(data), "--inputs", *VARIABLES, "--outputs", *VARIABLES, "--history", "2",
+                 "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--history 2" in err[0] and "--lag" in err[0]
