@@ -217,7 +217,7 @@ def plot_label_efficiency(curves: Mapping[str, Mapping[str, Sequence[float]]], *
     """Relative error against labelled trajectories (log-log), one line per method:
     ``{"SSL + linear probe": {"budgets": [...], "relative_error": [...]}, ...}``."""
     from matplotlib.figure import Figure
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
     fig = Figure(figsize=(5, 4))
     ax = fig.add_subplot()
@@ -228,6 +228,8 @@ def plot_label_efficiency(curves: Mapping[str, Mapping[str, Sequence[float]]], *
     budgets = sorted({int(b) for curve in curves.values() for b in curve["budgets"]})
     ax.set_xticks(budgets, [str(b) for b in budgets])
     ax.xaxis.set_minor_formatter(NullFormatter())
+    for formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):  # 20, 30, 40 rather than 4x10^1
+        formatter(FormatStrFormatter("%g"))
     ax.set_xlabel("labelled trajectories [count]")
     ax.set_ylabel(f"relative error of {name} [%]")
     ax.set_title(title)
