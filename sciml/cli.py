@@ -40,7 +40,7 @@ def _option(text: str) -> tuple[str, object]:
 _TRAIN_OPTIONS = {
     "epochs": (int, "passes over the training data"),
     "max_time": (float, "optional wall-clock budget in seconds (results then depend on the machine's load)"),
-    "batch_size": (int, "samples per optimiser step"),
+    "batch_size": (int, "samples per optimiser step, over all torchrun processes together (a multiple of the world size)"),
     "lr": (float, "peak learning rate"),
     "weight_decay": (float, "AdamW weight decay"),
     "schedule": (str, "cosine or constant"),
