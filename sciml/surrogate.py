@@ -425,9 +425,11 @@ class Surrogate:
                 coords["valid_time"] = valid if ds["time"].ndim else valid.squeeze("time", drop=True)
                 if not ds["time"].ndim:
                     coords["time"] = ds["time"]
+        from .data.cf import derived_attrs
+
         data_vars = {}
         for name in self.outputs:
-            attrs = {"units": self.units.get(name, "1"), "long_name": ds[name].attrs.get("long_name", name) if name in ds else name}
+            attrs = derived_attrs(ds[name].attrs if name in ds else {}, units=self.units.get(name, "1"), name=name)
             data_vars[name] = (out_dims, outputs[name], attrs)
         history = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}: predicted by sciml {__version__} surrogate"
         attrs = {**ds.attrs, "history": "\n".join(filter(None, [ds.attrs.get("history"), history]))}

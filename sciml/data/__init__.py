@@ -8,6 +8,7 @@ training as torch datasets, :mod:`.statistics` computes normalisation statistics
 from ..errors import DataError
 from .cf import trajectory_dataset
 from .io import detect_format, open, write
+from .levels import stack_levels, unstack_levels
 from .loaders import ChunkShuffleSampler, OperatorPairs, TrajectoryWindows, split_by_trajectory
 from .statistics import ChannelStatistics, channel_statistics
 from .tensors import grid_of, stack_fields
@@ -15,5 +16,5 @@ from .tensors import grid_of, stack_fields
 __all__ = [
     "DataError", "open", "write", "detect_format", "trajectory_dataset", "grid_of", "stack_fields",
     "OperatorPairs", "TrajectoryWindows", "ChunkShuffleSampler", "split_by_trajectory",
-    "ChannelStatistics", "channel_statistics",
+    "ChannelStatistics", "channel_statistics", "stack_levels", "unstack_levels",
 ]

@@ -21,7 +21,7 @@ from ..errors import DataError
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["trajectory_dataset", "check_writable", "VARIABLE_ATTRS"]
+__all__ = ["trajectory_dataset", "check_writable", "VARIABLE_ATTRS", "derived_attrs"]
 
 # CF attributes of the variables sciml's solvers produce (nondimensional: units "1").
 VARIABLE_ATTRS: dict[str, dict[str, str]] = {
@@ -42,6 +42,25 @@ _COORD_ATTRS: dict[str, dict[str, str]] = {
     "lon": {"standard_name": "longitude", "long_name": "longitude", "units": "degrees_east", "axis": "X"},
     "sample": {"long_name": "sample index (independent initial condition)", "units": "1"},
 }
+
+
+#: Attributes that describe the stored numbers of a field rather than the quantity (packing, bounds seen in
+#: the file): a model's output does not inherit them.
+_VALUE_ATTRS = ("scale_factor", "add_offset", "_FillValue", "missing_value", "valid_range", "valid_min", "valid_max",
+                "actual_range", "_Unsigned")
+
+
+def derived_attrs(source: dict, *, units: str, name: str) -> dict:
+    """The attributes of a field a model computed from the field ``name`` with ``source`` attributes.
+
+    What describes the quantity (``long_name``, ``standard_name``, ``comment``, user attributes) is
+    carried over; ``units`` are the model's; packing and value-range attributes are dropped since the
+    new values were never stored that way.
+    """
+    attrs = {k: v for k, v in source.items() if k not in _VALUE_ATTRS}
+    attrs["units"] = units
+    attrs.setdefault("long_name", name)
+    return attrs
 
 
 def _numpy(value) -> np.ndarray:

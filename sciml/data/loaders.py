@@ -74,6 +74,13 @@ def _space_dims(ds: xr.Dataset, variables: Sequence[str]) -> tuple[str, ...]:
             raise DataError(f"{source}: variable {name!r} has dims {ds[name].dims}, {variables[0]!r} has {ds[variables[0]].dims}")
     if not space:
         raise DataError(f"{source}: variable {variables[0]!r} has no spatial dims among {SPACE_ORDER}; pass dims= to sciml.data.open")
+    for name in variables:  # an item holds one field per variable: another dim would be read at index 0 only
+        extra = [d for d in ds[name].dims if d not in ("sample", "time", *space)]
+        if extra:
+            d = extra[0]
+            raise DataError(f"{source}: variable {name!r} has the dim {d!r} ({ds.sizes[d]} values) besides sample, time "
+                            f"and space; make each {d} a channel with sciml.data.stack_levels(ds, dim={d!r}) or select "
+                            f"one, e.g. ds.isel({d}=0)")
     return space
 
 

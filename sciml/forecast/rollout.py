@@ -29,6 +29,7 @@ import torch
 from .. import __version__
 from ..data import times as timing
 from ..data._layout import require_variables, source_name
+from ..data.cf import derived_attrs
 from ..errors import ConfigError, DataError
 from ..grids import Grid
 
@@ -332,8 +333,8 @@ def forecast(
         elif init["time"].ndim == 0:
             coords["valid_time"] = timing.valid_time_coord(init["time"].expand_dims("time"), lead_coord,
                                                            source=source).squeeze("time", drop=True)
-    var_attrs = {name: {"units": first.units.get(name, "1"),
-                        "long_name": init[name].attrs.get("long_name", name)} for name in prognostic}
+    var_attrs = {name: derived_attrs(init[name].attrs, units=first.units.get(name, "1"), name=name)
+                 for name in prognostic}
     stamp = _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime())
     history = (f"{stamp}: forecast by sciml {__version__}: {n_steps} steps of "
                f"{timing.format_lead(first.lead_time, first.time_units)}, {n_members} member(s)")
