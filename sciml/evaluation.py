@@ -50,8 +50,18 @@ def _target_frames(surrogate: Surrogate, ds: xr.Dataset) -> tuple[xr.Dataset, xr
     if "time" not in ds.dims or "time" not in ds.coords or ds.sizes["time"] < 2:
         raise DataError(f"{source_name(ds)}: a time-stepping surrogate needs a 'time' coordinate with >= 2 steps to evaluate")
     lag = timing.lag_for(ds["time"], surrogate.lead_time, source=source_name(ds), units=surrogate.time_units)
-    n = ds.sizes["time"]
-    return ds.isel(time=slice(0, n - lag)), ds.isel(time=slice(lag, n))
+    n, past = ds.sizes["time"], _past(surrogate, lag)
+    if n - lag <= past:
+        raise DataError(f"{source_name(ds)}: the surrogate takes {surrogate.history} frames {lag} time step(s) apart "
+                        f"(history={surrogate.history}) and predicts {lag} step(s) ahead: it needs more than "
+                        f"{past + lag} frames along 'time' to evaluate, the file has {n}")
+    # predict() drops the first `past` input frames (they serve only as history): the truth starts after them
+    return ds.isel(time=slice(0, n - lag)), ds.isel(time=slice(lag + past, n))
+
+
+def _past(surrogate: Surrogate, lag: int) -> int:
+    """Time steps of the file before an input time that a history model's input reaches (0 for one frame)."""
+    return (surrogate.history - 1) * lag
 
 
 def _errors(surrogate: Surrogate, inputs: xr.Dataset, truth: xr.Dataset, batch_size: int, device,
@@ -164,24 +174,24 @@ def _check_steps(surrogate: Surrogate, steps: int) -> None:
 def _rollout(surrogate: Surrogate, ds: xr.Dataset, steps: int, batch_size: int, device) -> dict:
     """Scores per lead time of a ``steps``-step rollout from every frame with ``steps`` lead times after it."""
     lag = timing.lag_for(ds["time"], surrogate.lead_time, source=source_name(ds), units=surrogate.time_units)
-    n = ds.sizes["time"]
-    starts = n - steps * lag  # initial frames 0 .. starts - 1
-    if starts < 1:
+    n, past = ds.sizes["time"], _past(surrogate, lag)
+    starts = n - steps * lag  # input frames 0 .. starts - 1; the initial times are past .. starts - 1
+    if starts <= past:
         raise DataError(f"{source_name(ds)}: a rollout of {steps} lead times ({lag} of the file's time steps each) "
-                        f"needs at least {steps * lag + 1} frames along 'time', the file has {n}; use fewer steps")
+                        f"needs at least {past + steps * lag + 1} frames along 'time', the file has {n}; use fewer steps")
     initial = ds.isel(time=slice(0, starts))
     pred = surrogate.predict(initial, steps=steps, batch_size=batch_size, device=device)
     grid = grid_of(ds)
     leads = pred["lead_time"].values
     scores = {"steps": int(steps), "lead_time": _lead_values(leads), "lead_time_units": _lead_units(pred["lead_time"]),
-              "n_initial_frames": int(starts * (ds.sizes["sample"] if "sample" in ds.dims else 1)),
+              "n_initial_frames": int((starts - past) * (ds.sizes["sample"] if "sample" in ds.dims else 1)),
               "rel_l2": {}, "persistence_rel_l2": {}}
     truths = {}
     for name in surrogate.outputs:
-        before = stack_fields(initial, [name], dtype=torch.float64).reshape(-1, 1, *grid.shape)
+        before = stack_fields(initial.isel(time=slice(past, None)), [name], dtype=torch.float64).reshape(-1, 1, *grid.shape)
         model, persistence, later = [], [], []
         for k in range(1, steps + 1):
-            truth_k = ds.isel(time=slice(k * lag, k * lag + starts))
+            truth_k = ds.isel(time=slice(past + k * lag, k * lag + starts))
             true = stack_fields(truth_k, [name], dtype=torch.float64).reshape(-1, 1, *grid.shape)
             guess = torch.from_numpy(pred[name].isel(lead_time=k - 1).values).reshape(-1, 1, *grid.shape).to(torch.float64)
             model.append(float(rel_l2(guess, true, grid=grid).mean()))
@@ -322,7 +332,11 @@ def _write(result: dict, surrogate: Surrogate, inputs: xr.Dataset, truth: xr.Dat
     if grid.ndim != 2:  # field images are for 2-D grids; the curve and JSON cover 1-D
         return
     first = {d: 0 for d in inputs[surrogate.inputs[0]].dims if d not in grid.dims}
-    pred = surrogate.predict(inputs.isel({d: [0] for d in first}), batch_size=batch_size, device=device)
+    select = {d: [0] for d in first}
+    if surrogate.lead_time is not None and "time" in select:  # a history model needs the frames before its first input time
+        lag = timing.lag_for(inputs["time"], surrogate.lead_time, source=source_name(inputs), units=surrogate.time_units)
+        select["time"] = slice(0, _past(surrogate, lag) + 1)
+    pred = surrogate.predict(inputs.isel(select), batch_size=batch_size, device=device)
     name = surrogate.outputs[0]
     fig = plot_fields(truth[name].isel(first), pred[name].isel(first), title=f"{name}, first frame of {data_name}",
                       truth_label="truth (data)", prediction_label="prediction (surrogate)")
@@ -334,6 +348,8 @@ def _persistence(surrogate: Surrogate, inputs: xr.Dataset, truth: xr.Dataset) ->
     if surrogate.lead_time is None:
         return {}
     grid = grid_of(truth)
+    lag = timing.lag_for(inputs["time"], surrogate.lead_time, source=source_name(inputs), units=surrogate.time_units)
+    inputs = inputs.isel(time=slice(_past(surrogate, lag), None))  # the input times (a history model's first frames are history)
     errors = {}
     for name in (n for n in surrogate.outputs if n in surrogate.inputs):
         before, after = (stack_fields(part, [name], dtype=torch.float64).reshape(-1, 1, *grid.shape) for part in (inputs, truth))

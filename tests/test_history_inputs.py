@@ -217,6 +217,23 @@ def test_predict_with_the_exact_two_step_map_matches_the_waves_at_the_model_step
     np.testing.assert_allclose(model.predict(ds.isel(sample=0))["u"].values, one["u"].values[0], atol=1e-6)
 
 
+def test_evaluate_scores_a_history_model_against_the_frames_it_predicts(tmp_path):
+    from sciml.evaluation import evaluate
+
+    model = leapfrog_surrogate()
+    for ds in (waves(2, 10, seed=8), waves(2, 19, seed=8, dt=DT / 2)):  # lag 1 and lag 2 (past frames 2 apart)
+        result = evaluate(model, ds, steps=3, device="cpu", out_dir=tmp_path / str(ds.sizes["time"]))
+        assert result["rel_l2"]["u"] < 1e-4  # the exact map, scored against the frame one step after each input
+        assert result["persistence_rel_l2"]["u"] > 0.05
+        assert all(error < 1e-4 for error in result["rel_l2_by_resolution"]["8x8"].values())
+        rollout = result["rollout"]
+        assert max(rollout["rel_l2"]["u"]) < 1e-4 and min(rollout["persistence_rel_l2"]["u"]) > 0.05
+        lag = 1 if ds.sizes["time"] == 10 else 2
+        assert rollout["n_initial_frames"] == 2 * (ds.sizes["time"] - 3 * lag - lag)  # the first lag frames are history
+    with pytest.raises(DataError, match="needs more than 2 frames"):
+        evaluate(model, waves(1, 2, seed=8), device="cpu")
+
+
 def test_forecast_starts_from_the_times_with_their_history_and_feeds_back_the_last_two_states():
     ds = waves(2, 10, seed=7)
     model = leapfrog_surrogate()
