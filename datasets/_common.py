@@ -1,5 +1,5 @@
 """Helpers shared by the recipes: chunked solving with a progress bar, the output dataset, and
-generation split across processes."""
+generation split into dask tasks (:func:`generate_distributed`)."""
 
 from __future__ import annotations
 
@@ -68,8 +68,9 @@ SECONDS_PER_POINT_STEP = 5e-7
 # random-field draw): an upper estimate.
 WORK_BYTES_PER_POINT = 200
 # What to do when a run is too large: shared by the recipes' estimates.
-TOO_LARGE = ("use a smaller --resolution (or --solve-resolution), fewer --times or a smaller --n; or generate in "
-             "parts (--first-sample and --n) and open the files together with sciml.data.open([...])")
+TOO_LARGE = ("use a smaller --resolution (or --solve-resolution), fewer --times or a smaller --n; or write shards "
+             "(--shard-dir DIR without --out: one chunk in memory at a time, resumable, on --workers N or a --scheduler) "
+             "and open them with sciml.data.open(DIR)")
 
 
 def stepping_estimate(what: str, *, n_samples: int, points: int, output_points: int, n_times: int, itemsize: int,
@@ -156,27 +157,47 @@ def periodic_dataset(name: str, fields: torch.Tensor, resolution: int, *, times:
     return ds.assign_coords(sample=ds["sample"] + first_sample)
 
 
-def generate_in_workers(name: str, n_samples: int, resolution: int, *, seed: int, workers: int,
-                        progress: bool = True, **options) -> xr.Dataset:
-    """:func:`sciml.datasets.generate` with the samples split into contiguous ranges over ``workers`` processes.
+# Options of a recipe that do not change its samples: not recorded in a shard directory's manifest.
+_NOT_RECORDED = ("seed", "first_sample", "progress", "command")
 
-    Ranges start at multiples of the recipe's ``chunk`` (the samples it solves as one batch, with one
-    CFL step), so each worker solves, from its ``first_sample`` offset, exactly the batches one process
-    would; the parts, joined along ``sample`` with the first part's attributes, equal the one-process
-    dataset byte for byte. Workers keep the parent's torch thread count, since FFT results depend on it:
-    lower it before a CPU run with many workers. ``device="cuda"`` gives worker ``i`` ``cuda:i`` (modulo
-    the GPUs present). Called by :func:`sciml.datasets.generate` for ``workers > 1``, after it checked
-    the name, the sizes and ``workers``.
+
+def chunk_ranges(n_samples: int, chunk: int) -> list[tuple[int, int]]:
+    """``(start, count)`` of each solver chunk (``chunk`` samples solved as one batch, with one CFL step)."""
+    return [(start, min(chunk, n_samples - start)) for start in range(0, n_samples, chunk)]
+
+
+def generate_distributed(name: str, n_samples: int, resolution: int, *, seed: int, workers: int = 1, client=None,
+                         shard_dir=None, retries: int = 2, progress: bool = True, **options) -> xr.Dataset:
+    """:func:`sciml.datasets.generate` with each solver chunk solved as one dask task.
+
+    The samples split into the recipe's chunks (``chunk`` samples solved as one batch with one CFL step,
+    from ``first_sample``), so each task solves exactly a batch one process would; the parts, joined along
+    ``sample`` with the first part's attributes (and the steps of every chunk in ``dt``), equal the
+    one-process dataset byte for byte. Each task sets this process's torch thread count on its worker,
+    since FFT results depend on it: lower it before a CPU run with many workers per machine.
+
+    Where the tasks run: on ``client`` (a ``distributed.Client``, or a scheduler address string connected
+    to within ``sciml.sweep.SCHEDULER_TIMEOUT`` seconds), else on a ``LocalCluster`` of ``workers`` processes with
+    one thread each, started here and closed at the end; ``workers=1`` without a client runs the tasks in
+    this process. Tasks are retried ``retries`` times when they fail, and the scheduler re-runs the task of
+    a worker that died. ``device="cuda"``: on the local cluster worker ``i`` uses ``cuda:i`` (modulo the
+    GPUs present) and runs one task at a time, so each worker has its GPU; on an external cluster each
+    worker uses its own default GPU (the one its ``CUDA_VISIBLE_DEVICES`` names), and tasks ask for one
+    ``GPU`` resource when the cluster's workers declare that resource (``dask worker --resources GPU=1``).
+
+    ``shard_dir``: each task writes its chunk as a shard there (:mod:`sciml.data.shards`) and returns only
+    the path; shards already present and valid are not solved again (resume), a directory of another run
+    is refused. The result is then opened lazily from the shards (dask arrays); without ``shard_dir`` the
+    parts come back through the scheduler and are joined in memory. Called by
+    :func:`sciml.datasets.generate` after it checked the name, the sizes and the options.
     """
-    import concurrent.futures
     import importlib
-    import multiprocessing
 
-    import xarray as xr
     from tqdm.auto import tqdm
 
     from sciml.datasets import RECIPES
     from sciml.errors import ConfigError
+    from sciml.sweep import _run_tasks
 
     accepted = inspect.signature(importlib.import_module(f"sciml.datasets.{RECIPES[name]}").generate).parameters
     if not {"first_sample", "chunk", "device"} <= accepted.keys():
@@ -188,55 +209,63 @@ def generate_in_workers(name: str, n_samples: int, resolution: int, *, seed: int
         chunk = check_chunk(chunk)
     except ValueError as err:
         raise ConfigError(f"dataset {name!r}: {err}") from None
-    ranges = _sample_ranges(n_samples, chunk, workers)
-    gpus = torch.cuda.device_count() if str(device) == "cuda" else 0
-    threads = torch.get_num_threads()
-    context = multiprocessing.get_context("spawn")  # fork would copy the parent's torch/CUDA state
-    with concurrent.futures.ProcessPoolExecutor(len(ranges), mp_context=context) as pool, \
-            tqdm(total=n_samples, desc=f"{name} x {len(ranges)} workers", unit="sample", disable=not progress,
-                 leave=False) as bar:
-        futures = [pool.submit(_generate_part, name, count, resolution, seed=seed, first_sample=first_sample + start,
-                               device=f"cuda:{i % gpus}" if gpus > 1 else device, threads=threads, options=options)
-                   for i, (start, count) in enumerate(ranges)]
-        for future in concurrent.futures.as_completed(futures):
-            bar.update(future.result().sizes["sample"])
-        parts = [future.result() for future in futures]
-    joined = xr.concat(parts, dim="sample", data_vars="minimal", coords="minimal", compat="override",
-                       combine_attrs="override")
-    if "dt" in joined.attrs:  # the first part's attributes hold its own steps only
-        joined.attrs = _joined_step_attrs(joined.attrs, parts, chunk)
-    return joined
+    ranges = chunk_ranges(n_samples, chunk)
+    manifest, done = None, set()
+    if shard_dir is not None:
+        from sciml.data.shards import prepare, shard_manifest
+
+        recorded = {k: p.default for k, p in accepted.items() if p.default is not inspect.Parameter.empty}
+        recorded.update(options, device=device)
+        manifest = shard_manifest(recipe=name, resolution=resolution, seed=seed,
+                                  options={k: v for k, v in recorded.items() if k not in _NOT_RECORDED},
+                                  first_sample=first_sample, n_samples=n_samples, chunk=chunk,
+                                  shards=[(first_sample + start, count) for start, count in ranges])
+        done = prepare(shard_dir, manifest)
+    calls = [dict(name=name, n_samples=count, resolution=resolution, seed=seed, first_sample=first_sample + start,
+                  device=device, local_gpus=client is None, threads=torch.get_num_threads(), options=options,
+                  shard=None if manifest is None else (str(shard_dir), i, manifest))
+             for i, (start, count) in enumerate(ranges) if i not in done]
+    n_workers = "1 process" if client is None and workers == 1 else "a dask cluster" if client is not None else \
+        f"{workers} workers"
+    with tqdm(total=n_samples, desc=f"{name} on {n_workers}", unit="sample", disable=not progress,
+              leave=False) as bar:
+        bar.update(sum(ranges[i][1] for i in done))
+        results = _run_tasks(_solve_part, calls, client=client, workers=workers, retries=retries, gpu=str(device)
+                            .startswith("cuda"), key=f"sciml-generate-{name}",
+                            done=lambda call, result: bar.update(call["n_samples"]))
+    from sciml.data.shards import join, open_shards
+
+    if manifest is None:
+        return join([result["part"] for result in results], chunk=chunk)
+    return open_shards(shard_dir)
 
 
-def _joined_step_attrs(attrs: dict, parts: Sequence[xr.Dataset], chunk: int) -> dict:
-    """``attrs`` with ``dt`` (and ``chunk``) of all parts, as one process records them, keys in the same order."""
-    steps = []
-    for part in parts:
-        dt = part.attrs["dt"]
-        n_chunks = -(-part.sizes["sample"] // chunk)
-        steps += list(dt) if isinstance(dt, (list, tuple)) else [dt] * n_chunks
-    recorded = step_attrs(steps, chunk)
-    joined = {}
-    for key, value in attrs.items():
-        if key == "dt":
-            joined.update(recorded)
-        elif key != "chunk":
-            joined[key] = value
-    return joined
+def _solve_part(*, name: str, n_samples: int, resolution: int, seed: int, first_sample: int, device, local_gpus: bool,
+                threads: int, options: dict, shard: tuple | None) -> dict:
+    """One chunk (runs in a dask worker): ``{"part": dataset or shard path, "seconds": solve time}``."""
+    import time
 
-
-def _sample_ranges(n_samples: int, chunk: int, workers: int) -> list[tuple[int, int]]:
-    """``(start, count)`` per worker: contiguous runs of whole chunks, as even as chunks allow."""
-    chunks = -(-n_samples // chunk)
-    bounds = [min(n_samples, (i * chunks // workers) * chunk) for i in range(workers + 1)]
-    return [(a, b - a) for a, b in zip(bounds, bounds[1:]) if b > a]
-
-
-def _generate_part(name: str, n_samples: int, resolution: int, *, seed: int, first_sample: int,
-                   device: str | torch.device, threads: int, options: dict) -> xr.Dataset:
-    """One worker's share (runs in a spawned process)."""
     from sciml.datasets import generate
+    from sciml.sweep import _keep_freed_memory_in_worker
 
     torch.set_num_threads(threads)
-    return generate(name, n_samples, resolution, seed=seed, first_sample=first_sample, device=device, progress=False,
+    _keep_freed_memory_in_worker()
+    if local_gpus and str(device) == "cuda" and torch.cuda.device_count() > 1:
+        try:
+            from distributed import get_worker
+
+            index = int(get_worker().name)
+        except (ImportError, ValueError, TypeError):  # not in a worker, or a worker named otherwise
+            index = 0
+        device = f"cuda:{index % torch.cuda.device_count()}"
+    start = time.perf_counter()
+    part = generate(name, n_samples, resolution, seed=seed, first_sample=first_sample, device=device, progress=False,
                     **options)
+    seconds = time.perf_counter() - start
+    if shard is not None:
+        from sciml.data.shards import write_shard
+
+        directory, index, manifest = shard
+        part = str(write_shard(part, directory, index=index, manifest=manifest))
+    return {"part": part, "seconds": seconds}
+

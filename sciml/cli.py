@@ -145,7 +145,8 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, required=True,
                      help="seed of the initial conditions / coefficients (the same seed at another resolution gives "
                           "the same continuous fields)")
-    gen.add_argument("--out", required=True, help="output NetCDF file (an existing one only with --overwrite)")
+    gen.add_argument("--out", help="output NetCDF file (an existing one only with --overwrite); required unless "
+                                   "--shard-dir is given (default: %(default)s)")
     gen.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     gen.add_argument("--first-sample", type=int, help="index of the first sample (to generate in parts)")
     gen.add_argument("--device", help="cpu, cuda, cuda:N (default: cpu)")
@@ -159,9 +160,22 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--coefficient", dest="coefficient_kind", choices=("threshold", "lognormal"), help="darcy")
     gen.add_argument("--solve-resolution", type=int, help="solve on this finer grid, then downsample")
     gen.add_argument("--chunk", type=int, help="samples solved as one batch (ns2d, ns2d-kolmogorov, burgers)")
-    gen.add_argument("--workers", type=int, default=1,
-                     help="split the samples over this many processes, at whole chunks, with the same result as "
-                          "one process; with --device cuda worker i uses cuda:i (default 1)")
+    where = gen.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=1,
+                       help="solve the chunks on a dask LocalCluster of this many processes (one chunk at a time "
+                            "each, with this process's torch threads), with the same result as one process; with "
+                            "--device cuda worker i uses cuda:i "
+                            "(default: %(default)s)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="solve the chunks on the dask cluster whose scheduler listens at ADDRESS "
+                            "(tcp://HOST:PORT); its workers need sciml installed (default: %(default)s)")
+    gen.add_argument("--shard-dir", metavar="DIR",
+                     help="write each chunk as a shard part-NNNNNNNN.nc in DIR (with shards.json), resuming a "
+                          "run interrupted there; without --out the shards are the output, opened with "
+                          "sciml.data.open(DIR) (default: %(default)s)")
+    gen.add_argument("--retries", type=int, default=2,
+                     help="re-runs of a chunk whose task failed (a task whose worker died is re-run too) "
+                          "(default: %(default)s)")
     gen.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     train = commands.add_parser(
@@ -305,8 +319,11 @@ def _generate(args: argparse.Namespace, command: str) -> None:
     from .data import write
     from .data.cf import check_writable
     from .datasets import generate
+    from .errors import ConfigError
 
-    out = check_writable(args.out, overwrite=args.overwrite)
+    if args.out is None and args.shard_dir is None:
+        raise ConfigError("generate: give --out FILE, --shard-dir DIR, or both")
+    out = None if args.out is None else check_writable(args.out, overwrite=args.overwrite)
     options = {key: getattr(args, key) for key in ("first_sample", "device", "times", "viscosity", "viscosity_range",
                                                    "drag", "coefficient_kind", "solve_resolution", "initial_condition",
                                                    "chunk")
@@ -319,15 +336,22 @@ def _generate(args: argparse.Namespace, command: str) -> None:
         from ._budget import check_disk
         from .datasets import estimate
 
-        budget = estimate(args.name, args.n, args.resolution, **options)
+        # only shards (no --out): one chunk at a time in memory; with --out all samples are loaded to write it
+        budget = estimate(args.name, args.n, args.resolution, sharded=out is None, **options)
         with warnings.catch_warnings():  # generate() warns of a long run, once, below
             warnings.simplefilter("ignore")
             budget.check()  # what cannot fit in memory comes first: the disk would not matter
         # before solving: a full disk found after hours of work loses them (write() also catches it)
-        check_disk(out, budget.file_bytes, what=f"the {args.name} dataset")
-    ds = generate(args.name, args.n, args.resolution, seed=args.seed, workers=args.workers,
-                  progress=not args.no_progress, command=command, **options)
-    write(ds, out, overwrite=args.overwrite)
+        for target in (args.shard_dir, out):
+            if target is not None:
+                check_disk(target, budget.file_bytes, what=f"the {args.name} dataset")
+    ds = generate(args.name, args.n, args.resolution, seed=args.seed, workers=args.workers, client=args.scheduler,
+                  shard_dir=args.shard_dir, retries=args.retries, progress=not args.no_progress, command=command,
+                  **options)
+    if out is None:
+        print(f"wrote {args.shard_dir}: {dict(ds.sizes)} in shards; open it with sciml.data.open", file=sys.stderr)
+        return
+    write(ds.load(), out, overwrite=args.overwrite)  # loaded: the bytes of a one-process run's file
     print(f"wrote {out}: {dict(ds.sizes)}", file=sys.stderr)
 
 

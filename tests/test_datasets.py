@@ -83,11 +83,11 @@ def test_bad_requests_are_one_line_errors(tmp_path):
 
 
 def test_workers_split_at_whole_chunks_and_write_the_bytes_of_one_process(tmp_path):
-    from sciml.datasets._common import _sample_ranges
+    from sciml.datasets._common import chunk_ranges
 
-    assert _sample_ranges(3, 1, 2) == [(0, 1), (1, 2)]
-    assert _sample_ranges(10, 3, 3) == [(0, 3), (3, 3), (6, 4)]  # a worker never splits a chunk (one CFL step)
-    assert _sample_ranges(3, 64, 2) == [(0, 3)]
+    assert chunk_ranges(3, 1) == [(0, 1), (1, 1), (2, 1)]
+    assert chunk_ranges(10, 3) == [(0, 3), (3, 3), (6, 3), (9, 1)]  # one task per chunk (one CFL step each)
+    assert chunk_ranges(3, 64) == [(0, 3)]
     argv = ["generate", "ns2d", "--n", "3", "--resolution", "16", "--seed", "4", "--times", "0", "0.1", "--chunk", "1",
             "--workers", "2", "--out", "parts.nc", "--no-progress"]
     subprocess.run([sys.executable, "-m", "sciml", *argv], check=True, capture_output=True, cwd=tmp_path)

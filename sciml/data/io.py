@@ -476,7 +476,16 @@ def open(
     """
     import xarray as xr
 
-    paths, sharded = _expand_shards(_expand(source))
+    expanded = _expand(source)
+    if len(expanded) == 1 and is_shard_directory(expanded[0]) and dims is None:
+        from .shards import open_shards  # the manifest's checks and the run's joined attrs (every chunk's dt)
+
+        ds = open_shards(expanded[0], chunks=chunks)
+        if variables is not None:
+            require_variables(ds, variables)
+            ds = ds[list(variables)]
+        return ds
+    paths, sharded = _expand_shards(expanded)
     if (len(paths) > 1 or sharded) and chunks is None:
         chunks = {}
     datasets = []
