@@ -23,7 +23,7 @@ import numbers
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from .surrogate import Surrogate
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "evaluate_many"]
 
 
 def _target_frames(surrogate: Surrogate, ds: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
@@ -159,6 +159,79 @@ def evaluate(
     if out_dir is not None:
         _write(result, surrogate, inputs, truth, Path(out_dir), batch_size, device)
     return result
+
+
+def evaluate_many(
+    runs: Sequence[str | os.PathLike],
+    files: Sequence[str | os.PathLike],
+    *,
+    out_dir: str | os.PathLike,
+    steps: int | None = None,
+    client=None,
+    workers: int = 1,
+    retries: int = 2,
+    device: str = "cpu",
+    progress: bool = True,
+) -> xr.Dataset:
+    """:func:`evaluate` of every saved run on every file, as one :func:`sciml.sweep.sweep` (dask tasks).
+
+    Each (run, file) pair is one task: it loads the run (:meth:`Surrogate.load`), opens the file
+    (:func:`sciml.data.open`), evaluates, and writes the full result as ``out_dir/<key>.json`` (the dict
+    :func:`evaluate` returns), so an interrupted sweep finishes by calling this again and a worker that dies
+    has its pair re-run, with no result lost or counted twice.
+
+    Args:
+        runs: run directories written by :meth:`Surrogate.save` / ``sciml train``.
+        files: data files (anything :func:`sciml.data.open` reads), each evaluated on its own.
+        out_dir: the sweep's directory (created if missing).
+        steps: also score a rollout of ``steps`` lead times (see :func:`evaluate`).
+        client, workers, retries, progress: as :func:`sciml.sweep.sweep` (``workers=1``: in this process).
+        device: where each task runs its surrogate (``"cuda"`` on workers that have a GPU).
+
+    Returns:
+        ``xr.Dataset`` with ``rel_l2`` and ``persistence_rel_l2`` over ``(run, data, variable)`` (NaN where a run
+        has no such output, or no persistence baseline), coordinates the run and file paths as given and the
+        output variables; ``attrs["out_dir"]`` points to the per-pair JSON results.
+    """
+    import xarray as xr
+
+    from .errors import ConfigError
+    from .sweep import sweep
+
+    runs, files = [os.fspath(r) for r in runs], [os.fspath(f) for f in files]
+    if not runs or not files:
+        raise ConfigError(f"evaluate_many needs at least one run and one file, got {len(runs)} and {len(files)}")
+    for what, paths in (("run", runs), ("file", files)):
+        if len(set(paths)) != len(paths):
+            raise ConfigError(f"evaluate_many: a {what} is listed twice in {paths}")
+    items = {f"run{i:03d}-data{j:03d}": {"run": run, "data": path, "steps": steps, "device": device}
+             for i, run in enumerate(runs) for j, path in enumerate(files)}
+    results = dict(zip(items, sweep(_evaluate_pair, items, out_dir=out_dir, client=client, workers=workers,
+                                    retries=retries, progress=progress)))
+    variables = list(dict.fromkeys(v for r in results.values() for v in r["rel_l2"]))
+    tables = {name: np.full((len(runs), len(files), len(variables)), np.nan) for name in ("rel_l2", "persistence_rel_l2")}
+    for key, result in results.items():
+        i, j = (int(part[-3:]) for part in key.split("-"))
+        for name, table in tables.items():
+            for v, value in result[name].items():
+                table[i, j, variables.index(v)] = value
+    coords = {"run": runs, "data": files, "variable": variables}
+    attrs = {"long_name": "relative L2 error, mean over frames", "units": "1"}
+    return xr.Dataset({"rel_l2": (("run", "data", "variable"), tables["rel_l2"], attrs),
+                       "persistence_rel_l2": (("run", "data", "variable"), tables["persistence_rel_l2"],
+                                              {**attrs, "long_name": "relative L2 error of persistence"})},
+                      coords=coords, attrs={"out_dir": os.fspath(out_dir)})
+
+
+def _evaluate_pair(item: dict) -> dict:
+    """One task of :func:`evaluate_many` (module level so it pickles)."""
+    from .data import open as open_data
+    from .surrogate import Surrogate
+
+    surrogate = Surrogate.load(item["run"], device=item["device"])
+    with warnings.catch_warnings():  # the warnings are in the result's "warnings"
+        warnings.simplefilter("ignore", UserWarning)
+        return evaluate(surrogate, open_data(item["data"]), device=item["device"], steps=item["steps"])
 
 
 def _check_steps(surrogate: Surrogate, steps: int) -> None:
@@ -334,8 +407,7 @@ def _write(result: dict, surrogate: Surrogate, inputs: xr.Dataset, truth: xr.Dat
     first = {d: 0 for d in inputs[surrogate.inputs[0]].dims if d not in grid.dims}
     select = {d: [0] for d in first}
     if surrogate.lead_time is not None and "time" in select:  # a history model needs the frames before its first input time
-        lag = timing.lag_for(inputs["time"], surrogate.lead_time, source=source_name(inputs), units=surrogate.time_units)
-        select["time"] = slice(0, _past(surrogate, lag) + 1)
+        select["time"] = slice(0, inputs.sizes["time"] - truth.sizes["time"] + 1)
     pred = surrogate.predict(inputs.isel(select), batch_size=batch_size, device=device)
     name = surrogate.outputs[0]
     fig = plot_fields(truth[name].isel(first), pred[name].isel(first), title=f"{name}, first frame of {data_name}",
@@ -348,8 +420,8 @@ def _persistence(surrogate: Surrogate, inputs: xr.Dataset, truth: xr.Dataset) ->
     if surrogate.lead_time is None:
         return {}
     grid = grid_of(truth)
-    lag = timing.lag_for(inputs["time"], surrogate.lead_time, source=source_name(inputs), units=surrogate.time_units)
-    inputs = inputs.isel(time=slice(_past(surrogate, lag), None))  # the input times (a history model's first frames are history)
+    # the input times: a history model's first frames are history only (the truth has that many frames fewer)
+    inputs = inputs.isel(time=slice(inputs.sizes["time"] - truth.sizes["time"], None))
     errors = {}
     for name in (n for n in surrogate.outputs if n in surrogate.inputs):
         before, after = (stack_fields(part, [name], dtype=torch.float64).reshape(-1, 1, *grid.shape) for part in (inputs, truth))
