@@ -11,9 +11,14 @@ Models on the coarse grid (CN-Heun, dt 0.025):
 * no model;
 * Smagorinsky, ``C_s`` chosen by a 1-D search on the a-posteriori loss over the training windows
   (:func:`~sciml.node.closure.tune_smagorinsky`);
-* learned: the tuned Smagorinsky term plus a small periodic CNN correction, trained a-posteriori by
-  unrolling the differentiable coarse solver over ``--frames`` frames (trajectory fitting, Melchers et
-  al. 2023) with :func:`sciml.train.fit` (fixed epochs, seed 0).
+* learned: the tuned Smagorinsky term plus a periodic CNN correction (inputs vorticity and velocity,
+  ``--channels`` x ``--layers``), trained a-posteriori by unrolling the differentiable coarse solver
+  (trajectory fitting, Melchers et al. 2023) with :func:`sciml.train.fit` (fixed epochs, seed 0) over an
+  unroll curriculum (``--curriculum``: short unrolls first, then longer; List et al. 2022, Frezat et al.
+  2022), on ``--windows`` windows per epoch drawn at random start times in the training trajectories.
+
+Every closure is evaluated once every ``--hold`` coarse steps (default 4, 0.1 time units) and held in
+between (``CoarseSolver(hold_closure=4)``; ``--hold 0``: the solver's per-stage seam, two calls per step).
 
 Scores on the test trajectories (:func:`~sciml.node.closure.evaluate_closures`): time until the
 sample-mean vorticity correlation with the filtered DNS drops below 0.95 (Kochkov et al. 2021), the mean
@@ -23,9 +28,11 @@ alternately in this run (minimum over ``--repeats`` pairs) from the same test st
 filtered state zero-padded to the fine grid; a batch of 8 states, the test states repeated). Targets: learned correlation time >= 2x both baselines',
 spectrum error below both, cost >= 10x below the DNS.
 
-Usage: python benchmarks/closure_ns2d.py [--quick] [--epochs N] [--n-train N] [--n-test N]
+Usage: python benchmarks/closure_ns2d.py [--quick] [--curriculum 2:6,4:6,...] [--n-train N] [--n-test N]
+    [--cache DIR]
 Writes benchmarks/results/cpu/closure_ns2d.{json,md,png}. Same seed, same numbers (fixed epochs), but the
-timings depend on the machine and its load.
+timings depend on the machine and its load. ``--cache DIR`` keeps the filtered DNS as NetCDF there and
+reuses it (with its recorded generation time) when the DNS options match.
 """
 
 from __future__ import annotations
@@ -60,45 +67,92 @@ def _fine_state(w: torch.Tensor, fine: int) -> torch.Tensor:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes to check the script runs (default: off)")
-    parser.add_argument("--epochs", type=int, default=6, help="training epochs (default: 6)")
-    parser.add_argument("--n-train", type=int, default=4, help="training trajectories (default: 4)")
+    parser.add_argument("--curriculum", default="2:3,4:3,8:8,16:12",
+                        help="unroll curriculum, frames:epochs per stage (default: 2:3,4:3,8:8,16:12)")
+    parser.add_argument("--windows", type=int, default=48, help="training windows per epoch (default: 48)")
+    parser.add_argument("--batch-size", type=int, default=8, help="windows per optimiser step (default: 8)")
+    parser.add_argument("--lr", type=float, default=4e-3, help="peak learning rate (default: 4e-3)")
+    parser.add_argument("--no-velocity", action="store_true", help="CNN input vorticity only (default: off)")
+    parser.add_argument("--hold", type=int, default=4,
+                        help="evaluate every closure once every this many coarse steps and hold it in between; "
+                             "0: at every solver stage (default: 4)")
+    parser.add_argument("--cache", type=Path, help="folder to keep and reuse the filtered DNS in (default: none)")
+    parser.add_argument("--n-train", type=int, default=8, help="training trajectories (default: 8)")
     parser.add_argument("--n-test", type=int, default=4, help="held-out test trajectories (default: 4)")
     parser.add_argument("--fine", type=int, default=128, help="DNS grid (default: 128)")
     parser.add_argument("--coarse", type=int, default=32, help="coarse grid (default: 32)")
     parser.add_argument("--record", type=float, default=10.0, help="recorded time units (default: 10)")
-    parser.add_argument("--frames", type=int, default=8, help="frames unrolled in training (default: 8, 1.6 time units)")
-    parser.add_argument("--channels", type=int, default=8, help="CNN channels (default: 8)")
-    parser.add_argument("--layers", type=int, default=2, help="CNN layers (default: 2)")
+    parser.add_argument("--frames", type=int, default=8,
+                        help="frames of the a-posteriori loss table and the C_s search (default: 8, 1.6 time units)")
+    parser.add_argument("--channels", type=int, default=16, help="CNN channels (default: 16)")
+    parser.add_argument("--layers", type=int, default=4, help="CNN layers (default: 4)")
     parser.add_argument("--repeats", type=int, default=2, help="timing repeats (default: 2)")
     parser.add_argument("--out", type=Path, help="output folder (default: benchmarks/results/cpu/)")
     args = parser.parse_args()
     if args.quick:
         args.epochs, args.n_train, args.n_test, args.fine, args.coarse, args.record = 1, 2, 1, 64, 32, 2.0
-        args.frames = 4
+        args.frames, args.curriculum, args.windows = 4, "2:1,4:1", 8
+    try:
+        stages = [tuple(int(v) for v in part.split(":")) for part in args.curriculum.split(",")]
+        curriculum_frames, curriculum_epochs = zip(*stages)
+    except ValueError:
+        parser.error(f"--curriculum must be frames:epochs[,frames:epochs...], got {args.curriculum!r}")
+    hold = args.hold
+    if hold < 0:
+        parser.error(f"--hold must be >= 0, got {hold}")
     torch.set_num_threads(1)
 
-    from sciml.node.closure import (ClosureTask, CoarseSolver, Smagorinsky, evaluate_closures, filtered_dns,  # noqa: F401
-                                    load_closure, plot_closure_evaluation, save_closure, train_closure,
-                                    trajectory_windows, tune_smagorinsky, unrolled_loss)
-    from sciml.node.closure import _equation_attrs, _vorticity
+    from sciml.node.closure import (
+        ClosureTask,
+        CoarseSolver,
+        Smagorinsky,
+        UnrollCurriculum,
+        _equation_attrs,
+        _vorticity,
+        evaluate_closures,
+        filtered_dns,
+        load_closure,
+        plot_closure_evaluation,
+        save_closure,
+        train_closure,
+        trajectory_windows,
+        tune_smagorinsky,
+        unrolled_loss,
+    )
     from sciml.plotting import save_figure
     from sciml.solvers.navier_stokes import integrate
     from sciml.train import TrainConfig, seed_everything
 
+    curriculum = UnrollCurriculum(frames=curriculum_frames, epochs=curriculum_epochs)
     clock = time.perf_counter()
     frames_total = round(args.record / 0.2)
-    ds = filtered_dns(args.n_train + args.n_test, fine=args.fine, coarse=args.coarse,
-                      times=[0.2 * i for i in range(frames_total + 1)], spinup=2.0 if args.quick else 10.0, seed=0,
-                      progress=False)
-    dns_wall = time.perf_counter() - clock
+    samples, spinup = args.n_train + args.n_test, 2.0 if args.quick else 10.0
+    cached = None if args.cache is None else \
+        args.cache / f"dns_f{args.fine}_c{args.coarse}_n{samples}_r{args.record:g}_sp{spinup:g}_s0.nc"
+    from_cache = cached is not None and cached.is_file()
+    if from_cache:
+        import xarray as xr
+
+        ds = xr.load_dataset(cached)
+        dns_wall = float(ds.attrs["generation_wall_s"])
+        print(f"DNS read from {cached}", flush=True)
+    else:
+        ds = filtered_dns(samples, fine=args.fine, coarse=args.coarse,
+                          times=[0.2 * i for i in range(frames_total + 1)], spinup=spinup, seed=0, progress=False)
+        dns_wall = time.perf_counter() - clock
+        if cached is not None:
+            ds.attrs["generation_wall_s"] = dns_wall
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            ds.to_netcdf(cached)
     train = ds.isel(sample=slice(0, args.n_train))
     test = ds.isel(sample=slice(args.n_train, None))
     eq = _equation_attrs(ds)
     length = eq.length
-    print(f"DNS {args.fine}^2 -> {args.coarse}^2: {dns_wall:.0f} s", flush=True)
+    print(f"DNS {args.fine}^2 -> {args.coarse}^2: {dns_wall:.0f} s{' (when it was made)' if from_cache else ''}",
+          flush=True)
 
     best_c, losses = tune_smagorinsky(train, dt=DT, frames=args.frames, stride=5,
-                                      coefficients=[0.025 * i for i in range(13)])
+                                      coefficients=[0.025 * i for i in range(13)], hold_closure=hold)
     print(f"Smagorinsky C_s = {best_c:.3f}", flush=True)
 
     seed_everything(0)
@@ -106,13 +160,19 @@ def main() -> None:
 
     vort = _vorticity(train)
     rms = float(vort.pow(2).mean().sqrt())
-    solver = CoarseSolver(equation=eq, n=args.coarse, dt=DT, steps_per_frame=round(0.2 / DT))
+    solver = CoarseSolver(equation=eq, n=args.coarse, dt=DT, steps_per_frame=round(0.2 / DT), hold_closure=hold)
+    k = 2 * math.pi / length * torch.fft.fftfreq(args.coarse, 1 / args.coarse, dtype=torch.float64)
+    k2 = k[:, None] ** 2 + k[None, :] ** 2
+    speed = float((torch.fft.fft2(vort[:, 0].double()).abs() ** 2 / torch.where(k2 > 0, k2, 1.0)).sum((-1, -2)).mean()
+                  .sqrt() / args.coarse**2 / math.sqrt(2))  # rms of one velocity component
     model = ClosureCNN(channels=args.channels, layers=args.layers, vorticity_scale=rms,
-                       tendency_scale=0.1 * rms / solver.frame_interval, smagorinsky=best_c, length=length)
+                       tendency_scale=0.1 * rms / solver.frame_interval, smagorinsky=best_c, length=length,
+                       velocity=not args.no_velocity, velocity_scale=speed)
     clock = time.perf_counter()
-    model, history = train_closure(train, dt=DT, frames=args.frames, stride=4, model=model,
-                                   config=TrainConfig(epochs=args.epochs, batch_size=4, lr=2e-3, device="cpu",
-                                                      progress=False, seed=0))
+    model, history = train_closure(train, dt=DT, frames=curriculum, windows_per_epoch=args.windows, model=model,
+                                   hold_closure=hold,
+                                   config=TrainConfig(epochs=curriculum.total_epochs, batch_size=args.batch_size,
+                                                      lr=args.lr, device="cpu", progress=False, seed=0))
     train_wall = time.perf_counter() - clock
     print(f"training {train_wall:.0f} s: " + ", ".join(f"{r['train_loss']:.4f}" for r in history), flush=True)
 
@@ -130,7 +190,7 @@ def main() -> None:
             windows = trajectory_windows(_vorticity(data), args.frames, stride=5)
             a_posteriori[split] = {name: float(unrolled_loss(solver, c, windows)) for name, c in closures.items()}
 
-    evaluation = evaluate_closures(test, closures, dt=DT, progress=False)
+    evaluation = evaluate_closures(test, closures, dt=DT, progress=False, hold_closure=hold)
     fig = plot_closure_evaluation(evaluation, title=f"Kolmogorov flow, {args.coarse}x{args.coarse} coarse vs "
                                                     f"filtered {args.fine}x{args.fine} DNS (held-out)")
     out.mkdir(parents=True, exist_ok=True)
@@ -171,18 +231,23 @@ def main() -> None:
              "viscosity": eq.viscosity, "drag": eq.drag, "forcing": "kolmogorov", "forcing_wavenumber": eq.forcing_wavenumber,
              "length": length, "spinup": ds.attrs["spinup"], "record": args.record, "frame_interval": 0.2,
              "coarse_dt": DT, "n_train": args.n_train, "n_test": args.n_test, "unroll_frames": args.frames,
-             "unroll_steps": args.frames * solver.steps_per_frame, "epochs": args.epochs,
-             "cnn": {"channels": args.channels, "layers": args.layers, "kernel": 3,
+             "curriculum": {"frames": list(curriculum.frames), "epochs": list(curriculum.epochs)},
+             "unroll_steps": curriculum.max_frames * solver.steps_per_frame, "epochs": curriculum.total_epochs,
+             "windows_per_epoch": args.windows, "batch_size": args.batch_size, "lr": args.lr,
+             "hold_closure": hold, "dns_cached": from_cache,
+             "cnn": {"channels": args.channels, "layers": args.layers, "kernel": 3, "velocity": not args.no_velocity,
                      "parameters": sum(p.numel() for p in model.parameters())}, "quick": args.quick}
     results = {"setup": setup, "smagorinsky_search": losses, "smagorinsky_coefficient": best_c,
-               "history": [{k: r[k] for k in ("epoch", "train_loss", "train_final_error")} for r in history],
+               "history": [{k: r[k] for k in ("epoch", "train_loss", "train_final_error", "train_unroll")}
+                           for r in history],
                "a_posteriori_loss": a_posteriori, "decorrelation_time": decorrelation, "evaluation_horizon": horizon,
                "spectrum_error": spectrum_error, "seconds_per_time_unit_per_sample": costs,
                "dns_over_model_cost": speedup, "targets": targets,
                "mean_correlation": {n: evaluation["mean_correlation"].sel(model=n).values[::5].round(4).tolist()
                                     for n in names},
                "wall_s": {"dns": dns_wall, "training": train_wall}}
-    write_text(out / "closure_ns2d.json", json.dumps({"machine": machine, "results": results}, indent=2))
+    write_text(out / "closure_ns2d.json", json.dumps({"machine": machine, "results": results}, indent=2,
+                                                      default=lambda v: v.item() if hasattr(v, "item") else str(v)))
     rows = ["| model | corr > 0.95 until (time units) | spectrum error (mean abs log10) | a-posteriori loss train / test "
             "| s per time unit per sample | DNS cost / model cost |", "|---|---|---|---|---|---|"]
     for n in names:
@@ -194,7 +259,10 @@ def main() -> None:
              f"filtered (sharp, |k| <= {ds.attrs['filter_cutoff']}) to {args.coarse}^2; {args.n_train} training and "
              f"{args.n_test} held-out test trajectories of {args.record:g} time units; coarse dt {DT}; "
              f"Smagorinsky C_s = {best_c:.3f} (1-D search); learned = Smagorinsky + CNN ({setup['cnn']['parameters']} "
-             f"parameters) trained a-posteriori through {setup['unroll_steps']} unrolled solver steps, {args.epochs} epochs.",
+             f"parameters, {args.channels} channels x {args.layers} layers, inputs vorticity"
+             f"{'' if args.no_velocity else ' and velocity'}) trained a-posteriori with the unroll curriculum "
+             f"{args.curriculum} (frames:epochs; up to {setup['unroll_steps']} solver steps), {args.windows} random "
+             f"windows per epoch; every closure {f'evaluated once every {hold} steps and held' if hold else 'at every stage'}.",
              "", *rows, "",
              f"Correlation time of the learned model / best baseline: {gain:.2f} (target >= 2: "
              f"{'met' if targets['correlation_time_met'] else 'NOT met'}); spectrum closer than both baselines: "

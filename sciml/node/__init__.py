@@ -27,7 +27,7 @@ _LAZY = {
                    "trajectories_from_dataset", "Trajectories"),
     "figures": ("plot_decay",),
     "closure": ("CoarseSolver", "spectral_filter", "filtered_dns", "check_reference", "ClosureCNN", "Smagorinsky",
-                "ClosureTask", "trajectory_windows", "unrolled_loss", "tune_smagorinsky", "train_closure",
+                "ClosureTask", "UnrollCurriculum", "ClosureWindows", "trajectory_windows", "unrolled_loss", "tune_smagorinsky", "train_closure",
                 "evaluate_closures", "plot_closure_evaluation", "save_closure", "load_closure"),
 }
 

@@ -36,6 +36,7 @@ learning-accelerated computational fluid dynamics", PNAS) and the time-averaged 
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -57,8 +58,9 @@ if TYPE_CHECKING:
     from ..train import History, TrainConfig
 
 __all__ = ["CoarseSolver", "spectral_filter", "filtered_dns", "check_reference", "ClosureCNN", "Smagorinsky",
-           "ClosureTask", "trajectory_windows", "unrolled_loss", "tune_smagorinsky", "train_closure", "evaluate_closures",
-           "plot_closure_evaluation", "save_closure", "load_closure"]
+           "ClosureTask", "UnrollCurriculum", "ClosureWindows", "trajectory_windows", "unrolled_loss",
+           "tune_smagorinsky", "train_closure", "evaluate_closures", "plot_closure_evaluation", "save_closure",
+           "load_closure"]
 
 FILTERS = ("sharp", "gaussian")
 FORMAT_VERSION = 1
@@ -117,6 +119,13 @@ class CoarseSolver:
         dt: coarse time step (simulation time units).
         steps_per_frame: steps between two recorded frames (the frame interval is ``dt * steps_per_frame``).
         scheme: ``"cn-heun"`` or ``"etdrk4"`` (:func:`sciml.solvers.navier_stokes.step`).
+        hold_closure: ``False`` (or 0): the solver's seam calls the closure at every stage. ``True`` (or
+            1): evaluate it once per step, at the step's start state ``w_n``, and hold that tendency over
+            the step's stages. An integer ``m > 1``: evaluate it at the start of every ``m``-th step and
+            hold it over ``m`` steps (a multirate scheme: the closure is a slow, small part of the
+            tendency). The closure term is then first-order in time (an error ``O(m dt |dc/dt|)``) and
+            costs one evaluation per ``m`` steps instead of two per step (CN-Heun) or four (ETDRK4):
+            what makes a CNN closure cheap. Train and run a closure with the same setting.
     """
 
     equation: NavierStokes2D
@@ -124,6 +133,7 @@ class CoarseSolver:
     dt: float
     steps_per_frame: int = 1
     scheme: str = "cn-heun"
+    hold_closure: bool | int = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.equation, NavierStokes2D):
@@ -134,6 +144,8 @@ class CoarseSolver:
             raise ConfigError(f"dt must be a positive number, got {self.dt!r}")
         if isinstance(self.steps_per_frame, bool) or not isinstance(self.steps_per_frame, int) or self.steps_per_frame < 1:
             raise ConfigError(f"steps_per_frame must be an integer >= 1, got {self.steps_per_frame!r}")
+        if not isinstance(self.hold_closure, int) or self.hold_closure < 0:
+            raise ConfigError(f"hold_closure must be True, False or a step count >= 1, got {self.hold_closure!r}")
 
     @property
     def frame_interval(self) -> float:
@@ -145,11 +157,18 @@ class CoarseSolver:
         with ``w0`` first. Differentiable with autograd (through ``w0`` and the closure's parameters)."""
         if w0.ndim != 3 or tuple(w0.shape[-2:]) != (self.n, self.n):
             raise DataError(f"the initial vorticity must be (batch, {self.n}, {self.n}), got {tuple(w0.shape)}")
-        w_hat, t, out = torch.fft.rfft2(w0), 0.0, [w0]
+        w_hat, t, out, count = torch.fft.rfft2(w0), 0.0, [w0], 0
+        every = int(self.hold_closure)
         for _ in range(frames):
             for _ in range(self.steps_per_frame):
-                w_hat = step(self.equation, w_hat, self.dt, t=t, scheme=self.scheme, closure=closure)
+                seam = closure
+                if closure is not None and every:
+                    if count % every == 0:  # (batch, n, n), once every `every` steps
+                        held = closure(torch.fft.irfft2(w_hat, s=(self.n, self.n)), t)
+                    seam = lambda _w, _t, held=held: held
+                w_hat = step(self.equation, w_hat, self.dt, t=t, scheme=self.scheme, closure=seam)
                 t += self.dt
+                count += 1
             out.append(torch.fft.irfft2(w_hat, s=(self.n, self.n)))
         return torch.stack(out, dim=1)
 
@@ -258,29 +277,143 @@ def trajectory_windows(vorticity: torch.Tensor, frames: int, *, stride: int = 1)
     return windows.permute(0, 1, 4, 2, 3).reshape(-1, frames + 1, *vorticity.shape[-2:]).contiguous()
 
 
+@dataclass(frozen=True, kw_only=True)
+class UnrollCurriculum:
+    """An unroll-length curriculum for a-posteriori training: ``frames[i]`` frames for ``epochs[i]`` epochs.
+
+    Short unrolls first, where the gradient through the solver is well conditioned, then longer ones,
+    where the loss sees the closure's effect on the slow error growth (as in List et al. 2022 and Frezat
+    et al. 2022 for a-posteriori learning; Kochkov et al. 2021 unroll 32 steps). Epochs past the last
+    stage keep its length. E.g. ``UnrollCurriculum(frames=(1, 4, 8), epochs=(2, 3, 5))``: epochs 0-1 unroll
+    1 frame, 2-4 unroll 4, 5 and later unroll 8.
+
+    Attributes:
+        frames: unrolled frames per stage, each >= 1, non-decreasing.
+        epochs: epochs per stage, each >= 1, as many as ``frames``.
+    """
+
+    frames: tuple[int, ...]
+    epochs: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        for name in ("frames", "epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, (tuple, list)) or not value or any(
+                    isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value):
+                raise ConfigError(f"UnrollCurriculum.{name} must be a non-empty sequence of integers >= 1, got {value!r}")
+            object.__setattr__(self, name, tuple(value))
+        if len(self.frames) != len(self.epochs):
+            raise ConfigError(f"UnrollCurriculum needs one epoch count per stage: {len(self.frames)} frame counts, "
+                              f"{len(self.epochs)} epoch counts")
+        if any(b < a for a, b in itertools.pairwise(self.frames)):
+            raise ConfigError(f"UnrollCurriculum.frames must not decrease, got {self.frames}")
+
+    @property
+    def total_epochs(self) -> int:
+        """The epochs of all stages together."""
+        return sum(self.epochs)
+
+    @property
+    def max_frames(self) -> int:
+        """The longest unroll (the last stage's)."""
+        return self.frames[-1]
+
+    def frames_at(self, epoch: int) -> int:
+        """Unrolled frames in epoch ``epoch`` (0-based, as :func:`sciml.train.fit` counts)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ConfigError(f"epoch must be an integer >= 0, got {epoch!r}")
+        end = 0
+        for frames, epochs in zip(self.frames, self.epochs):
+            end += epochs
+            if epoch < end:
+                return frames
+        return self.frames[-1]
+
+
+class ClosureWindows(torch.utils.data.Dataset):
+    """Windows of filtered DNS drawn afresh every epoch, for :func:`sciml.train.fit`: item ``i`` is
+    ``(window,)``, ``(K + 1, n, n)``, ``K`` the epoch's unroll length.
+
+    At ``set_epoch(e)`` (the loop calls it) ``K = frames.frames_at(e)`` (or the fixed ``frames``) and
+    ``windows_per_epoch`` pairs (trajectory, start frame) are drawn uniformly, the start in
+    ``[0, time - K - 1]``, from a generator seeded by ``(seed, e)`` only: the same windows for the same
+    epoch on any machine, after a resume too. Random start times let a long trajectory supply many
+    distinct windows without storing them.
+
+    Args:
+        trajectories: filtered DNS vorticity ``(sample, time, n, n)``.
+        frames: a fixed unroll length or an :class:`UnrollCurriculum`.
+        windows_per_epoch: items per epoch.
+        seed: the draw's seed.
+    """
+
+    def __init__(self, trajectories: torch.Tensor, *, frames: int | UnrollCurriculum, windows_per_epoch: int,
+                 seed: int = 0) -> None:
+        if not isinstance(trajectories, torch.Tensor) or trajectories.ndim != 4:
+            shape = tuple(trajectories.shape) if isinstance(trajectories, torch.Tensor) else type(trajectories).__name__
+            raise DataError(f"trajectories must be (sample, time, n, n), got {shape}")
+        longest = frames.max_frames if isinstance(frames, UnrollCurriculum) else frames
+        if isinstance(longest, bool) or not isinstance(longest, int) or longest < 1 \
+                or longest + 1 > trajectories.shape[1]:
+            raise ConfigError(f"the unroll (longest {longest!r} frames) must be an integer in [1, "
+                              f"{trajectories.shape[1] - 1}]: the trajectories have {trajectories.shape[1]} times")
+        if isinstance(windows_per_epoch, bool) or not isinstance(windows_per_epoch, int) or windows_per_epoch < 1:
+            raise ConfigError(f"windows_per_epoch must be an integer >= 1, got {windows_per_epoch!r}")
+        self.trajectories = trajectories
+        self.frames = frames
+        self.windows_per_epoch = windows_per_epoch
+        self.seed = int(seed)
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose epoch ``epoch``'s unroll length and windows."""
+        self.unroll = self.frames.frames_at(epoch) if isinstance(self.frames, UnrollCurriculum) else self.frames
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + int(epoch))
+        samples, times = self.trajectories.shape[:2]
+        self.sample = torch.randint(samples, (self.windows_per_epoch,), generator=g)
+        self.start = torch.randint(times - self.unroll, (self.windows_per_epoch,), generator=g)
+
+    def __len__(self) -> int:
+        return self.windows_per_epoch
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor]:
+        s, t0 = int(self.sample[index]), int(self.start[index])
+        return (self.trajectories[s, t0:t0 + self.unroll + 1],)
+
+
 # --------------------------------------------------------------------------------------------------- closures
 
 class ClosureCNN(nn.Module):
-    """A small periodic CNN closure ``c(w)``: ``(batch, y, x) -> (batch, y, x)``, vorticity per time^2.
+    """A periodic CNN closure ``c(w)``: ``(batch, y, x) -> (batch, y, x)``, vorticity per time^2.
 
-    ``layers`` circularly padded convolutions (GELU between), input ``w / vorticity_scale``, output times
-    ``tendency_scale``, spatial mean removed (the closure conserves circulation). The last layer starts
-    at zero, so an untrained model is "no model" or, with ``smagorinsky = C_s > 0``, a hybrid that starts
-    as the Smagorinsky model of coefficient ``C_s`` (on the box of side ``length``) and learns a
-    correction to it. Call it as ``model(w, t)`` (the solver's seam; ``t`` is unused: the closure is
-    autonomous).
+    ``layers`` circularly padded convolutions (GELU between) on the input channels ``w / vorticity_scale``
+    and, with ``velocity=True``, the velocity ``(u, v) / velocity_scale`` (``u = d_y psi``, ``v = -d_x psi``,
+    ``-Laplacian psi = w``, spectral on the box of side ``length``: a non-local input a small stencil
+    cannot build from ``w``; Kochkov et al. 2021 feed velocities); output times ``tendency_scale``,
+    spatial mean removed (the closure conserves circulation). The last layer starts at zero, so an
+    untrained model is "no model" or, with ``smagorinsky = C_s > 0``, a hybrid that starts as the
+    Smagorinsky model of coefficient ``C_s`` and learns a correction to it. Call it as ``model(w, t)``
+    (the solver's seam; ``t`` is unused: the closure is autonomous). Parameters: ``(c_in k^2 + 1) C +
+    (layers - 2)(C^2 k^2 + C) + C k^2 + 1`` for ``C = channels``, ``k = kernel``, ``c_in`` 1 or 3.
     """
 
     def __init__(self, *, channels: int = 16, layers: int = 4, kernel: int = 3, vorticity_scale: float = 1.0,
-                 tendency_scale: float = 1.0, smagorinsky: float = 0.0, length: float = 1.0) -> None:
+                 tendency_scale: float = 1.0, smagorinsky: float = 0.0, length: float = 1.0,
+                 velocity: bool = False, velocity_scale: float = 1.0) -> None:
         super().__init__()
         if layers < 2 or channels < 1 or kernel < 1 or kernel % 2 == 0:
             raise ConfigError(f"ClosureCNN needs layers >= 2, channels >= 1 and an odd kernel; got {layers=}, "
                               f"{channels=}, {kernel=}")
+        if not isinstance(velocity, bool):
+            raise ConfigError(f"velocity must be True or False, got {velocity!r}")
         self.options = {"channels": channels, "layers": layers, "kernel": kernel, "smagorinsky": float(smagorinsky),
                         "length": float(length)}
+        if velocity:  # only then, so that manifests written before the option still match
+            self.options["velocity"] = True
+        self.velocity = velocity
+        self.length = float(length)
         self.base = Smagorinsky(smagorinsky, length=length) if smagorinsky > 0 else None
-        sizes = [1, *([channels] * (layers - 1)), 1]
+        sizes = [3 if velocity else 1, *([channels] * (layers - 1)), 1]
         convs = [nn.Conv2d(a, b, kernel, padding=kernel // 2, padding_mode="circular") for a, b in zip(sizes, sizes[1:])]
         nn.init.zeros_(convs[-1].weight)
         nn.init.zeros_(convs[-1].bias)
@@ -290,10 +423,25 @@ class ClosureCNN(nn.Module):
         self.net = nn.Sequential(*parts, convs[-1])
         self.register_buffer("vorticity_scale", torch.tensor(float(vorticity_scale)))
         self.register_buffer("tendency_scale", torch.tensor(float(tendency_scale)))
+        if velocity:
+            self.register_buffer("velocity_scale", torch.tensor(float(velocity_scale)))
+
+    def _inputs(self, w: torch.Tensor) -> torch.Tensor:
+        """The input channels ``(batch, 1 or 3, y, x)``."""
+        scaled = (w / self.vorticity_scale.to(w.dtype))[:, None]
+        if not self.velocity:
+            return scaled
+        n = w.shape[-1]
+        kx, ky = _spectral_derivatives(n, self.length, w.dtype, w.device)
+        k2 = kx**2 + ky**2
+        psi_hat = torch.fft.rfft2(w) / torch.where(k2 > 0, k2, torch.ones_like(k2)) * (k2 > 0)
+        grad = torch.stack(torch.broadcast_tensors(1j * ky, -1j * kx))[:, None] * psi_hat  # (2, batch, k_y, k_x): u, v
+        uv = torch.fft.irfft2(grad, s=(n, n)).transpose(0, 1) / self.velocity_scale.to(w.dtype)  # (batch, 2, y, x)
+        return torch.cat([scaled, uv], dim=1)
 
     def forward(self, w: torch.Tensor, t: float = 0.0) -> torch.Tensor:
         """The tendency ``(batch, y, x)`` of the vorticity ``w`` ``(batch, y, x)``."""
-        out = self.net((w / self.vorticity_scale.to(w.dtype))[:, None])[:, 0] * self.tendency_scale.to(w.dtype)
+        out = self.net(self._inputs(w))[:, 0] * self.tendency_scale.to(w.dtype)
         out = out - out.mean(dim=(-1, -2), keepdim=True)
         return out if self.base is None else out + self.base(w)
 
@@ -386,7 +534,8 @@ class ClosureTask(Task):
     A batch is ``(windows,)``, ``(batch, K + 1, n, n)`` filtered DNS frames ``solver.frame_interval`` apart;
     the loss is :func:`unrolled_loss` of ``model`` (called as the solver's ``closure(w, t)``), back-
     propagated through all ``K * steps_per_frame`` solver steps. Logs ``final_error``: the relative
-    squared error at the last frame. Melchers et al. (2023).
+    squared error at the last frame, and ``unroll``: ``K`` (with :class:`ClosureWindows` and an
+    :class:`UnrollCurriculum`, the history's ``train_unroll`` is the epoch's stage). Melchers et al. (2023).
     """
 
     def __init__(self, model: nn.Module, solver: CoarseSolver) -> None:
@@ -396,7 +545,7 @@ class ClosureTask(Task):
     def loss(self, model: nn.Module, batch: Any):
         """``(unrolled loss, {"final_error": ...})`` on ``batch = (windows,)``."""
         error = _frame_errors(self.solver, model, batch[0])  # (batch, K)
-        return error.mean(), {"final_error": error[:, -1].mean()}
+        return error.mean(), {"final_error": error[:, -1].mean(), "unroll": float(error.shape[1])}
 
 
 def check_reference(data) -> NavierStokes2D:
@@ -435,7 +584,7 @@ def check_reference(data) -> NavierStokes2D:
     return equation
 
 
-def _solver_for(data, dt: float, scheme: str = "cn-heun") -> CoarseSolver:
+def _solver_for(data, dt: float, scheme: str = "cn-heun", *, hold_closure: bool | int = False) -> CoarseSolver:
     equation = check_reference(data)
     times = data["time"].values
     if len(times) < 2:
@@ -446,7 +595,8 @@ def _solver_for(data, dt: float, scheme: str = "cn-heun") -> CoarseSolver:
     steps = round(interval / dt)
     if steps < 1 or abs(steps * dt - interval) > 1e-6 * interval:
         raise ConfigError(f"dt={dt} must divide the frame interval {interval:.6g} of the data")
-    return CoarseSolver(equation=equation, n=int(data.sizes["x"]), dt=dt, steps_per_frame=steps, scheme=scheme)
+    return CoarseSolver(equation=equation, n=int(data.sizes["x"]), dt=dt, steps_per_frame=steps, scheme=scheme,
+                        hold_closure=hold_closure)
 
 
 def _vorticity(data) -> torch.Tensor:
@@ -457,11 +607,11 @@ def _vorticity(data) -> torch.Tensor:
 
 def tune_smagorinsky(data: xr.Dataset, *, dt: float, frames: int = 5,
                      coefficients: Sequence[float] = tuple(0.025 * i for i in range(13)),
-                     stride: int = 5) -> tuple[float, dict[float, float]]:
+                     stride: int = 5, hold_closure: bool | int = False) -> tuple[float, dict[float, float]]:
     """Choose ``C_s`` by a 1-D search: :func:`unrolled_loss` over the windows of ``data`` (filtered DNS,
     ``frames + 1`` frames, every ``stride``-th start) for each of ``coefficients``; returns ``(best C_s,
-    {C_s: loss})``. A run that goes unstable scores ``inf``."""
-    solver = _solver_for(data, dt)
+    {C_s: loss})``. A run that goes unstable scores ``inf``. ``hold_closure``: see :class:`CoarseSolver`."""
+    solver = _solver_for(data, dt, hold_closure=hold_closure)
     windows = trajectory_windows(_vorticity(data), frames, stride=stride)
     losses = {}
     with torch.no_grad():
@@ -471,29 +621,42 @@ def tune_smagorinsky(data: xr.Dataset, *, dt: float, frames: int = 5,
     return min(losses, key=losses.get), losses
 
 
-def train_closure(data: xr.Dataset, *, dt: float, frames: int = 5, stride: int = 1,
+def train_closure(data: xr.Dataset, *, dt: float, frames: int | UnrollCurriculum = 5, stride: int = 1,
                   model: nn.Module | None = None, smagorinsky: float = 0.0, config: TrainConfig | None = None,
                   val_data: xr.Dataset | None = None, checkpoint_dir: str | os.PathLike | None = None,
-                  resume: bool = False) -> tuple[nn.Module, History]:
+                  resume: bool = False, windows_per_epoch: int | None = None,
+                  hold_closure: bool | int = False) -> tuple[nn.Module, History]:
     """Train a closure a-posteriori on filtered DNS ``data`` (:func:`filtered_dns`) with :func:`sciml.train.fit`.
 
-    Windows of ``frames + 1`` frames (every ``stride``-th start) are unrolled through the coarse solver
-    with step ``dt`` (which must divide the data's frame interval); ``model`` defaults to a
+    Windows of ``frames + 1`` frames are unrolled through the coarse solver with step ``dt`` (which must
+    divide the data's frame interval; ``hold_closure``: see :class:`CoarseSolver`). With an integer
+    ``frames`` and no ``windows_per_epoch`` the windows are fixed, every ``stride``-th start; with an
+    :class:`UnrollCurriculum` or ``windows_per_epoch`` they are :class:`ClosureWindows`, drawn at random
+    start times every epoch (``windows_per_epoch`` of them, default the number of fixed windows at the
+    longest unroll), with the curriculum's unroll length. The loss is :func:`unrolled_loss` (per frame,
+    normalised by the reference's mean square at that frame). ``model`` defaults to a
     :class:`ClosureCNN` scaled by the data's vorticity rms and ``rms / frame interval`` (a hybrid on top of
-    the Smagorinsky model of coefficient ``smagorinsky`` when that is > 0). Returns the
-    trained model (on the CPU, in eval mode) and the history.
+    the Smagorinsky model of coefficient ``smagorinsky`` when that is > 0). Validation windows use the
+    longest unroll. Returns the trained model (on the CPU, in eval mode) and the history.
     """
     from ..train import TrainConfig, fit
 
-    solver = _solver_for(data, dt)
+    solver = _solver_for(data, dt, hold_closure=hold_closure)
     vorticity = _vorticity(data)
-    windows = trajectory_windows(vorticity, frames, stride=stride)
+    longest = frames.max_frames if isinstance(frames, UnrollCurriculum) else frames
+    if isinstance(frames, UnrollCurriculum) or windows_per_epoch is not None:
+        count = windows_per_epoch or len(trajectory_windows(vorticity, longest, stride=stride))
+        train_set = ClosureWindows(vorticity, frames=frames, windows_per_epoch=count,
+                                   seed=(config.seed if config is not None else 0))
+    else:
+        train_set = (trajectory_windows(vorticity, frames, stride=stride),)
     if model is None:
         rms = float(vorticity.pow(2).mean().sqrt())
         model = ClosureCNN(vorticity_scale=rms, tendency_scale=0.1 * rms / solver.frame_interval,
                            smagorinsky=smagorinsky, length=solver.equation.length)
-    val = None if val_data is None else (trajectory_windows(_vorticity(val_data), frames, stride=stride),)
-    history = fit(ClosureTask(model, solver), (windows,), config=config or TrainConfig(epochs=5, batch_size=8, lr=2e-3),
+    val = None if val_data is None else (trajectory_windows(_vorticity(val_data), longest, stride=stride),)
+    history = fit(ClosureTask(model, solver), train_set,
+                  config=config or TrainConfig(epochs=5, batch_size=8, lr=2e-3),
                   val_data=val, checkpoint_dir=checkpoint_dir, resume=resume)
     return model.cpu().eval(), history
 
@@ -525,7 +688,7 @@ def _correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def evaluate_closures(reference: xr.Dataset, closures: Mapping[str, Callable | None], *, dt: float,
                       threshold: float = 0.95, spectrum_from: float | None = None,
-                      progress: bool = True) -> xr.Dataset:
+                      progress: bool = True, hold_closure: bool | int = False) -> xr.Dataset:
     """Run the coarse solver with each closure from the filtered DNS's first frame and score it.
 
     Args:
@@ -537,6 +700,7 @@ def evaluate_closures(reference: xr.Dataset, closures: Mapping[str, Callable | N
         threshold: the correlation level whose first crossing defines ``decorrelation_time``.
         spectrum_from: average the energy spectra over frames with ``time >= spectrum_from`` (default:
             the second half of the run).
+        hold_closure: evaluate each closure once per solver step, or once every ``m`` steps (:class:`CoarseSolver`).
 
     Returns:
         ``correlation(model, sample, time)``: Pearson correlation of the coarse vorticity with the
@@ -553,7 +717,7 @@ def evaluate_closures(reference: xr.Dataset, closures: Mapping[str, Callable | N
     import xarray as xr
     from tqdm.auto import tqdm
 
-    solver = _solver_for(reference, dt)
+    solver = _solver_for(reference, dt, hold_closure=hold_closure)
     truth = _vorticity(reference)
     times = reference["time"].values.astype(float)
     length = solver.equation.length
@@ -606,6 +770,7 @@ def evaluate_closures(reference: xr.Dataset, closures: Mapping[str, Callable | N
                                     "units": "s"})},
         coords=coords,
         attrs={"threshold": threshold, "spectrum_from": float(start), "dt": dt, "coarse_resolution": solver.n,
+               "hold_closure": int(hold_closure),  # 0: every stage; m: once every m steps
                **{k: v for k, v in reference.attrs.items() if isinstance(v, (int, float, str))}})
     ds["wavenumber"].attrs.update(long_name="wavenumber |k|", units="2 pi / length")
     ds["time"].attrs.update(long_name="time", units="simulation time units")
