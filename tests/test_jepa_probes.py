@@ -21,7 +21,7 @@ def test_the_ridge_probe_recovers_a_known_linear_map():
     w = torch.tensor([[1.0, -2.0], [0.5, 0.0], [0.0, 3.0], [2.0, 1.0], [-1.0, 0.0], [0.25, 0.5]], dtype=torch.float64)
     y = x @ w + torch.tensor([0.3, -1.0], dtype=torch.float64)
     probe = RidgeProbe.fit(x, y)
-    assert probe.alpha == pytest.approx(1e-4)  # no noise: the smallest penalty has the smallest LOO error
+    assert probe.alpha == pytest.approx(1e-6)  # no noise: the smallest penalty (of 10^-6 .. 10^6) has the smallest LOO
     new = torch.randn(50, 6, generator=g, dtype=torch.float64)
     expected = new @ w + torch.tensor([0.3, -1.0], dtype=torch.float64)
     assert torch.allclose(probe.predict(new), expected, atol=1e-4)
@@ -34,6 +34,58 @@ def test_the_ridge_probe_recovers_a_known_linear_map():
         errors.append((RidgeProbe.fit(x[keep], noisy[keep], alphas=[3.0 * 199 / 200]).predict(x[i:i + 1])
                        - noisy[i]).pow(2).mean().item())
     assert fitted.loo_mse == pytest.approx(np.mean(errors), rel=0.3)  # 20 of 200 rows; standardisation refit
+
+
+def test_near_constant_noise_features_do_not_degrade_the_ridge_probe():
+    # An informative rank-3 set of 8 features (scale ~1) and 48 near-constant dims of pure noise (std 1e-4), as
+    # collapsed embedding dimensions are; y = z @ w + noise of std 0.1, 64 fitting rows. Without the noise dims
+    # the test MSE is ~sigma^2 (1 + 3/64) = 0.0105. One global scale keeps the noise dims negligible; each
+    # feature standardised by its own std makes them as large as the informative ones, and 56 dims on 64 rows
+    # overfit (least squares would give sigma^2 (1 + 56/7) = 0.09; leave-one-out ridge measured 0.046).
+    g = torch.Generator().manual_seed(4)
+    mix = torch.randn(3, 8, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+
+    def make(m):
+        z = torch.randn(m, 3, generator=g, dtype=torch.float64)
+        y = z @ torch.tensor([1.0, -0.5, 0.25], dtype=torch.float64) + 0.1 * torch.randn(m, generator=g,
+                                                                                          dtype=torch.float64)
+        return z @ mix, 1e-4 * torch.randn(m, 48, generator=g, dtype=torch.float64), y
+
+    informative, noise, y = make(64)
+    test_informative, test_noise, test_y = make(512)
+    x, test_x = torch.cat([informative, noise], 1), torch.cat([test_informative, test_noise], 1)
+    clean = (RidgeProbe.fit(informative, y).predict(test_informative)[:, 0] - test_y).pow(2).mean().item()
+    probe = RidgeProbe.fit(x, y)
+    noisy = (probe.predict(test_x)[:, 0] - test_y).pow(2).mean().item()
+    mean, std = x.mean(0), x.std(0)  # standardising each feature first: all have unit variance, the global scale is 1
+    per_feature = (RidgeProbe.fit((x - mean) / std, y).predict((test_x - mean) / std)[:, 0] - test_y).pow(2).mean().item()
+    assert 0.008 < clean < 0.0125, clean  # ~sigma^2 (1 + 3/64)
+    assert noisy < 1.05 * clean, (noisy, clean)
+    assert per_feature > 3 * clean, (per_feature, clean)
+    # The state: the one scale repeated per feature, sqrt(mean unbiased variance); predict applies it.
+    assert torch.allclose(probe.x_std, x.var(0).mean().sqrt().expand(56))
+    assert torch.allclose(probe.predict(x[:4]), (x[:4] - probe.x_mean) / probe.x_std @ probe.weight + probe.bias)
+    # A probe holding per-feature stds (as saved before the change) still predicts with them.
+    old = RidgeProbe(probe.weight, probe.bias, probe.x_mean, std, probe.alpha, probe.loo_mse)
+    assert torch.allclose(old.predict(x[:4]), (x[:4] - mean) / std @ probe.weight + probe.bias)
+    # The chosen penalties lie inside the default grid (10^-6 .. 10^6), not at its large end.
+    assert probe.alpha < 1e6 and RidgeProbe.fit(x, torch.randn(64, generator=g, dtype=torch.float64)).alpha == 1e6
+
+
+def test_probe_batches_are_divisible_by_the_world_size(monkeypatch):
+    from sciml.jepa.probes import _batch, _world_size
+    from sciml.train.distributed import local_batch_size
+
+    assert _batch(64, 256, 1) == 64 and _batch(64, 16, 1) == 16 and _batch(32, 65, 1) == 31  # no last batch of 1
+    assert _batch(64, 100, 3) == 63 and _batch(64, 10, 4) == 8 and _batch(64, 2, 4) == 4 and _batch(32, 33, 2) == 30
+    for world in (1, 2, 3, 4, 8):
+        for n in range(1, 150):
+            b = _batch(64, n, world)
+            assert local_batch_size(b, world) == b // world and b <= max(world, min(64, n))
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    assert _world_size() == 3
+    monkeypatch.delenv("WORLD_SIZE")
+    assert _world_size() == 1
 
 
 def test_conformal_quantile_hand_worked_and_coverage_on_synthetic_data():

@@ -2,9 +2,11 @@
 
 * :func:`embed`: the frozen representation of whole trajectories, the mean over a fixed tiling of windows
   (deterministic: up to 4 evenly spaced time starts, space starts every ``size_x`` points).
-* :class:`RidgeProbe`: closed-form ridge regression of log-coefficients on standardised features, its
-  penalty chosen by exact leave-one-out error over a grid (Hastie, Tibshirani & Friedman 2009, eq. 7.52
-  generalised: ``e_i / (1 - H_ii)`` with the ridge hat matrix ``H = 1/n + U diag(s^2 / (s^2 + alpha)) U^T``).
+* :class:`RidgeProbe`: closed-form ridge regression of log-coefficients on centred features divided by one
+  global scale (the root mean per-feature variance, not each feature's own std, so that near-constant, noisy
+  embedding dimensions are not blown up to unit variance), its penalty chosen by exact leave-one-out error over
+  a grid (Hastie, Tibshirani & Friedman 2009, eq. 7.52 generalised: ``e_i / (1 - H_ii)`` with the ridge hat
+  matrix ``H = 1/n + U diag(s^2 / (s^2 + alpha)) U^T``).
 * :class:`MLPProbe`: a small MLP head (one hidden layer) trained through :func:`sciml.train.fit`.
 * :func:`conformal_quantile`: split-conformal half-widths (Vovk et al. 2005; Lei et al. 2018, "Distribution-free
   predictive inference for regression", JASA): with ``m`` calibration residuals ``|y - y_hat|``, the
@@ -46,7 +48,9 @@ __all__ = ["embed", "RidgeProbe", "MLPProbe", "conformal_quantile", "relative_er
 
 #: Label budgets of the label-efficiency curves (trajectories).
 LABEL_BUDGETS = (16, 64, 256, 1024)
-_ALPHAS = tuple(10.0 ** k for k in np.arange(-4.0, 4.01, 0.5))
+#: The ridge penalties searched by leave-one-out (on features of unit root-mean-square, ``n`` rows: the
+#: penalty is relative to ``||x||_F^2 = n F``).
+_ALPHAS = tuple(float(10.0 ** k) for k in np.arange(-6.0, 6.01, 0.5))
 
 
 def _tiling(frames: int, space: Sequence[int], size_t: int, size_x: Sequence[int]) -> list[tuple[int, tuple[int, ...]]]:
@@ -79,6 +83,27 @@ def embed(model: JEPAModel, trajectories: torch.Tensor, *, batch_size: int = 64)
     return torch.cat(out) if out else torch.zeros(0, model.encoder.features, dtype=torch.float64)
 
 
+def _world_size() -> int:
+    """The processes :func:`sciml.train.fit` will train on: ``torch.distributed``'s world when initialised, else
+    ``WORLD_SIZE`` (set by ``torchrun``), else 1."""
+    import os
+
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
+
+
+def _batch(wanted: int, n: int, world: int) -> int:
+    """A global batch near ``min(wanted, n)`` that ``world`` divides (the loop refuses others): rounded down to a
+    multiple of ``world``, at least ``world``; a last batch of one item is avoided when possible."""
+    b = max(world, min(wanted, n) // world * world)
+    if n % b == 1 and b - world >= world:
+        b -= world
+    return b
+
+
 def _matrix(x, name: str) -> torch.Tensor:
     x = torch.as_tensor(np.array(x) if not isinstance(x, torch.Tensor) else x).to(torch.float64)
     if x.ndim == 1:
@@ -92,8 +117,16 @@ def _matrix(x, name: str) -> torch.Tensor:
 class RidgeProbe:
     """Ridge regression ``y = (x - mean) / std @ weight + bias`` fitted in closed form (module doc).
 
+    :meth:`fit` centres each feature and divides all of them by one scale,
+    ``std = sqrt(mean_j var(x_j))`` (unbiased variances): the features keep their relative sizes, so a
+    near-constant dimension carrying only noise stays negligible instead of being standardised to unit
+    variance (per-feature standardisation gives such a dimension the weight of an informative one). The
+    ridge penalty then acts on features of unit root-mean-square.
+
     Attributes:
-        weight: ``(F, k)``; bias ``(k,)``; x_mean, x_std ``(F,)``: the standardisation of the features.
+        weight: ``(F, k)``; bias ``(k,)``; x_mean ``(F,)``: the feature means; x_std ``(F,)``: the divisor of
+            each feature, the one global scale repeated by :meth:`fit` (probes saved before that change hold
+            per-feature stds; :meth:`predict` applies whichever is stored, so they predict as they were fitted).
         alpha: the penalty chosen by leave-one-out error (or the one given).
         loo_mse: mean leave-one-out squared error at ``alpha`` (per target, averaged).
     """
@@ -108,11 +141,13 @@ class RidgeProbe:
     @classmethod
     def fit(cls, features, targets, *, alphas: Sequence[float] = _ALPHAS) -> RidgeProbe:
         """Fit on ``features`` ``(n, F)`` and ``targets`` ``(n, k)`` (or ``(n,)``), ``n >= 3``; the penalty is the
-        ``alphas`` value with the smallest exact leave-one-out error."""
+        ``alphas`` value (default ``10^-6 .. 10^6``, half-decade steps) with the smallest exact leave-one-out
+        error. Features are centred and divided by one global scale (class doc)."""
         x, y = _matrix(features, "features"), _matrix(targets, "targets")
         if len(x) != len(y) or len(x) < 3:
             raise DataError(f"ridge needs >= 3 rows of features and targets alike, got {len(x)} and {len(y)}")
-        mean, std = x.mean(0), x.std(0).clamp_min(1e-12)
+        mean = x.mean(0)
+        std = x.var(0).mean().sqrt().clamp_min(1e-12).expand(x.shape[1]).clone()
         xs = (x - mean) / std
         y_mean = y.mean(0)
         u, s, vh = torch.linalg.svd(xs, full_matrices=False)
@@ -163,7 +198,9 @@ class MLPProbe(nn.Module):
     def fit(cls, features, targets, *, hidden: int = 64, epochs: int = 300, lr: float = 3e-3,
             weight_decay: float = 1e-3, seed: int = 0) -> MLPProbe:
         """Fit on ``features`` ``(n, F)`` and ``targets`` ``(n, k)`` with :func:`sciml.train.fit` (AdamW, cosine
-        schedule, full batches up to 64, MSE on standardised targets)."""
+        schedule, MSE on standardised targets), in batches of ``min(n, 64)`` rounded down to a multiple of the
+        number of processes (under ``torchrun`` every rank must call it with the same data; the gradients are
+        averaged over the ranks, so each holds the same probe)."""
         from ..train import TrainConfig, fit
 
         x, y = _matrix(features, "features").float(), _matrix(targets, "targets").float()
@@ -175,8 +212,8 @@ class MLPProbe(nn.Module):
         probe.y_mean.copy_(y.mean(0))
         probe.y_std.copy_(y.std(0).clamp_min(1e-6) if len(y) > 1 else torch.ones(y.shape[1]))
         xs, ys = (x - probe.x_mean) / probe.x_std, (y - probe.y_mean) / probe.y_std
-        config = TrainConfig(epochs=epochs, batch_size=min(len(x), 64), lr=lr, weight_decay=weight_decay,
-                             device="cpu", progress=False, seed=seed, grad_clip=None)
+        config = TrainConfig(epochs=epochs, batch_size=_batch(64, len(x), _world_size()), lr=lr,
+                             weight_decay=weight_decay, device="cpu", progress=False, seed=seed, grad_clip=None)
         fit(_RegressionTask(probe), (xs, ys), config=config)
         return probe.eval()
 
@@ -228,20 +265,26 @@ def label_efficiency(train_features, train_coefficients, test_features, test_coe
         probe: ``"linear"`` (:class:`RidgeProbe`) or ``"mlp"`` (:class:`MLPProbe`).
 
     Returns:
-        ``{"budgets": [...], "relative_error": [...], "note": str | None}``.
+        ``{"budgets": [...], "relative_error": [...], "note": str | None}``, and for the linear probe
+        ``"alpha": [...]``, the ridge penalty leave-one-out chose at each budget.
     """
     if probe not in ("linear", "mlp"):
         raise ConfigError(f"probe must be 'linear' or 'mlp', got {probe!r}")
     x, c = _matrix(train_features, "train_features"), _matrix(train_coefficients, "train_coefficients")
     kept, note = _budgets(budgets, len(x))
     order = torch.from_numpy(np.random.default_rng(seed).permutation(len(x)))
-    errors = []
+    errors, alphas = [], []
     for b in kept:
         idx = order[:b]
         head = (RidgeProbe.fit(x[idx], c[idx].log()) if probe == "linear"
                 else MLPProbe.fit(x[idx], c[idx].log(), seed=seed))
         errors.append(relative_error(head.predict(test_features), test_coefficients))
-    return {"budgets": kept, "relative_error": errors, "note": note}
+        if probe == "linear":
+            alphas.append(head.alpha)
+    curve = {"budgets": kept, "relative_error": errors, "note": note}
+    if probe == "linear":
+        curve["alpha"] = alphas
+    return curve
 
 
 class SupervisedRegressor(nn.Module):
@@ -308,6 +351,9 @@ def supervised_baseline(trajectories: torch.Tensor, coefficients, *, encoder: En
         encoder, spec: the network shape and the crop / grid description of the self-supervised model.
         steps: the optimiser steps to match; the run has ``epochs = round(steps / ceil(n / batch_size))``
             (at least 1) epochs.
+        batch_size: at most this many trajectories a step, rounded down to a multiple of the number of processes
+            (``torchrun``; the loop needs the global batch divisible by it) and lowered so that no last batch
+            holds a single trajectory when avoidable.
 
     Returns:
         ``(regressor, steps_taken)``.
@@ -320,9 +366,7 @@ def supervised_baseline(trajectories: torch.Tensor, coefficients, *, encoder: En
                         f"and {len(c)}")
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
         raise ConfigError(f"steps must be an integer >= 1, got {steps!r}")
-    batch_size = min(batch_size, len(c))
-    if len(c) % batch_size == 1:
-        batch_size -= 1
+    batch_size = _batch(batch_size, len(c), _world_size())
     per_epoch = -(-len(c) // batch_size)
     epochs = max(1, round(steps / per_epoch))
     with torch.random.fork_rng(devices=[]):
