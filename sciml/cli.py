@@ -285,7 +285,7 @@ def _parser() -> argparse.ArgumentParser:
         "bench", help="benchmark a surrogate against the numerical solver at matched accuracy",
         description="Solver ladder + float64 reference + FNO surrogate on the same test set and device; writes "
                     "results.json, results.md and cost_error.png to --out. How to read them: docs/benchmarks.md.")
-    bench.add_argument("problem", help="ns2d, darcy or burgers")
+    bench.add_argument("problem", help="ns2d, darcy, burgers or swe")
     bench.add_argument("--quick", action="store_true", help="small sizes: minutes on 2 CPU cores (default: full sizes)")
     bench.add_argument("--device", default="auto",
                        help="auto (CUDA when present), cpu, cuda, cuda:N (default: %(default)s)")
@@ -296,7 +296,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="override a size, repeatable, e.g. --set n_train=64 --set solver_resolutions=[16,32,64]")
     bench.add_argument("--param", dest="problem_options", type=_option, action="append", default=[],
                        metavar="KEY=VALUE", help="a parameter of the physical problem, repeatable: ns2d and burgers "
-                       "viscosity, lead_time, reference_dt_factor; darcy coefficient_kind (threshold|lognormal)")
+                       "viscosity, lead_time, reference_dt_factor; darcy coefficient_kind (threshold|lognormal); "
+                       "swe lead_time (whole hours, default 6), reference_dt_factor (default 2)")
     bench.add_argument("--out", required=True, help="output directory (created if missing)")
     bench.add_argument("--no-progress", action="store_true", help="hide progress messages")
     for module in _GROUPS.values():  # the capabilities' command groups, each a thin layer over its verb

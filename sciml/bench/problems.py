@@ -14,7 +14,9 @@ Each problem fixes a dataset recipe's physical setting (``sciml.datasets``) and 
   includes what it cannot represent.
 
 Problems: ``ns2d`` (vorticity ``w(0) -> w(lead_time)``, Li et al. 2021 forcing, nu = 1e-3),
-``darcy`` (coefficient ``a -> pressure``), ``burgers`` (``u(0) -> u(lead_time)``, nu = 0.1). Their
+``darcy`` (coefficient ``a -> pressure``), ``burgers`` (``u(0) -> u(lead_time)``, nu = 0.1), ``swe``
+(rotating shallow water on the sphere, ``(h, u, v)(0) -> (h, u, v)(lead_time)`` in hours, an SFNO as
+the surrogate, errors area-weighted). Their
 constructors' keyword parameters (``viscosity``, ``lead_time``, ...) set the physical problem:
 ``get_problem(name, **parameters)``, ``sciml bench NAME --param KEY=VALUE``.
 """
@@ -37,7 +39,7 @@ from ..train import TrainConfig
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["Sizes", "Problem", "NS2D", "Darcy", "Burgers", "PROBLEMS", "get_problem"]
+__all__ = ["Sizes", "Problem", "NS2D", "Darcy", "Burgers", "SWE", "PROBLEMS", "get_problem"]
 
 
 #: Training of the quick benchmark surrogates (``Sizes.train``); the run sets ``seed``, ``device`` and ``progress``.
@@ -165,6 +167,9 @@ class Problem:
     outputs_vars: ClassVar[tuple[str, ...]]
     lag: ClassVar[int | None]
     solver_dtype: ClassVar[torch.dtype] = torch.float32
+    #: The registered model the harness trains (:func:`sciml.surrogate.fit_surrogate`'s ``model``) and its loss.
+    model: ClassVar[str] = "fno"
+    loss: ClassVar[str] = "rel_l2"
     quick: ClassVar[Sizes]
     full: ClassVar[Sizes]
 
@@ -184,6 +189,17 @@ class Problem:
 
     def training_data(self, n: int, resolution: int, *, seed: int, device: torch.device) -> xr.Dataset:
         raise NotImplementedError
+
+    def surrogate_inputs(self, n: int, resolution: int, *, seed: int, first_sample: int, device: torch.device,
+                         dtype: torch.dtype) -> torch.Tensor:
+        """The surrogate's input ``(batch, channel, *space)`` for the same samples as :meth:`inputs`: by
+        default the inputs with one channel."""
+        return self.inputs(n, resolution, seed=seed, first_sample=first_sample, device=device, dtype=dtype)[:, None]
+
+    def surrogate_output(self, prediction: torch.Tensor) -> torch.Tensor:
+        """The surrogate's output ``(batch, channel, *space)`` in the layout of :meth:`solve`'s answer (by
+        default the one channel dropped), which :meth:`error` scores."""
+        return prediction[:, 0]
 
     def grid(self, resolution: int) -> Grid:
         return Grid.box(*(resolution,) * self.ndim)
@@ -381,6 +397,148 @@ class Burgers(Problem):
                                 solve_resolution=resolution, device=device, dtype=torch.float32, progress=False)
 
 
+class SWE(Problem):
+    """Rotating shallow water on the sphere (``sciml.datasets.swe_sphere``, random balanced flows):
+    ``(height, eastward_velocity, northward_velocity)`` at 0 h ``->`` at ``lead_time`` hours.
+
+    ``resolution`` is the number of latitudes of the equiangular ``nlat x 2 nlat`` grid (poles included).
+    Inputs: the recipe's random flow (vorticity degrees ``<= 10`` in nonlinear balance, rms speed 20 m/s),
+    the same continuous state at every resolution. Solver ladder: the pseudo-spectral solver
+    (:mod:`sciml.solvers.shallow_water`, AB3 + hyperdiffusion, float64, the only precision of its
+    transforms) at each resolution with the recipe's own step (the longest ``<= 150 s * 64 / nlat``
+    dividing an hour: 600 s at 16, 400 s at 24, 300 s at 32). Reference: the same solver at
+    ``reference_resolution`` with that step divided by ``reference_dt_factor`` (2 by default: at 64 x 128 the
+    recipe's step is already within 2e-5 of a step 4x smaller for a 6 h lead, against 1.6e-3 for the 32 x 64
+    grid's truncation). Surrogate: an SFNO
+    (registry ``sfno``; ``model.n_modes`` is its ``lmax``, capped by the grid) trained by
+    :func:`sciml.surrogate.fit_surrogate` with ``loss="anomaly_rel_l2"`` on ``lead_time`` pairs, ``train_steps``
+    consecutive pairs per training trajectory.
+
+    Error: a field on another grid is brought to the reference grid through the solver's spectral
+    representation (:func:`~sciml.solvers.shallow_water.to_spectrum`: geopotential, vorticity, divergence;
+    zero-padded to the reference truncation; :func:`~sciml.solvers.shallow_water.to_fields`), then the
+    area-weighted relative L2 of each variable's departure from rest (height minus the mean depth
+    ``H = 10 km``, whose ~10 km would otherwise swamp the ~100 m waves), averaged over the three
+    variables::
+
+        error = (1/3) sum_c ||f_c - r_c||_A / ||r_c - H_c||_A,   H = (H, 0, 0),   ||g||_A^2 = sum w_ij g_ij^2
+
+    with ``w`` the grid's cell areas (:meth:`sciml.grids.Grid.latlon` quadrature). Bonev et al. 2023
+    (arXiv:2306.03838) for the SFNO, Williamson et al. 1992 for the equations.
+    """
+
+    name = "swe"
+    ndim = 2
+    inputs_vars = outputs_vars = ("height", "eastward_velocity", "northward_velocity")
+    lag = 1
+    solver_dtype = torch.float64
+    model = "sfno"
+    loss = "anomaly_rel_l2"
+    quick = Sizes(n_train=24, n_test=8, train_resolution=32, solver_resolutions=(8, 12, 16, 24, 32), reference_resolution=64,
+                  model={"hidden_channels": 16, "n_modes": 16, "n_layers": 4},
+                  train=replace(QUICK_TRAINING, epochs=40, batch_size=8, lr=3e-3), repeats=9)
+    full = Sizes(n_train=200, n_test=32, train_resolution=64, solver_resolutions=(8, 12, 16, 24, 32, 48, 64, 96),
+                 reference_resolution=128, surrogate_resolutions=(64, 96), train=FULL_TRAINING,
+                 model={"hidden_channels": 64, "n_modes": 32, "n_layers": 4})
+
+    #: Consecutive ``lead_time`` pairs per training trajectory (one solve gives this many pairs).
+    train_steps: ClassVar[int] = 4
+
+    def __init__(self, *, lead_time: float = 6.0, reference_dt_factor: int = 2) -> None:
+        from ..solvers.shallow_water import ShallowWater
+
+        _check_time_parameters(lead_time, reference_dt_factor)
+        if lead_time != int(lead_time):
+            raise ConfigError(f"lead_time must be a whole number of hours (the recipe's steps divide an hour), got "
+                              f"{lead_time!r}")
+        self.lead_time, self.reference_dt_factor = float(lead_time), reference_dt_factor
+        self.eq = ShallowWater()
+
+    @staticmethod
+    def time_step(resolution: int) -> float:
+        """The recipe's step in s at ``resolution`` latitudes: the longest ``<= 150 * 64 / resolution`` dividing
+        an hour (as :func:`sciml.datasets.swe_sphere.generate`)."""
+        return 3600.0 / math.ceil(3600.0 * resolution / (150.0 * 64))
+
+    def setting(self) -> dict:
+        from ..datasets import swe_sphere
+
+        return {"equation": "rotating shallow water on the sphere (Earth-like constants), vorticity-divergence form",
+                "map": f"(height, eastward_velocity, northward_velocity) at 0 h -> at {self.lead_time:g} h",
+                "initial_condition": {"random": dict(swe_sphere.RANDOM_FLOW)},
+                "grid": "equiangular nlat x 2 nlat, poles included (resolution = nlat)",
+                "resolution": "latitudes (longitudes: twice as many)",
+                "solver": "spherical-harmonic pseudo-spectral, AB3 + implicit hyperdiffusion, recipe step, float64",
+                "reference": f"same scheme, float64, recipe step / {self.reference_dt_factor}",
+                "error_interpolant": "spectral: to_spectrum, zero-padded to the reference truncation, to_fields",
+                "error": "area-weighted relative L2 of (h - H, u, v) per variable, mean over the three",
+                "surrogate": "SFNO (sciml model 'sfno'), fit_surrogate with loss anomaly_rel_l2",
+                "training_data": f"sciml.datasets.swe_sphere.generate (random flows) at the training resolution, "
+                                 f"{self.train_steps} consecutive {self.lead_time:g} h pairs per trajectory"}
+
+    def grid(self, resolution):
+        return Grid.latlon(resolution, 2 * resolution)
+
+    def inputs(self, n, resolution, *, seed, first_sample, device, dtype):
+        """The solver's initial spectra ``(batch, 3, nlat, nlat)`` complex128 (``dtype`` is the solver's, float64)."""
+        from ..datasets import swe_sphere
+
+        return swe_sphere.initial_state(n, resolution, seed=seed, first_sample=first_sample, kind="random",
+                                        device=device)
+
+    def surrogate_inputs(self, n, resolution, *, seed, first_sample, device, dtype):
+        from ..solvers.shallow_water import to_fields
+
+        spectra = self.inputs(n, resolution, seed=seed, first_sample=first_sample, device=device, dtype=dtype)
+        return to_fields(self.eq, spectra).to(dtype)  # (batch, 3, lat, lon)
+
+    def surrogate_output(self, prediction):
+        return prediction
+
+    def solve(self, inputs, *, reference=False):
+        from ..solvers.shallow_water import integrate
+
+        dt = self.time_step(inputs.shape[-1]) / (self.reference_dt_factor if reference else 1)
+        return integrate(self.eq, inputs, [0.0, 3600.0 * self.lead_time], dt=dt)[:, -1]  # (batch, 3, lat, lon)
+
+    def training_data(self, n, resolution, *, seed, device):
+        from ..datasets import generate
+
+        times = [k * self.lead_time for k in range(self.train_steps + 1)]
+        return generate("swe-sphere", n, resolution, seed=seed, times=times, initial_condition="random",
+                        device=device, progress=False)
+
+    def model_options(self, sizes):
+        """``model.n_modes`` as the SFNO's ``lmax``, capped at the most the training grid resolves exactly
+        (``2 lmax - 1 <= nlat`` on the equiangular grid, :func:`sciml.models.sfno.least_points`)."""
+        lmax = min(sizes.model["n_modes"], (sizes.train_resolution + 1) // 2)
+        return {"hidden_channels": sizes.model["hidden_channels"], "n_layers": sizes.model["n_layers"], "lmax": lmax}
+
+    def to_resolution(self, field, resolution):
+        """``(batch, 3, nlat, 2 nlat)`` fields onto ``resolution`` latitudes through the solver's spectrum."""
+        from ..solvers.shallow_water import to_fields, to_spectrum
+
+        if field.shape[-2] == resolution:
+            return field
+        spectrum = to_spectrum(self.eq, field.to(torch.float64))
+        keep = min(resolution, spectrum.shape[-1])
+        padded = spectrum.new_zeros(*spectrum.shape[:-2], resolution, resolution)
+        padded[..., :keep, :keep] = spectrum[..., :keep, :keep]
+        return to_fields(self.eq, padded)
+
+    def error(self, field, reference):
+        """Per sample, ``(batch,)``: the mean over the variables of the area-weighted relative L2 of
+        ``field`` ``(batch, 3, lat, lon)`` against ``reference``, heights as departures from the mean depth."""
+        resolution = reference.shape[-2]
+        reference = reference.to(torch.float64)
+        on_reference = self.to_resolution(field.to(device=reference.device, dtype=torch.float64), resolution)
+        rest = reference.new_tensor([self.eq.mean_depth, 0.0, 0.0]).reshape(1, 3, 1, 1)
+        grid = self.grid(resolution)
+        per_variable = [rel_l2(on_reference[:, c:c + 1] - rest[:, c:c + 1], reference[:, c:c + 1] - rest[:, c:c + 1],
+                               grid=grid) for c in range(3)]
+        return torch.stack(per_variable).mean(dim=0).cpu()
+
+
 def _check_time_parameters(lead_time: float, reference_dt_factor: int) -> None:
     if isinstance(lead_time, bool) or not isinstance(lead_time, (int, float)) or not (math.isfinite(lead_time)
                                                                                      and lead_time > 0):
@@ -389,7 +547,7 @@ def _check_time_parameters(lead_time: float, reference_dt_factor: int) -> None:
         raise ConfigError(f"reference_dt_factor must be an integer >= 1, got {reference_dt_factor!r}")
 
 
-PROBLEMS: dict[str, type[Problem]] = {"ns2d": NS2D, "darcy": Darcy, "burgers": Burgers}
+PROBLEMS: dict[str, type[Problem]] = {"ns2d": NS2D, "darcy": Darcy, "burgers": Burgers, "swe": SWE}
 
 
 def parameters(name: str) -> dict[str, object]:
@@ -410,7 +568,7 @@ def _check_type(problem: str, key: str, value: object, default: object) -> None:
 
 
 def get_problem(problem: str | Problem, **options) -> Problem:
-    """A :class:`Problem` by name (``ns2d``, ``darcy``, ``burgers``) with ``options`` for its constructor
+    """A :class:`Problem` by name (``ns2d``, ``darcy``, ``burgers``, ``swe``) with ``options`` for its constructor
     (e.g. ``viscosity``, ``lead_time``), or the instance given (then without options).
 
     Unknown names, unknown parameters and bad values raise :class:`~sciml.errors.ConfigError`.

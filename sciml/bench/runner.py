@@ -49,13 +49,13 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
 
     Steps: (1) a float64 reference solution of the test set at ``reference_resolution``; (2) the solver
     on the test set at each of ``solver_resolutions``, timed (warm-up, repeats) and scored against the
-    reference; (3) training data from the dataset recipe (timed: data-generation cost), an FNO trained
-    with :func:`sciml.surrogate.fit_surrogate` (timed: training cost), its forward pass timed on the
-    same test batch and scored at each of ``surrogate_resolutions``; (4) speed-up at matched accuracy
+    reference; (3) training data from the dataset recipe (timed: data-generation cost), an FNO (an SFNO
+    for ``swe``: the problem's ``model``) trained with :func:`sciml.surrogate.fit_surrogate` (timed:
+    training cost), its forward pass timed on the same test batch and scored at each of ``surrogate_resolutions``; (4) speed-up at matched accuracy
     and break-even queries (:mod:`sciml.bench.curves`).
 
     Args:
-        problem: ``"ns2d"``, ``"darcy"``, ``"burgers"`` or a :class:`~sciml.bench.problems.Problem`.
+        problem: ``"ns2d"``, ``"darcy"``, ``"burgers"``, ``"swe"`` or a :class:`~sciml.bench.problems.Problem`.
         quick: the small configuration (minutes on 2 CPU cores) instead of the full one (GPU-sized).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...: where solver, training and surrogate run.
         out: directory for ``results.json``, ``results.md`` and ``cost_error.png``.
@@ -115,19 +115,20 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
         data, data_seconds = timed(lambda: spec.training_data(config.n_train, config.train_resolution, seed=seed,
                                                               device=device), device=device)
         train_config = dataclasses.replace(config.train, seed=seed, device=str(device), progress=progress)
-        _log(f"training an FNO: {train_config.epochs} epochs"
+        _log(f"training {'an FNO' if spec.model == 'fno' else 'an ' + spec.model.upper()}: {train_config.epochs} epochs"
              + (f" within {train_config.max_time:g} s" if train_config.max_time else ""), progress)
         model_options = spec.model_options(config)
         (surrogate, history), training_seconds = timed(
             lambda: fit_surrogate(data, inputs=list(spec.inputs_vars), outputs=list(spec.outputs_vars), lag=spec.lag,
-                                  model_options=model_options, config=train_config), device=device)
+                                  model=spec.model, model_options=model_options, loss=spec.loss, config=train_config),
+            device=device)
         del data
         module = surrogate.to(device).module.eval()
         dtype = next(module.parameters()).dtype
         surrogate_curve = []
         for r in config.surrogate_resolutions:
             _log(f"surrogate at {r}: error and memory (first call)", progress)
-            x = spec.inputs(config.n_test, r, dtype=dtype, **common)[:, None]
+            x = spec.surrogate_inputs(config.n_test, r, dtype=dtype, **common)  # (batch, channel, *space)
 
             def forward(x=x):
                 return _inference(module, x)
@@ -135,7 +136,8 @@ def run_benchmark(problem: str | Problem, *, quick: bool = True, device: str | t
             calls["surrogate", r] = forward
             prediction, first_measurements["surrogate", r] = measure(forward, repeats=1, warmup=0,
                                                                      device=device, items=config.n_test)
-            surrogate_curve.append({"resolution": r, **_error_stats(spec.error(prediction[:, 0], reference))})
+            surrogate_curve.append({"resolution": r,
+                                    **_error_stats(spec.error(spec.surrogate_output(prediction), reference))})
             del prediction
 
         # 4. timing: every solver and surrogate call once per round, so drift hits all alike -------------
