@@ -14,6 +14,10 @@ upsampled coarse field).
   the residual denoised), :class:`~sciml.diffusion.DiffusionTask` with the EDM loss and an EMA, through
   :func:`sciml.train.fit`; ensembles by Heun (``heun_steps`` steps, ``2 N - 1`` network evaluations), by the channel
   alone and with the data-consistency guidance on top (``guidance=True``: the low modes then hold exactly).
+* **Residual diffusion** (CorrDiff, Mardani et al. 2023): the same network as a
+  :class:`~sciml.diffusion.CoarseConditionedDenoiser` with the FNO below as ``mean_model``, so it learns the
+  distribution of ``fine - FNO(coarse)`` (noise GRF ``residual_noise``, flatter for the small-scale residual);
+  members = FNO mean + residual samples, by the channel alone and with guidance.
 * **Baselines**: periodic bicubic interpolation of the 16 x 16 node values; spectral interpolation (zero padding, the
   trigonometric interpolant: the exact conditional mean for Gaussian data with independent modes); an FNO
   (:func:`sciml.surrogate.fit_surrogate`, relative-L2 loss) from the spectrally interpolated coarse field to the fine
@@ -43,7 +47,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sciml._atomic import write_text  # noqa: E402
+from sciml._atomic import write_text
 
 TIMES = [float(t) for t in range(10, 51, 2)]
 TEST_TIMES = [10.0, 20.0, 30.0, 40.0, 50.0]
@@ -51,7 +55,7 @@ CONFIG = {"n_train": 12, "n_test": 4, "fine": 32, "coarse": 8, "solve_at": 64, "
           "lr": 2e-3, "noise": {"alpha": 2.0, "tau": 5.0, "band_limit": 15},
           "network": {"n_modes": (24, 24), "hidden_channels": 24, "n_layers": 4, "embedding_channels": 64},
           "fno": {"n_modes": (24, 24), "hidden_channels": 24, "n_layers": 4}, "fno_epochs": 30,
-          "heun_steps": 10, "sr_cases": 8, "sr_members": 8, "ema_decay": 0.99, "scaling_grids": (32, 64, 128)}
+          "residual_noise": {"alpha": 1.5, "tau": 5.0, "band_limit": 15}, "heun_steps": 10, "sr_cases": 8, "sr_members": 8, "ema_decay": 0.99, "scaling_grids": (32, 64, 128)}
 BANDS = [(1, 2), (2, 4), (4, 8), (8, 16), (16, 32)]
 
 
@@ -102,8 +106,16 @@ def main() -> None:
 
     from datasets import ns2d
     from sciml import Grid
-    from sciml.diffusion import (CoarseConditionedDenoiser, DiffusionTask, EDMLoss, FieldNetConfig,
-                                 GaussianRandomField, conditional_sample, evaluations, sample_tensor)
+    from sciml.diffusion import (
+        CoarseConditionedDenoiser,
+        DiffusionTask,
+        EDMLoss,
+        FieldNetConfig,
+        GaussianRandomField,
+        conditional_sample,
+        evaluations,
+        sample_tensor,
+    )
     from sciml.diffusion.conditional import LowModes
     from sciml.diffusion.metrics import ensemble_scores, spectrum_error
     from sciml.spectral import spectral_resample
@@ -125,6 +137,18 @@ def main() -> None:
     n_cases = native.shape[0]
     low = spectral_resample(native, (coarse, coarse))  # the coarse observation (its modes |k| < coarse / 2)
 
+    # ------------------------------------------------------------------ FNO on the same pairs
+    coarse_train = spectral_resample(spectral_resample(torch.from_numpy(np.asarray(train_ds["vorticity"].values)),
+                                                       (coarse, coarse)), (fine, fine))
+    pairs = train_ds.assign(coarse=(train_ds["vorticity"].dims, coarse_train.numpy(), train_ds["vorticity"].attrs))
+    seed_everything(0)
+    with Clock() as clock:
+        fno, _ = fit_surrogate(pairs, inputs=["coarse"], outputs=["vorticity"], model_options=dict(c["fno"]),
+                               config=TrainConfig(epochs=c["fno_epochs"], batch_size=c["batch_size"], lr=3e-3, seed=0,
+                                                  device="cpu", progress=False))
+    result["fno"] = {"train_seconds": {"cpu": clock.cpu, "wall": clock.wall}}
+    print(f"FNO trained in {clock.cpu:.0f} CPU s", flush=True)
+
     # ------------------------------------------------------------------ conditioned denoiser
     domain = Grid.box(fine, fine)  # the training grid; the weights act on any grid of the box
     scales = CoarseConditionedDenoiser.scales(fields, coarse)
@@ -143,17 +167,22 @@ def main() -> None:
     print(f"diffusion trained in {clock.cpu:.0f} CPU s, loss {history[-1]['train_loss']:.3f}", flush=True)
     ema = task.ema.module.eval()
 
-    # ------------------------------------------------------------------ FNO on the same pairs
-    coarse_train = spectral_resample(spectral_resample(torch.from_numpy(np.asarray(train_ds["vorticity"].values)),
-                                                       (coarse, coarse)), (fine, fine))
-    pairs = train_ds.assign(coarse=(train_ds["vorticity"].dims, coarse_train.numpy(), train_ds["vorticity"].attrs))
+    # ------------------------------------------------------------------ regression + residual diffusion (CorrDiff)
+    residual_scales = CoarseConditionedDenoiser.scales(fields, coarse, mean_model=fno)
     seed_everything(0)
+    residual_model = CoarseConditionedDenoiser(domain=domain, noise=GaussianRandomField(**c["residual_noise"]),
+                                               coarse=coarse, **residual_scales, network=FieldNetConfig(**c["network"]),
+                                               mean_model=fno)
+    residual_task = DiffusionTask(residual_model, objective=EDMLoss(), ema_decay=c["ema_decay"])
     with Clock() as clock:
-        fno, _ = fit_surrogate(pairs, inputs=["coarse"], outputs=["vorticity"], model_options=dict(c["fno"]),
-                               config=TrainConfig(epochs=c["fno_epochs"], batch_size=c["batch_size"], lr=3e-3, seed=0,
-                                                  device="cpu", progress=False))
-    result["fno"] = {"train_seconds": {"cpu": clock.cpu, "wall": clock.wall}}
-    print(f"FNO trained in {clock.cpu:.0f} CPU s", flush=True)
+        residual_history = fit(residual_task, (fields,), config=config)
+    result["residual"] = {"train_seconds": {"cpu": clock.cpu, "wall": clock.wall},
+                          "final_loss": float(residual_history[-1]["train_loss"]), **residual_scales,
+                          "trainable_parameters": sum(p.numel() for p in residual_model.parameters()
+                                                      if p.requires_grad)}
+    print(f"residual diffusion trained in {clock.cpu:.0f} CPU s, loss {residual_history[-1]['train_loss']:.3f}",
+          flush=True)
+    residual_ema = residual_task.ema.module.eval()
 
     # ------------------------------------------------------------------ super-resolve the test cases
     result["targets"], result["cost_cpu_seconds_per_sample"] = {}, {}
@@ -174,9 +203,11 @@ def main() -> None:
         for name, prediction in (("bicubic", bicubic), ("spectral", spectral), ("fno", fno_pred)):
             methods[name] = {"rel_l2": rel_l2(prediction, truth), "mae": float((prediction - truth).abs().mean()),
                              "spectrum": spectrum_error(prediction, truth, bands=bands)}
-        for name, guidance in (("diffusion", False), ("diffusion+guidance", True)):
+        for name, sampler_model, guidance in (("diffusion", ema, False), ("diffusion+guidance", ema, True),
+                                              ("residual", residual_ema, False),
+                                              ("residual+guidance", residual_ema, True)):
             with Clock() as clock:
-                members = conditional_sample(ema, grid, LowModes(low), c["sr_members"], guidance=guidance,
+                members = conditional_sample(sampler_model, grid, LowModes(low), c["sr_members"], guidance=guidance,
                                              steps=c["heun_steps"], generator=torch.Generator().manual_seed(7))
             cost[name] = clock.cpu / (n_cases * c["sr_members"])
             scores = ensemble_scores(members, truth)
@@ -232,8 +263,8 @@ def main() -> None:
 
 def report(r: dict) -> str:
     c, d = r["config"], r["diffusion"]
-    lines = [f"# Super-resolution {c['coarse']} x {c['coarse']} -> {c['fine']} x {c['fine']} (4x; and -> "
-             f"{c['solve_at']} x {c['solve_at']} zero-shot) of Navier-Stokes vorticity", "",
+    lines = [(f"# Super-resolution {c['coarse']} x {c['coarse']} -> {c['fine']} x {c['fine']} (4x; and -> "
+             f"{c['solve_at']} x {c['solve_at']} zero-shot) of Navier-Stokes vorticity"), "",
              f"Machine: {r['machine']}", "", f"Command: `{r['command']}`", "",
              (f"Training: {d['train_fields']} vorticity snapshots (t = 10..50, {c['n_train']} trajectories of seed 0, "
               f"solved at {c['solve_at']} x {c['solve_at']}, spectrally truncated to the training grid "
@@ -241,7 +272,10 @@ def report(r: dict) -> str:
               f"noise GRF {c['noise']}, EDM loss, EMA {c['ema_decay']}, {c['epochs']} epochs ({d['steps']} steps) in "
               f"{d['train_seconds']['cpu']:.0f} CPU s; FNO {c['fno']} on the same (coarse, fine) pairs "
               f"(`fit_surrogate`, rel-L2 loss), {c['fno_epochs']} epochs in {r['fno']['train_seconds']['cpu']:.0f} "
-              f"CPU s. Test: {c['sr_cases']} snapshots of {c['n_test']} held-out trajectories (seed 1) solved at "
+              f"CPU s; residual diffusion (CorrDiff: the FNO the mean, the same denoiser network on the residual "
+              f"x - FNO(c), residual std {r['residual']['sigma_data']:.4f} vs {d['sigma_data']:.4f} about the "
+              f"interpolant, noise GRF {c['residual_noise']}) trained the same way in "
+              f"{r['residual']['train_seconds']['cpu']:.0f} CPU s. Test: {c['sr_cases']} snapshots of {c['n_test']} held-out trajectories (seed 1) solved at "
               f"{c['solve_at']} x {c['solve_at']}; the condition is their Fourier modes |k| < {c['coarse'] // 2} (the "
               f"{c['coarse']} x {c['coarse']} truncation), {c['sr_members']} members each, Heun {c['heun_steps']} "
               f"steps ({r['evaluations']} evaluations). Truth: the solution truncated to {c['fine']} (its modes |k| < "
@@ -253,15 +287,15 @@ def report(r: dict) -> str:
                   ("| method | ens.-mean / prediction rel L2 | member rel L2 | CRPS | MAE of mean | spread/skill | "
                    "low-mode rel. error | CPU s per sample |"), "|---|---|---|---|---|---|---|---|"]
         for name, v in m.items():
-            if name.startswith("diffusion"):
+            if "ensemble_crps" in v:
                 lines.append(f"| {name} | {v['rel_l2']:.4f} | {v['member_rel_l2']:.4f} | {v['ensemble_crps']:.4f} | "
                              f"{v['mae']:.4f} | {v['ensemble_spread_skill']:.3f} | {v['low_mode_error_rel']:.2e} | "
                              f"{cost[name]:.3f} |")
             else:
                 lines.append(f"| {name} | {v['rel_l2']:.4f} | | | {v['mae']:.4f} | | | {cost[name]:.2e} |")
         bands = [b["band"] for b in m["bicubic"]["spectrum"]]
-        lines += ["", "Spectrum error per octave band of |k| (energy ratio to the truth's minus one; predictions and "
-                      "ensemble means, and the members):", "",
+        lines += ["", ("Spectrum error per octave band of |k| (energy ratio to the truth's minus one; predictions and "
+                      "ensemble means, and the members):"), "",
                   "| method | " + " | ".join(f"[{a},{b})" for a, b in bands) + " |", "|---|" + "---|" * len(bands)]
         for name, v in m.items():
             lines.append(f"| {name} | " + " | ".join(f"{b['error']:+.3f}" for b in v["spectrum"]) + " |")
@@ -270,7 +304,7 @@ def report(r: dict) -> str:
                              + " | ".join(f"{b['error']:+.3f}" for b in v["spectrum_members"]) + " |")
         fno = m["fno"]
         lines += ["", "Targets of issue 14 (stated there for 32 -> 128):", ""]
-        for name in ("diffusion", "diffusion+guidance"):
+        for name in ("diffusion", "diffusion+guidance", "residual", "residual+guidance"):
             v = m[name]
             lines.append(
                 f"- {name}: ens.-mean rel L2 {v['rel_l2']:.4f} vs bicubic {m['bicubic']['rel_l2']:.4f} "
@@ -285,8 +319,8 @@ def report(r: dict) -> str:
         lines += ["## Cost of the conditioned Heun sampler", "", "CPU seconds per sample (2 samples per call):", "",
                   "| grid | evaluations | CPU s per sample |", "|---|---|---|"]
         lines += [f"| {p['grid']} | {p['evaluations']} | {p['cpu_seconds_per_sample']:.4f} |" for p in s["points"]]
-        lines += ["", f"Fitted: {s['slope_cpu_s_per_point_evaluation']:.3e} CPU s per (grid point x evaluation), "
-                      f"intercept {s['intercept_s']:.3f} s, R^2 {s['r2']:.3f}."]
+        lines += ["", (f"Fitted: {s['slope_cpu_s_per_point_evaluation']:.3e} CPU s per (grid point x evaluation), "
+                      f"intercept {s['intercept_s']:.3f} s, R^2 {s['r2']:.3f}.")]
     return "\n".join(lines) + "\n"
 
 

@@ -19,13 +19,17 @@ def add_parser(commands) -> argparse.ArgumentParser:
     group = commands.add_parser(
         "diffusion", help="function-space diffusion: train on fields, sample at any resolution, super-resolve",
         description="EDM denoiser (noise-conditioned FNO) with Gaussian-random-field noise, trained once and sampled "
-                    "on any grid of its periodic box; super-resolution by data-consistency guidance.")
+                    "on any grid of its periodic box; super-resolution by data-consistency guidance of it, or by a "
+                    "CoarseConditionedDenoiser (train --conditional), optionally on the residual of a "
+                    "deterministic mean surrogate (--mean-run: regression + residual diffusion, CorrDiff).")
     sub = group.add_subparsers(dest="diffusion_command", required=True, metavar="{train,sample,superres}",
                                help="train a denoiser; sample fields on any grid; super-resolve coarse fields")
     fmt = argparse.ArgumentDefaultsHelpFormatter
     train = sub.add_parser("train", formatter_class=fmt, help="train a denoiser on fields of a NetCDF file",
                            description="Reads --variable(s) of --data (every frame over the non-spatial dims is a "
-                                       "training field), trains an EDMDenoiser through sciml.train.fit with an EMA, "
+                                       "training field), trains an EDMDenoiser (or with --conditional a "
+                                       "CoarseConditionedDenoiser, on the residual of --mean-run if given) through "
+                                       "sciml.train.fit with an EMA, "
                                        "writes model.pt and history.json to --out.")
     train.add_argument("--data", required=True, help="NetCDF file with the fields (spatial dims y, x or x)")
     train.add_argument("--variable", nargs="+", required=True, help="variables, one channel each")
@@ -42,6 +46,16 @@ def add_parser(commands) -> argparse.ArgumentParser:
     train.add_argument("--tau", type=float, default=5.0, help="noise GRF inverse length scale")
     train.add_argument("--band-limit", type=int, default=None,
                        help="noise band limit; default the largest the training grid resolves")
+    train.add_argument("--conditional", action="store_true",
+                       help="train a CoarseConditionedDenoiser for super-resolution (the coarse field an input "
+                            "channel) instead of an unconditional EDMDenoiser")
+    train.add_argument("--coarse", type=int, nargs="+", default=None,
+                       help="with --conditional: the coarse grid (points per dim) whose Fourier modes condition the "
+                            "model; required")
+    train.add_argument("--mean-run", default=None,
+                       help="with --conditional: a surrogate directory (Surrogate.save / sciml fit) mapping the "
+                            "interpolated coarse field to the fine one; the model then learns the residual "
+                            "fine - mean (regression + residual diffusion, CorrDiff)")
     train.add_argument("--seed", type=int, default=0, help="seed of the weights and the noise streams")
     train.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -70,6 +84,9 @@ def add_parser(commands) -> argparse.ArgumentParser:
     superres.add_argument("--resolution", type=int, nargs="+", required=True, help="points per dim of the target")
     superres.add_argument("--members", type=int, default=8, help="ensemble members per coarse field")
     superres.add_argument("--steps", type=int, default=18, help="sampler steps")
+    superres.add_argument("--guidance", action="store_true",
+                          help="for a --conditional model: also apply the data-consistency step (the coarse modes "
+                               "then hold exactly); an unconditional model is always guided")
     superres.add_argument("--seed", type=int, default=0, help="seed of the sampler's generator")
     superres.add_argument("--out", required=True, help="output NetCDF file")
     superres.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
@@ -98,19 +115,25 @@ def _space(da):
     raise DataError(f"variable {da.name!r} has dims {da.dims}; expected spatial dims (y, x) or (x,)")
 
 
-def save_model(model, path, *, variables: list[str], attrs: dict, command: str) -> None:
-    """Write an :class:`~sciml.diffusion.EDMDenoiser` (its options, weights and the data's attributes) to ``path``."""
+def save_model(model, path, *, variables: list[str], attrs: dict, command: str, mean_run: str | None = None) -> None:
+    """Write an :class:`~sciml.diffusion.EDMDenoiser` or :class:`~sciml.diffusion.CoarseConditionedDenoiser` (its
+    options, weights and the data's attributes; ``mean_run``: the directory of its mean surrogate, whose
+    architecture is rebuilt from there on load, the weights coming from this file) to ``path``."""
     import dataclasses
     import io
 
     import torch
 
     from .._atomic import write_bytes
+    from .model import CoarseConditionedDenoiser
 
     state = {"format": FORMAT, "domain": model.domain.to_json(), "noise": dataclasses.asdict(model.noise),
              "noise_kind": type(model.noise).__name__, "network": dataclasses.asdict(model.net.config),
              "sigma_data": model.sigma_data, "channels": model.channels, "variables": variables, "attrs": attrs,
-             "command": command, "weights": model.state_dict()}
+             "command": command, "weights": model.state_dict(), "kind": "edm"}
+    if isinstance(model, CoarseConditionedDenoiser):
+        state.update(kind="coarse_conditioned", coarse=list(model.coarse), condition_scale=model.condition_scale,
+                     mean_run=mean_run)
     buffer = io.BytesIO()
     torch.save(state, buffer)
     write_bytes(path, lambda file: file.write(buffer.getvalue()))
@@ -124,7 +147,7 @@ def load_model(directory):
 
     from ..errors import ConfigError, DataError
     from ..grids import Grid
-    from .model import EDMDenoiser, FieldNetConfig
+    from .model import CoarseConditionedDenoiser, EDMDenoiser, FieldNetConfig
     from .noise import GaussianRandomField, MaternField
 
     path = Path(directory) / "model.pt"
@@ -140,10 +163,36 @@ def load_model(directory):
         **state["noise"])
     network = dict(state["network"])
     network["n_modes"] = tuple(network["n_modes"])
-    model = EDMDenoiser(domain=Grid.from_json(state["domain"]), noise=noise, channels=state["channels"],
-                        sigma_data=state["sigma_data"], network=FieldNetConfig(**network))
+    options = {"domain": Grid.from_json(state["domain"]), "noise": noise, "channels": state["channels"],
+                   "sigma_data": state["sigma_data"], "network": FieldNetConfig(**network)}
+    if state.get("kind", "edm") == "coarse_conditioned":
+        mean = None
+        if state.get("mean_run"):
+            mean = _load_surrogate(state["mean_run"], f"{path}: its mean model")
+        model = CoarseConditionedDenoiser(**options, coarse=tuple(state["coarse"]),
+                                          condition_scale=state["condition_scale"], mean_model=mean)
+    else:
+        model = EDMDenoiser(**options)
     model.load_state_dict(state["weights"])
     return model.eval(), state
+
+
+def _load_surrogate(directory: str, what: str):
+    """The :class:`sciml.surrogate.Surrogate` saved in ``directory`` (one-line errors)."""
+    from pathlib import Path
+
+    from ..errors import ConfigError, SciMLError
+    from ..surrogate import Surrogate
+
+    if not Path(directory).is_dir():
+        raise ConfigError(f"{what}: no surrogate directory {directory}; train one with `sciml fit` (inputs the "
+                          f"interpolated coarse field, outputs the fine one) or Surrogate.save")
+    try:
+        return Surrogate.load(directory)
+    except SciMLError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any unreadable run is one message
+        raise ConfigError(f"{what}: cannot load the surrogate in {directory} ({str(error).splitlines()[0]})") from None
 
 
 def _grid(model, resolution):
@@ -192,7 +241,7 @@ def _train(args, command: str) -> None:
     from ..errors import ConfigError, DataError
     from ..grids import Grid
     from ..train import TrainConfig, fit, seed_everything
-    from .model import EDMDenoiser, FieldNetConfig
+    from .model import CoarseConditionedDenoiser, EDMDenoiser, FieldNetConfig
     from .noise import GaussianRandomField
     from .objectives import DiffusionTask, EDMLoss
 
@@ -215,10 +264,30 @@ def _train(args, command: str) -> None:
     if 2 * band >= min(grid.shape):
         raise ConfigError(f"--band-limit {band} is not resolved by the training grid {grid.shape} (needs 2 B < n)")
     modes = tuple(min(args.modes, n) for n in grid.shape)
-    seed_everything(args.seed)
-    model = EDMDenoiser(domain=grid, noise=GaussianRandomField(alpha=args.alpha, tau=args.tau, band_limit=band),
-                        channels=len(args.variable), sigma_data=float(fields.std()),
-                        network=FieldNetConfig(n_modes=modes, hidden_channels=args.width, n_layers=args.layers))
+    noise = GaussianRandomField(alpha=args.alpha, tau=args.tau, band_limit=band)
+    network = FieldNetConfig(n_modes=modes, hidden_channels=args.width, n_layers=args.layers)
+    mean_run = None
+    if not args.conditional:
+        if args.coarse is not None or args.mean_run is not None:
+            raise ConfigError("--coarse and --mean-run need --conditional (a super-resolution model)")
+        seed_everything(args.seed)
+        model = EDMDenoiser(domain=grid, noise=noise, channels=len(args.variable), sigma_data=float(fields.std()),
+                            network=network)
+    else:
+        if args.coarse is None:
+            raise ConfigError("--conditional needs --coarse N [N]: the coarse grid whose modes condition the model")
+        coarse = tuple(args.coarse) * (grid.ndim if len(args.coarse) == 1 else 1)
+        if len(coarse) != grid.ndim or any(c < 2 or c >= n for c, n in zip(coarse, grid.shape)):
+            raise ConfigError(f"--coarse {list(args.coarse)} must give {grid.ndim} size(s) >= 2 coarser than the "
+                              f"training grid {grid.shape}")
+        mean = None
+        if args.mean_run is not None:
+            mean = _load_surrogate(args.mean_run, "--mean-run")
+            mean_run = str(Path(args.mean_run).resolve())
+        scales = CoarseConditionedDenoiser.scales(fields, coarse, mean_model=mean)
+        seed_everything(args.seed)
+        model = CoarseConditionedDenoiser(domain=grid, noise=noise, coarse=coarse, channels=len(args.variable),
+                                          **scales, network=network, mean_model=mean)
     task = DiffusionTask(model, objective=EDMLoss(), ema_decay=args.ema_decay, seed=args.seed)
     history = fit(task, (fields,), config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                                       device=args.device, seed=args.seed,
@@ -226,7 +295,8 @@ def _train(args, command: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     ema = task.ema.module.cpu()
     save_model(ema, out / "model.pt", variables=list(args.variable),
-               attrs={v: {k: _plain(x) for k, x in ds[v].attrs.items()} for v in args.variable}, command=command)
+               attrs={v: {k: _plain(x) for k, x in ds[v].attrs.items()} for v in args.variable}, command=command,
+               mean_run=mean_run)
     write_text(out / "history.json", json.dumps([dict(r) for r in history], indent=1, default=float))
     print(f"trained {len(history)} epochs on {fields.shape[0]} fields {grid.shape}; wrote {out / 'model.pt'}")
 
@@ -277,7 +347,8 @@ def _superres(args, command: str) -> None:
         from ..errors import DataError
 
         raise DataError(f"{args.coarse}: no variable(s) {', '.join(missing)} the model was trained on")
-    ds = super_resolve(model, coarse[state["variables"]], grid, args.members, seed=args.seed, steps=args.steps)
+    ds = super_resolve(model, coarse[state["variables"]], grid, args.members, seed=args.seed, steps=args.steps,
+                       guidance=True if getattr(args, "guidance", False) else None)
     ds.attrs["history"] = command
     _write_netcdf(ds, args.out)
     print(f"wrote {args.members} members per coarse field on {grid.shape} to {args.out}")

@@ -34,7 +34,7 @@ from .model import FieldModel
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["sample", "super_resolve", "generate"]
+__all__ = ["generate", "sample", "super_resolve"]
 
 
 def _seed(seed) -> int:

@@ -59,9 +59,20 @@ from ..errors import ConfigError
 from ..grids import Grid
 from .noise import GaussianRandomField, MaternField
 
-__all__ = ["FieldNetConfig", "NoiseConditionedFNO", "edm_scalings", "FieldModel", "Denoiser", "EDMDenoiser",
-           "GaussianDenoiser", "ConditionedDenoiser", "CoarseConditionedDenoiser", "VelocityField",
-           "NeuralVelocityField", "GaussianVelocityField"]
+__all__ = [
+    "CoarseConditionedDenoiser",
+    "ConditionedDenoiser",
+    "Denoiser",
+    "EDMDenoiser",
+    "FieldModel",
+    "FieldNetConfig",
+    "GaussianDenoiser",
+    "GaussianVelocityField",
+    "NeuralVelocityField",
+    "NoiseConditionedFNO",
+    "VelocityField",
+    "edm_scalings",
+]
 
 #: EDM's data standard deviation (Karras et al. 2022), the scale its noise-level constants are given in.
 EDM_SIGMA_DATA = 0.5
@@ -372,6 +383,31 @@ def _coarse_shape(owner: str, coarse, ndim: int) -> tuple[int, ...]:
     return tuple(_positive_int(owner, "coarse", c) for c in coarse)
 
 
+def _mean_module(owner: str, mean_model, domain: Grid | None, channels: int) -> nn.Module | None:
+    """The frozen regression module of ``mean_model`` (a Surrogate checked against ``domain`` and ``channels``, or a
+    module), or None."""
+    if mean_model is None:
+        return None
+    if type(mean_model).__name__ == "Surrogate" and hasattr(mean_model, "module"):
+        grid = mean_model.grid
+        if domain is not None and (grid.kind != "box" or grid.ndim != domain.ndim or not all(
+                math.isclose(a, b, rel_tol=1e-6) for a, b in zip(grid.lengths, domain.lengths))):
+            raise ConfigError(f"{owner}: the mean model was trained on a {grid.kind!r} grid with lengths "
+                              f"{tuple(grid.lengths)}, the denoiser's box has lengths {domain.lengths}; the domains "
+                              f"must agree (the resolution may differ)")
+        if len(mean_model.inputs) != channels or len(mean_model.outputs) != channels or mean_model.history != 1:
+            raise ConfigError(f"{owner}: the mean model maps {mean_model.inputs} -> {mean_model.outputs}; it must map "
+                              f"the {channels} interpolated coarse channel(s) to the {channels} fine one(s)")
+        mean_model = mean_model.module
+    if not isinstance(mean_model, nn.Module):
+        raise ConfigError(f"{owner}: mean_model must be a sciml Surrogate or a torch nn.Module, got "
+                          f"{type(mean_model).__name__}")
+    mean_model.eval()
+    for parameter in mean_model.parameters():
+        parameter.requires_grad_(False)
+    return mean_model
+
+
 class CoarseConditionedDenoiser(ConditionedDenoiser):
     """Super-resolution by an input channel: the coarse field, interpolated to the grid of ``x``, is an extra input
     of the network, and the denoiser models only what it does not determine (the residual).
@@ -394,16 +430,38 @@ class CoarseConditionedDenoiser(ConditionedDenoiser):
     :class:`~sciml.diffusion.VPLoss`) on the fine fields alone (the condition is then :meth:`condition_of` them) or
     on ``(fine, coarse)`` pairs (the coarse fields lifted to the fine grid: e.g. a coarse solver's output).
 
+    **Regression + residual diffusion** (CorrDiff, Mardani et al. 2023, arXiv:2309.15214). With ``mean_model`` a
+    deterministic operator ``mu`` (e.g. the FNO super-resolver of :func:`sciml.surrogate.fit_surrogate` trained on the
+    same pairs) the condition is its prediction ``u = mu(lift(c))`` instead of the interpolant, so
+
+        x = mu(c) + r,     r ~ p_theta(r | mu(c)),
+
+    the network learns only the distribution of the residual ``r = x_0 - mu(c)`` (small, small-scale, mean ~0), the
+    ensemble mean inherits the regression's accuracy and the members add the spread it lacks. ``mu`` is frozen
+    (``requires_grad=False``, kept in eval mode; its weights are part of :meth:`state_dict`), applied without
+    gradients, and must act on any grid of the box (an FNO does), so zero-shot super-resolution still works. Measure
+    ``sigma_data`` as the residual's std: ``scales(fields, coarse, mean_model=mu)``. Choose a noise whose spectrum
+    reaches the residual's (small) scales: its ``band_limit`` up to the target grid's Nyquist mode, and a small
+    ``alpha`` / large ``tau`` for a flatter spectrum.
+
     Args:
         domain, noise, channels, network: as :class:`EDMDenoiser`.
         coarse: the coarse grid's shape (an int for a square grid): the condition holds its modes ``|k_i| <
             coarse_i / 2``.
         sigma_data: pointwise standard deviation of the residual ``x_0 - u`` (:meth:`scales` measures it).
         condition_scale: pointwise standard deviation of ``u`` (:meth:`scales`).
+        mean_model: ``None`` (the interpolant is the mean) or the regression ``mu``: a
+            :class:`sciml.surrogate.Surrogate` with ``channels`` inputs and outputs trained on a box of the same
+            lengths (its input the interpolated coarse field), or an ``nn.Module`` ``(batch, channels, *space) ->
+            (batch, channels, *space)`` taking the interpolated coarse field in physical units.
+
+    Raises:
+        ConfigError: a ``mean_model`` on another box, of other channels, or not a module.
     """
 
     def __init__(self, *, domain: Grid, noise, coarse, channels: int = 1, sigma_data: float = 0.5,
-                 condition_scale: float = 1.0, network: FieldNetConfig = FieldNetConfig()) -> None:
+                 condition_scale: float = 1.0, network: FieldNetConfig = FieldNetConfig(),
+                 mean_model: nn.Module | None = None) -> None:
         super().__init__(domain=domain, noise=noise, channels=channels, sigma_data=sigma_data)
         owner = "CoarseConditionedDenoiser"
         if isinstance(network, FieldNetConfig) and len(network.n_modes) != domain.ndim:
@@ -412,17 +470,58 @@ class CoarseConditionedDenoiser(ConditionedDenoiser):
         self.coarse = _coarse_shape(owner, coarse, domain.ndim)
         self.condition_scale = _positive(owner, "condition_scale", condition_scale)
         self.net = NoiseConditionedFNO(self.channels, network, input_channels=self.channels)
+        self.mean_model = _mean_module(owner, mean_model, domain, self.channels)
+
+    @property
+    def residual(self) -> bool:
+        """True when a regression ``mean_model`` gives the mean (regression + residual diffusion)."""
+        return self.mean_model is not None
+
+    def train(self, mode: bool = True):
+        """As ``nn.Module.train``; the frozen ``mean_model`` stays in eval mode."""
+        super().train(mode)
+        if self.mean_model is not None:
+            self.mean_model.eval()
+        return self
+
+    def lift(self, coarse: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        """The condition ``u`` on the grid of ``shape`` from a coarse observation ``(batch, channels,
+        *coarse_space)``: its trigonometric interpolant, passed through ``mean_model`` when there is one."""
+        return self._mean(super().lift(coarse, shape))
+
+    def condition_of(self, fields: torch.Tensor) -> torch.Tensor:
+        """The condition of clean ``fields`` ``(batch, channels, *space)``: the interpolant of their modes ``|k_i| <
+        coarse_i / 2``, passed through ``mean_model`` when there is one."""
+        return self._mean(super().condition_of(fields))
+
+    def _mean(self, lifted: torch.Tensor) -> torch.Tensor:
+        if self.mean_model is None:
+            return lifted
+        with torch.no_grad():
+            mean = self.mean_model(lifted)
+        if not isinstance(mean, torch.Tensor) or tuple(mean.shape) != tuple(lifted.shape):
+            got = tuple(mean.shape) if isinstance(mean, torch.Tensor) else type(mean).__name__
+            raise ConfigError(f"CoarseConditionedDenoiser: mean_model must map {tuple(lifted.shape)} to the same shape, "
+                              f"got {got}")
+        return mean.to(lifted.dtype)
 
     @staticmethod
-    def scales(fields: torch.Tensor, coarse) -> dict[str, float]:
+    def scales(fields: torch.Tensor, coarse, *, mean_model=None, batch_size: int = 64) -> dict[str, float]:
         """``{"sigma_data": std(x_0 - u), "condition_scale": std(u)}`` of clean ``fields`` ``(n, channels, *space)``
-        for the condition ``u`` of the coarse grid ``coarse`` (the keyword arguments of the constructor)."""
+        for the condition ``u`` of the coarse grid ``coarse`` (the keyword arguments of the constructor); with
+        ``mean_model`` (as the constructor's) ``u`` is its prediction, applied ``batch_size`` fields at a time."""
         from ..spectral import spectral_resample
 
         if not isinstance(fields, torch.Tensor) or fields.ndim not in (3, 4) or not fields.is_floating_point():
             raise ConfigError("scales takes real fields (n, channels, *space) with 1 or 2 spatial dims")
         shape = _coarse_shape("CoarseConditionedDenoiser.scales", coarse, fields.ndim - 2)
         low = spectral_resample(spectral_resample(fields.double(), shape), tuple(fields.shape[2:]))
+        if mean_model is not None:
+            module = _mean_module("CoarseConditionedDenoiser.scales", mean_model, None, fields.shape[1])
+            parameter = next(iter(module.parameters()), None)
+            dtype = parameter.dtype if parameter is not None else torch.float32
+            with torch.no_grad():
+                low = torch.cat([module(chunk.to(dtype)).double() for chunk in low.split(int(batch_size))])
         return {"sigma_data": float((fields.double() - low).std()), "condition_scale": float(low.std())}
 
     def forward(self, x: torch.Tensor, sigma, condition: torch.Tensor) -> torch.Tensor:

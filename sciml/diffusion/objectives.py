@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -43,9 +44,15 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..errors import ConfigError
 from ..train.task import Task, adamw, decay_groups
-from .model import ConditionedDenoiser, Denoiser, FieldModel, VelocityField, edm_scalings
+from .model import (
+    ConditionedDenoiser,
+    Denoiser,
+    FieldModel,
+    VelocityField,
+    edm_scalings,
+)
 
-__all__ = ["Objective", "EDMLoss", "VPLoss", "FlowMatchingLoss", "DiffusionTask"]
+__all__ = ["DiffusionTask", "EDMLoss", "FlowMatchingLoss", "Objective", "VPLoss"]
 
 
 def _number(owner: str, name: str, value, *, low: float | None = None, high: float | None = None) -> float:

@@ -43,7 +43,7 @@ from ..errors import ConfigError, DataError
 from ..grids import Grid
 from .model import Denoiser, FieldModel, VelocityField
 
-__all__ = ["sample_tensor", "evaluations", "edm_schedule", "SAMPLERS", "ODE_STAGES"]
+__all__ = ["ODE_STAGES", "SAMPLERS", "edm_schedule", "evaluations", "sample_tensor"]
 
 #: Samplers of a denoiser and of a velocity field, the first of each its default.
 SAMPLERS = {Denoiser: ("heun", "euler_maruyama", "ode"), VelocityField: ("ode",)}
