@@ -11,7 +11,7 @@ from __future__ import annotations
 _NAMES = {
     "forecast": "rollout", "Perturbation": "rollout",
     "GaussianPerturbation": "perturbations", "BredVectors": "perturbations",
-    "RolloutTask": "training", "fit_forecaster": "training",
+    "RolloutTask": "training", "fit_forecaster": "training", "spectral_loss": "training",
     **{name: "scores" for name in ("rmse", "mae", "acc", "crps", "spread_skill", "rank_histogram", "energy_spectrum",
                                    "spectrum_ratio", "climatology", "align_truth", "area_weights")},
 }
