@@ -191,3 +191,25 @@ def test_the_memory_check_counts_one_chunk_when_the_samples_go_to_shards(tmp_pat
         generate("ns2d", 4, 16, seed=0, **NS2D)
     ds = generate("ns2d", 4, 16, seed=0, shard_dir=tmp_path / "s", **NS2D)
     assert ds.sizes["sample"] == 4
+
+
+def test_on_a_local_cluster_worker_i_solves_on_gpu_i_modulo_the_gpus(monkeypatch):
+    """No GPU here: the device choice of a chunk task is checked with two fake GPUs and fake worker names."""
+    import types
+
+    import distributed
+    import torch
+
+    import sciml.datasets
+    from sciml.datasets import _common
+
+    seen = []
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(sciml.datasets, "generate", lambda *args, device, **kwargs: seen.append(device))
+    call = dict(name="ns2d", n_samples=1, resolution=16, seed=0, first_sample=0, threads=1, options={}, shard=None)
+    for name in ("0", "1", "2"):
+        monkeypatch.setattr(distributed, "get_worker", lambda name=name: types.SimpleNamespace(name=name))
+        _common._solve_part(device="cuda", local_gpus=True, **call)
+    _common._solve_part(device="cuda", local_gpus=False, **call)  # an external cluster: each worker's own GPU
+    _common._solve_part(device="cuda:1", local_gpus=True, **call)  # an explicit device is kept
+    assert seen == ["cuda:0", "cuda:1", "cuda:0", "cuda", "cuda:1"]
