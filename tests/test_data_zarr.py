@@ -395,14 +395,18 @@ def _fake_shards(tmp_path, monkeypatch, suffix, numbering):
 
 @pytest.mark.parametrize("suffix", FORMATS)
 @pytest.mark.parametrize("numbering", ["global", "each from 0"])
-def test_a_shard_directory_opens_as_its_shards_joined_along_sample(tmp_path, monkeypatch, suffix, numbering):
+def test_a_shard_directory_in_a_list_expands_to_its_shards_joined_along_sample(tmp_path, monkeypatch, suffix, numbering):
+    # a directory alone opens through sciml.data.shards.open_shards (its manifest checked: tests/test_shards.py);
+    # in a list of sources each shard directory is replaced by its shards, in order
+    from sciml.data.io import _expand_shards
+
     full, directory, paths, calls = _fake_shards(tmp_path, monkeypatch, suffix, numbering)
-    joined = data.open(directory)
-    assert calls == [directory]
+    expanded, sharded = _expand_shards([directory])
+    assert sharded and calls == [directory] and expanded == list(paths)
+    joined = data.open(expanded)
     assert joined["vorticity"].chunks is not None  # dask-backed: nothing read yet
     if suffix == ".zarr":
         assert joined["vorticity"].chunks == ((1,) * 5, (1,) * 4, (4,), (6,))  # one dask chunk per stored frame
-    xr.testing.assert_identical(joined, data.open(paths))  # exactly as the list of its files
     xr.testing.assert_identical(joined.load().drop_attrs(), full.drop_attrs())  # samples 0..4 either way
     assert joined.attrs["sciml_normalisation"] == "concatenated 3 files along sample"
 

@@ -75,7 +75,7 @@ Matched accuracy: {m['reason']}.
 |---|---|---|---|---|---|---|
 {chr(10).join(solver_rows)}
 
-## Surrogate ({results['surrogate']['model'].upper()}, {results['surrogate']['epochs_run']} epochs on {sizes['n_train']} samples, stopped by {results['surrogate']['stopped_by']})
+## Surrogate ({results['surrogate'].get('model', 'fno').upper()}, {results['surrogate']['epochs_run']} epochs on {sizes['n_train']} samples, stopped by {results['surrogate']['stopped_by']})
 
 | resolution | s/sample (median) | interquartile | rel. L2 (mean) | rel. L2 (max) | speed-up at matched accuracy |
 |---|---|---|---|---|---|
@@ -131,7 +131,7 @@ def _cost_error_figure(results: dict):
     surrogate = results["surrogate_curve"]
     ax.errorbar([s["rel_l2"] for s in surrogate], [s["seconds_per_sample"] for s in surrogate],
                 yerr=_round_range(surrogate), fmt="--s", color="tab:orange", capsize=3,
-                label=f"{results['surrogate']['model'].upper()} surrogate (training grid and zero-shot grids)")
+                label=f"{results.get('surrogate', {}).get('model', 'fno').upper()} surrogate (training grid and zero-shot grids)")
     for k, s in enumerate(surrogate):  # alternately below and above: zero-shot points often sit close together
         ax.annotate(f"n={s['resolution']}", (s["rel_l2"], s["seconds_per_sample"]), textcoords="offset points",
                     xytext=(5, -11 if k % 2 == 0 else 4), fontsize=8, color="tab:orange")
@@ -158,7 +158,7 @@ def _cost_error_figure(results: dict):
                   f"(mean over {results['sizes']['n_test']} test samples)")
     ax.set_ylabel("cost [seconds per sample], median over timing rounds")
     ax.set_title(f"{results['problem']}: cost vs error on {results['device']} ({results['machine']['device_name']}); "
-                 f"n = {results['setting'].get('resolution', 'grid points per axis')}", fontsize=10)
+                 f"n = {results.get('setting', {}).get('resolution', 'grid points per axis')}", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     fig.legend(fontsize=8, loc="outside lower center", ncols=2)
     return fig
