@@ -12,7 +12,7 @@ with Smagorinsky and with the learned closure. The first figure shows the vortic
 at two times, all panels on one colour scale; the second the correlation with the filtered DNS against
 time (Kochkov et al. 2021) and the energy spectra at the final time.
 
-Small on purpose (about 20 s on two idle CPU cores): three training trajectories of 6 time units, three
+Small on purpose (about 35 s on two idle CPU cores): three training trajectories of 6 time units, three
 epochs, a 153-parameter CNN, and a "DNS" on 64×64 that is itself only marginally resolved at this
 viscosity (`benchmarks/closure_ns2d.py` uses 128×128 and `docs/node-closure.md` has its numbers). What
 this size can show: the a-posteriori pipeline end to end, a tuned Smagorinsky coefficient, and a learned
