@@ -19,3 +19,13 @@ def _numerics():
     dtype = torch.get_default_dtype()
     yield
     torch.set_default_dtype(dtype)  # a test that changes it does not change the next one's
+
+
+@pytest.fixture
+def one_torch_thread(_numerics):
+    """One torch thread for the test (after ``_numerics`` set two): its numbers do not depend on the thread count
+    of the machine's reductions. Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

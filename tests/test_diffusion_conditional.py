@@ -24,12 +24,7 @@ from sciml.spectral import spectral_resample
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(_numerics):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _generator(seed: int) -> torch.Generator:

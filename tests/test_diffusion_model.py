@@ -26,12 +26,7 @@ from sciml.train import TrainConfig, fit, seed_everything
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(_numerics):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _generator(seed: int) -> torch.Generator:

@@ -26,12 +26,7 @@ DOMAIN = Grid.box(N)
 RESIDUAL_STD = 0.1
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(_numerics):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _low(fields: torch.Tensor) -> torch.Tensor:

@@ -15,12 +15,7 @@ from sciml.spectral import spectral_resample
 DATA = GaussianRandomField(alpha=2.0, tau=3.0, band_limit=7)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(_numerics):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_the_cli_trains_and_applies_a_residual_super_resolver(tmp_path):
