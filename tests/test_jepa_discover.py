@@ -130,5 +130,11 @@ def test_the_cli_pretrains_probes_and_discovers(tmp_path):
     found = xr.open_dataset(tmp_path / "found.nc")
     assert found.sizes["sample"] == 16 and (tmp_path / "found.png").is_file()
     assert found.attrs["command"].startswith("sciml jepa discover")
+    unlabelled = tmp_path / "unlabelled.nc"
+    xr.open_dataset(test).drop_vars("viscosity").to_netcdf(unlabelled)
+    with pytest.raises(SciMLError, match="no 'viscosity' coordinate"):  # refused before anything is written
+        sciml("discover", "--model", tmp_path / "probe", "--data", unlabelled, "--out", tmp_path / "u.nc",
+              "--figure", tmp_path / "u.png")
+    assert not (tmp_path / "u.nc").exists()
     with pytest.raises(SciMLError):
         sciml("discover", "--model", tmp_path / "enc", "--data", test, "--out", tmp_path / "x.nc")

@@ -167,12 +167,15 @@ def run(args: argparse.Namespace, command: str) -> None:
         from .discovery import discover, plot_estimates
 
         result = discover(args.model, _data(args.data))
+        name = next(v for v in result.data_vars if v.endswith("_estimate"))[:-len("_estimate")]
+        if args.figure and name not in result.coords:  # before writing: one line, not a half-done run
+            raise ConfigError(f"--figure plots estimated against true {name}, and the data have no {name!r} coordinate "
+                              f"along 'sample' (unlabelled solutions); leave out --figure")
         result.attrs["command"] = command
         write(result, out, overwrite=True)
         if args.figure:
             from ..plotting import save_figure
 
-            name = next(v for v in result.data_vars if v.endswith("_estimate"))[:-len("_estimate")]
             save_figure(plot_estimates(result, name=name), args.figure)
         print(f"estimated {result.sizes['sample']} samples; wrote {out}")
     else:
