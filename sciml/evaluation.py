@@ -204,14 +204,14 @@ def evaluate_many(
     for what, paths in (("run", runs), ("file", files)):
         if len(set(paths)) != len(paths):
             raise ConfigError(f"evaluate_many: a {what} is listed twice in {paths}")
-    items = {f"run{i:03d}-data{j:03d}": {"run": run, "data": path, "steps": steps, "device": device}
-             for i, run in enumerate(runs) for j, path in enumerate(files)}
+    cells = {f"run{i:03d}-data{j:03d}": (i, j) for i in range(len(runs)) for j in range(len(files))}
+    items = {key: {"run": runs[i], "data": files[j], "steps": steps, "device": device} for key, (i, j) in cells.items()}
     results = dict(zip(items, sweep(_evaluate_pair, items, out_dir=out_dir, client=client, workers=workers,
                                     retries=retries, progress=progress)))
     variables = list(dict.fromkeys(v for r in results.values() for v in r["rel_l2"]))
     tables = {name: np.full((len(runs), len(files), len(variables)), np.nan) for name in ("rel_l2", "persistence_rel_l2")}
     for key, result in results.items():
-        i, j = (int(part[-3:]) for part in key.split("-"))
+        i, j = cells[key]
         for name, table in tables.items():
             for v, value in result[name].items():
                 table[i, j, variables.index(v)] = value
