@@ -138,3 +138,13 @@ def test_the_cli_pretrains_probes_and_discovers(tmp_path):
     assert not (tmp_path / "u.nc").exists()
     with pytest.raises(SciMLError):
         sciml("discover", "--model", tmp_path / "enc", "--data", test, "--out", tmp_path / "x.nc")
+    before = (tmp_path / "found.nc").read_bytes()
+    with pytest.raises(SciMLError, match="exists"):  # no silent replacement of earlier results
+        sciml("discover", "--model", tmp_path / "probe", "--data", test, "--out", tmp_path / "found.nc")
+    assert (tmp_path / "found.nc").read_bytes() == before
+    with pytest.raises(SciMLError, match="--overwrite to replace it or --resume"):
+        sciml("pretrain", "--data", data, "--out", tmp_path / "enc", "--epochs", 1, "--no-progress")
+    with pytest.raises(SciMLError, match="--overwrite to replace it"):
+        sciml("probe", "--encoder", tmp_path / "enc", "--data", data, "--out", tmp_path / "probe")
+    found.close()
+    sciml("discover", "--model", tmp_path / "probe", "--data", test, "--out", tmp_path / "found.nc", "--overwrite")

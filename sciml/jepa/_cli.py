@@ -23,7 +23,8 @@ def add_parser(commands) -> None:
     pre = sub.add_parser("pretrain", help="train an encoder self-supervised on unlabelled solutions",
                          description="Writes encoder.pt + encoder.json (and history.jsonl, checkpoint/) to --out.")
     pre.add_argument("--data", required=True, nargs="+", help="file(s), glob or zarr store (sciml.data.open)")
-    pre.add_argument("--out", required=True, help="output directory (created)")
+    pre.add_argument("--out", required=True,
+                     help="output directory (created; an existing non-empty one only with --resume or --overwrite)")
     pre.add_argument("--variable", help="field to train on (default: the data's only variable)")
     pre.add_argument("--objective", choices=("vicreg", "jepa"), default=d["objective"],
                      help=f"self-supervised loss (default {d['objective']})")
@@ -42,6 +43,7 @@ def add_parser(commands) -> None:
     pre.add_argument("--seed", type=int, default=d["seed"], help=f"seed of weights, views, order (default {d['seed']})")
     pre.add_argument("--device", default=d["device"], help=f"cpu, cuda, cuda:N or auto (default {d['device']})")
     pre.add_argument("--resume", action="store_true", help="continue the checkpoint in --out/checkpoint (default off)")
+    pre.add_argument("--overwrite", action="store_true", help="replace the encoder in an existing --out (default off)")
     pre.add_argument("--no-progress", action="store_true", help="hide progress bars (default: shown)")
 
     probe = sub.add_parser("probe", help="fit a ridge probe of the coefficients with conformal intervals",
@@ -49,7 +51,8 @@ def add_parser(commands) -> None:
                                        "--test also metrics.json and figures (estimates, label efficiency, PCA).")
     probe.add_argument("--encoder", required=True, help="directory `sciml jepa pretrain` wrote")
     probe.add_argument("--data", required=True, nargs="+", help="labelled solutions (coefficients as coordinates)")
-    probe.add_argument("--out", required=True, help="output directory (created)")
+    probe.add_argument("--out", required=True, help="output directory (created; an existing non-empty one only with "
+                                                     "--overwrite)")
     probe.add_argument("--coefficients", nargs="+", default=["viscosity"],
                        help="coefficient coordinates along 'sample' (default viscosity)")
     probe.add_argument("--level", type=float, default=d["level"], help=f"nominal interval coverage (default {d['level']})")
@@ -59,12 +62,14 @@ def add_parser(commands) -> None:
     probe.add_argument("--budgets", type=int, nargs="+", default=d["budgets"],
                        help=f"label budgets of the label-efficiency curve (default {' '.join(map(str, d['budgets']))})")
     probe.add_argument("--seed", type=int, default=d["seed"], help=f"seed of the calibration split (default {d['seed']})")
+    probe.add_argument("--overwrite", action="store_true", help="replace the probe in an existing --out (default off)")
 
     disc = sub.add_parser("discover", help="estimate coefficients with intervals for unlabelled solutions",
                           description="Writes a NetCDF of <coefficient>_estimate/_lower/_upper along 'sample'.")
     disc.add_argument("--model", required=True, help="directory `sciml jepa probe` wrote")
     disc.add_argument("--data", required=True, nargs="+", help="solutions, any format sciml.data.open reads")
-    disc.add_argument("--out", required=True, help="output NetCDF file")
+    disc.add_argument("--out", required=True, help="output NetCDF file (an existing one only with --overwrite)")
+    disc.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default off)")
     disc.add_argument("--figure", help="also plot estimated against true coefficient (needs the true coordinate) "
                                        "to this PNG (default none)")
 
@@ -106,6 +111,13 @@ def run(args: argparse.Namespace, command: str) -> None:
     from ..errors import ConfigError
 
     out = Path(args.out)
+    if args.jepa_command in ("pretrain", "probe"):
+        resuming = args.jepa_command == "pretrain" and args.resume
+        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not (resuming or args.overwrite):
+            raise ConfigError(f"--out {out}: exists and is not an empty directory; pass --overwrite to replace it"
+                              + (" or --resume to continue its checkpoint" if args.jepa_command == "pretrain" else ""))
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--out {out}: is a file; give a directory")
     if args.jepa_command == "pretrain":
         from ..train import TrainConfig
         from .objectives import PretrainConfig, pretrain
@@ -164,15 +176,17 @@ def run(args: argparse.Namespace, command: str) -> None:
         print(message)
     elif args.jepa_command == "discover":
         from ..data import write
+        from ..data.cf import check_writable
         from .discovery import discover, plot_estimates
 
+        out = check_writable(out, overwrite=args.overwrite)  # before the work: a one-line error, no lost file
         result = discover(args.model, _data(args.data))
         name = next(v for v in result.data_vars if v.endswith("_estimate"))[:-len("_estimate")]
         if args.figure and name not in result.coords:  # before writing: one line, not a half-done run
             raise ConfigError(f"--figure plots estimated against true {name}, and the data have no {name!r} coordinate "
                               f"along 'sample' (unlabelled solutions); leave out --figure")
         result.attrs["command"] = command
-        write(result, out, overwrite=True)
+        write(result, out, overwrite=args.overwrite)
         if args.figure:
             from ..plotting import save_figure
 
