@@ -29,8 +29,8 @@ filtered state zero-padded to the fine grid; a batch of 8 states, the test state
 spectrum error below both, cost >= 10x below the DNS.
 
 Usage: python benchmarks/closure_ns2d.py [--quick] [--curriculum 2:6,4:6,...] [--n-train N] [--n-test N]
-    [--cache DIR]
-Writes benchmarks/results/cpu/closure_ns2d.{json,md,png}. Same seed, same numbers (fixed epochs), but the
+    [--cache DIR] [--name NAME]
+Writes benchmarks/results/cpu/closure_ns2d.{json,md,png} (``--name``: NAME.{json,md,png}). Same seed, same numbers (fixed epochs), but the
 timings depend on the machine and its load. ``--cache DIR`` keeps the filtered DNS as NetCDF there and
 reuses it (with its recorded generation time) when the DNS options match.
 """
@@ -88,6 +88,9 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=4, help="CNN layers (default: 4)")
     parser.add_argument("--repeats", type=int, default=2, help="timing repeats (default: 2)")
     parser.add_argument("--out", type=Path, help="output folder (default: benchmarks/results/cpu/)")
+    parser.add_argument("--name", default="closure_ns2d",
+                        help="stem of the output files NAME.{json,md,png}, so a variant run keeps the committed table "
+                             "(default: closure_ns2d)")
     args = parser.parse_args()
     if args.quick:
         args.epochs, args.n_train, args.n_test, args.fine, args.coarse, args.record = 1, 2, 1, 64, 32, 2.0
@@ -100,6 +103,8 @@ def main() -> None:
     hold = args.hold
     if hold < 0:
         parser.error(f"--hold must be >= 0, got {hold}")
+    if not args.name or Path(args.name).name != args.name:
+        parser.error(f"--name must be a plain file stem, got {args.name!r}")
     torch.set_num_threads(1)
 
     from sciml.node.closure import (
@@ -177,7 +182,7 @@ def main() -> None:
     print(f"training {train_wall:.0f} s: " + ", ".join(f"{r['train_loss']:.4f}" for r in history), flush=True)
 
     out = args.out or Path(__file__).parent / "results" / "cpu"
-    saved = save_closure(model, Path("runs") / "closure_ns2d" / "learned", overwrite=True,
+    saved = save_closure(model, Path("runs") / args.name / "learned", overwrite=True,
                          metadata={"benchmark": "closure_ns2d", "smagorinsky": best_c})
     reloaded = load_closure(saved)
     probe = _vorticity(test)[:, 0]
@@ -194,7 +199,7 @@ def main() -> None:
     fig = plot_closure_evaluation(evaluation, title=f"Kolmogorov flow, {args.coarse}x{args.coarse} coarse vs "
                                                     f"filtered {args.fine}x{args.fine} DNS (held-out)")
     out.mkdir(parents=True, exist_ok=True)
-    save_figure(fig, out / "closure_ns2d.png")
+    save_figure(fig, out / f"{args.name}.png")
 
     # cost: DNS and coarse runs timed alternately from the same test states, per sample and unit simulated time
     start = _vorticity(test)[:, 0]
@@ -246,7 +251,7 @@ def main() -> None:
                "mean_correlation": {n: evaluation["mean_correlation"].sel(model=n).values[::5].round(4).tolist()
                                     for n in names},
                "wall_s": {"dns": dns_wall, "training": train_wall}}
-    write_text(out / "closure_ns2d.json", json.dumps({"machine": machine, "results": results}, indent=2,
+    write_text(out / f"{args.name}.json", json.dumps({"machine": machine, "results": results}, indent=2,
                                                       default=lambda v: v.item() if hasattr(v, "item") else str(v)))
     rows = ["| model | corr > 0.95 until (time units) | spectrum error (mean abs log10) | a-posteriori loss train / test "
             "| s per time unit per sample | DNS cost / model cost |", "|---|---|---|---|---|---|"]
@@ -269,8 +274,8 @@ def main() -> None:
              f"{'yes' if targets['spectrum_closer_met'] else 'no'}; DNS cost / learned cost: {speedup['learned']:.1f} "
              f"(target >= 10: {'met' if targets['cost_met'] else 'NOT met'}). A correlation time equal to the "
              f"horizon ({horizon:g}) means the correlation never dropped below 0.95.", "",
-             "![correlation and spectra](closure_ns2d.png)", ""]
-    write_text(out / "closure_ns2d.md", "\n".join(lines))
+             f"![correlation and spectra]({args.name}.png)", ""]
+    write_text(out / f"{args.name}.md", "\n".join(lines))
     print("\n".join(lines))
 
 
