@@ -70,7 +70,10 @@ def test_closure_train_saves_a_trained_hybrid_with_the_tuned_smagorinsky_coeffic
     manifest = json.loads((files / "learned" / "manifest.json").read_text())
     meta = manifest["metadata"]
     assert manifest["kind"] == "cnn" and meta["dt"] == 0.05 and meta["unroll"] == 3 and meta["coarse_resolution"] == 16
-    best, _ = tune_smagorinsky(xr.load_dataset(files / "train.nc"), dt=0.05, frames=3)
+    # --unroll 3 --epochs 3 is the one-stage curriculum; the rest are the benchmark recipe's defaults
+    assert meta["curriculum"] == {"frames": [3], "epochs": [3]} and meta["windows"] == 48 and meta["hold_closure"] == 4
+    assert manifest["options"]["velocity"] is True and manifest["options"]["layers"] == 4
+    best, _ = tune_smagorinsky(xr.load_dataset(files / "train.nc"), dt=0.05, frames=3, hold_closure=4)
     assert meta["smagorinsky"] == meta["smagorinsky_baseline"] == pytest.approx(best)  # "auto": the 1-D search's
     assert manifest["options"]["smagorinsky"] == pytest.approx(best)
     history = json.loads((files / "learned" / "history.json").read_text())
@@ -91,7 +94,8 @@ def test_closure_eval_reproduces_the_library_evaluation(files):
     test = xr.load_dataset(files / "test.nc")
     c_s = json.loads((files / "learned" / "manifest.json").read_text())["metadata"]["smagorinsky_baseline"]
     direct = evaluate_closures(test, {"no model": None, "Smagorinsky": Smagorinsky(c_s, length=2 * math.pi),
-                                      "learned": load_closure(files / "learned")}, dt=0.05, progress=False)
+                                      "learned": load_closure(files / "learned")}, dt=0.05, progress=False,
+                               hold_closure=4)  # the run's --hold
     for name in ("no model", "Smagorinsky", "learned"):
         assert report["decorrelation_time"][name] == pytest.approx(float(direct["decorrelation_time"].sel(model=name)))
         assert report["spectrum_error"][name] == pytest.approx(float(direct["spectrum_error"].sel(model=name)),
@@ -138,6 +142,14 @@ def test_bad_input_is_one_line(files, tmp_path):
         (str(files / "train.nc"), [*common[:2], "--dt", "0.03", *common[4:]], ConfigError,
          "must divide the frame interval"),
         (str(files / "train.nc"), [*common[:4], "--unroll", "40", *common[6:]], ConfigError, "frames must be"),
+        (str(files / "train.nc"), [*common, "--curriculum", "2:1"], ConfigError, "not both"),
+        (str(files / "train.nc"), [*common[:4], "--curriculum", "2-1,4-1", "--no-progress"], ConfigError,
+         "FRAMES:EPOCHS"),
+        (str(files / "train.nc"), [*common[:4], "--curriculum", "4:1,2:1", "--no-progress"], ConfigError,
+         "must not decrease"),
+        (str(files / "train.nc"), [*common[:4], "--curriculum", "2:1,3:1", "--windows", "0", "--no-progress"],
+         ConfigError, "one unroll length"),
+        (str(files / "train.nc"), [*common, "--hold", "-1"], ConfigError, "--hold must be >= 0"),
         (str(files / "train.nc"), [*common, "--smagorinsky", "large"], ConfigError, "--smagorinsky must be"),
     ]
     # an 8x8 grid: the solver's 2/3 rule keeps k <= 2, the Kolmogorov forcing is at k = 4

@@ -28,7 +28,7 @@ _LAZY = {
     "figures": ("plot_decay",),
     "closure": ("CoarseSolver", "spectral_filter", "filtered_dns", "check_reference", "ClosureCNN", "Smagorinsky",
                 "ClosureTask", "UnrollCurriculum", "ClosureWindows", "trajectory_windows", "unrolled_loss", "tune_smagorinsky", "train_closure",
-                "evaluate_closures", "plot_closure_evaluation", "save_closure", "load_closure"),
+                "evaluate_closures", "plot_closure_evaluation", "save_closure", "load_closure", "velocity_rms"),
 }
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -9,6 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 
+#: closure-train's unroll curriculum, frames:epochs per stage: the recipe of benchmarks/closure_ns2d.py.
+DEFAULT_CURRICULUM = "2:3,4:3,8:8,16:12"
+#: Frames of the a-posteriori loss that tunes the Smagorinsky coefficient (capped by the longest unroll).
+TUNE_FRAMES = 8
+
 
 def add_parser(commands) -> argparse.ArgumentParser:
     """Add the ``node`` group (``train``, ``predict``) to the subparsers ``commands`` of ``sciml``'s parser."""
@@ -93,11 +98,13 @@ def _add_closure_parsers(sub) -> None:
 
     train = sub.add_parser(
         "closure-train", help="train a closure for the coarse solver on filtered DNS and save it",
-        description="A learned closure (a small periodic CNN on top of the tuned Smagorinsky term) trained "
-                    "a-posteriori: the differentiable coarse solver is unrolled over --unroll frames from each "
-                    "filtered DNS state and the trajectory error back-propagated through every step "
-                    "(sciml.train.fit); or --model smagorinsky, the Smagorinsky model with C_s tuned on the same "
-                    "loss. Writes manifest.json + weights.pt (+ history.json) to --out.", formatter_class=defaults)
+        description="A learned closure (a small periodic CNN of vorticity and velocity on top of the tuned "
+                    "Smagorinsky term) trained a-posteriori: the differentiable coarse solver is unrolled from "
+                    "filtered DNS states over an unroll curriculum (--curriculum, short windows first) and the "
+                    "trajectory error back-propagated through every step (sciml.train.fit); or --model "
+                    "smagorinsky, the Smagorinsky model with C_s tuned on the same loss. The defaults are the recipe "
+                    "of benchmarks/closure_ns2d.py. Writes manifest.json + weights.pt (+ history.json) to --out.",
+        formatter_class=defaults)
     train.add_argument("--data", required=True, help="filtered DNS NetCDF (sciml node closure-data)")
     train.add_argument("--val", default=None, help="held-out filtered DNS for validation; the best epoch is kept")
     train.add_argument("--out", required=True, help="closure directory to write")
@@ -108,13 +115,27 @@ def _add_closure_parsers(sub) -> None:
                        help="Smagorinsky coefficient C_s of the base (and of --model smagorinsky): auto (tuned by a "
                             "1-D search on the a-posteriori loss), none (no base), or a number")
     train.add_argument("--dt", type=float, default=0.025, help="coarse time step (must divide the frame interval)")
-    train.add_argument("--unroll", type=int, default=8, help="frames K unrolled through the solver per window")
-    train.add_argument("--stride", type=int, default=4, help="frames between the starts of two training windows")
-    train.add_argument("--epochs", type=int, default=6, help="training epochs")
-    train.add_argument("--batch-size", type=int, default=4, help="windows per optimiser step")
-    train.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine schedule)")
-    train.add_argument("--channels", type=int, default=8, help="CNN channels")
-    train.add_argument("--layers", type=int, default=2, help="CNN convolution layers (>= 2)")
+    train.add_argument("--curriculum", default=argparse.SUPPRESS,
+                       help=f"unroll curriculum FRAMES:EPOCHS[,FRAMES:EPOCHS...], frames non-decreasing (default: "
+                            f"{DEFAULT_CURRICULUM})")
+    train.add_argument("--unroll", type=int, default=argparse.SUPPRESS,
+                       help="instead of --curriculum: a fixed unroll of this many frames for --epochs epochs "
+                            "(default: 8 when --epochs is given)")
+    train.add_argument("--epochs", type=int, default=argparse.SUPPRESS,
+                       help="epochs of the fixed --unroll (default: 6 when --unroll is given)")
+    train.add_argument("--windows", type=int, default=48,
+                       help="training windows drawn at random start times per epoch; 0: the fixed windows every "
+                            "--stride frames")
+    train.add_argument("--stride", type=int, default=4,
+                       help="frames between the starts of two fixed windows (--windows 0, and validation)")
+    train.add_argument("--hold", type=int, default=4,
+                       help="evaluate the closure once every this many coarse steps and hold it in between "
+                            "(0: at every solver stage); closure-eval runs it the same way")
+    train.add_argument("--batch-size", type=int, default=8, help="windows per optimiser step")
+    train.add_argument("--lr", type=float, default=4e-3, help="peak learning rate (cosine schedule)")
+    train.add_argument("--channels", type=int, default=16, help="CNN channels")
+    train.add_argument("--layers", type=int, default=4, help="CNN convolution layers (>= 2)")
+    train.add_argument("--no-velocity", action="store_true", help="CNN input vorticity only (no velocity channels)")
     train.add_argument("--seed", type=int, default=0, help="seed of the initialisation and the batch order")
     train.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -257,6 +278,29 @@ def _open_dns(path):
     return ds
 
 
+def _curriculum(args):
+    """The unroll curriculum of closure-train: --curriculum, or --unroll K --epochs E (one stage), or the default."""
+    from ..errors import ConfigError
+    from .closure import UnrollCurriculum
+
+    unroll, epochs, text = (getattr(args, name, None) for name in ("unroll", "epochs", "curriculum"))
+    fixed = unroll is not None or epochs is not None
+    if fixed and text is not None:
+        raise ConfigError("give either --curriculum or --unroll/--epochs, not both")
+    if fixed:
+        unroll, epochs = (8 if unroll is None else unroll), (6 if epochs is None else epochs)
+        for name, value in (("unroll", unroll), ("epochs", epochs)):
+            if value < 1:
+                raise ConfigError(f"--{name} must be >= 1, got {value}")
+        return UnrollCurriculum(frames=(unroll,), epochs=(epochs,))
+    text = DEFAULT_CURRICULUM if text is None else text
+    try:
+        frames, epochs = zip(*(tuple(int(v) for v in part.split(":", 1)) for part in text.split(",")))
+    except ValueError:
+        raise ConfigError(f"--curriculum must be FRAMES:EPOCHS[,FRAMES:EPOCHS...] with integers, got {text!r}") from None
+    return UnrollCurriculum(frames=frames, epochs=epochs)
+
+
 def _closure_data(args, command: str) -> None:
     from pathlib import Path
 
@@ -308,24 +352,35 @@ def _closure_train(args, command: str) -> None:
     coefficient = _coefficient(args.smagorinsky)
     if args.model == "smagorinsky" and coefficient == "none":
         raise ConfigError("--model smagorinsky needs a coefficient: --smagorinsky auto or a number")
-    for name in ("unroll", "stride", "epochs", "batch_size", "channels"):
+    curriculum = _curriculum(args)
+    for name in ("stride", "batch_size", "channels"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    for name in ("windows", "hold"):
+        if getattr(args, name) < 0:
+            raise ConfigError(f"--{name} must be >= 0, got {getattr(args, name)}")
     if args.layers < 2:
         raise ConfigError(f"--layers must be >= 2, got {args.layers}")
+    if args.windows == 0 and len(curriculum.frames) > 1:
+        raise ConfigError("--windows 0 (fixed windows) takes one unroll length; give --unroll K --epochs E or "
+                          "--windows N > 0")
     data = _open_dns(args.data)
     val = _open_dns(args.val) if args.val else None
-    solver = cl._solver_for(data, args.dt)  # dt against the frame interval, before any work
-    cl.trajectory_windows(cl._vorticity(data), args.unroll, stride=args.stride)  # enough frames for --unroll
+    solver = cl._solver_for(data, args.dt, hold_closure=args.hold)  # dt against the frame interval, before any work
+    longest = curriculum.max_frames
+    cl.trajectory_windows(cl._vorticity(data), longest, stride=args.stride)  # enough frames for the longest unroll
+    tune_frames = min(TUNE_FRAMES, longest)
     search = None
     if coefficient in ("auto", "none"):  # the baseline of closure-eval is tuned in any case
-        baseline, search = cl.tune_smagorinsky(data, dt=args.dt, frames=args.unroll)
-        print(f"tuned Smagorinsky C_s = {baseline:.4g}")
+        baseline, search = cl.tune_smagorinsky(data, dt=args.dt, frames=tune_frames, hold_closure=args.hold)
+        print(f"tuned Smagorinsky C_s = {baseline:.4g} ({tune_frames}-frame a-posteriori loss)")
         coefficient = baseline if coefficient == "auto" else 0.0
     else:
         baseline = coefficient = float(coefficient)
     length = solver.equation.length
-    metadata = {"command": command, "data": str(args.data), "dt": args.dt, "unroll": args.unroll,
+    metadata = {"command": command, "data": str(args.data), "dt": args.dt, "unroll": tune_frames,
+                "curriculum": {"frames": list(curriculum.frames), "epochs": list(curriculum.epochs)},
+                "windows": args.windows, "hold_closure": args.hold,
                 "coarse_resolution": solver.n, "equation": solver.equation.attributes(),
                 "frame_interval": solver.frame_interval, "smagorinsky": coefficient, "smagorinsky_baseline": baseline,
                 "smagorinsky_search": None if search is None else {str(k): v for k, v in search.items()}}
@@ -335,12 +390,16 @@ def _closure_train(args, command: str) -> None:
         seed_everything(args.seed)
         vorticity = cl._vorticity(data)
         rms = float(vorticity.pow(2).mean().sqrt())
+        velocity = not args.no_velocity
         model = cl.ClosureCNN(channels=args.channels, layers=args.layers, vorticity_scale=rms,
-                              tendency_scale=0.1 * rms / solver.frame_interval, smagorinsky=coefficient, length=length)
-        config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device,
-                             progress=not args.no_progress, seed=args.seed)
-        model, history = cl.train_closure(data, dt=args.dt, frames=args.unroll, stride=args.stride, model=model,
-                                          config=config, val_data=val)
+                              tendency_scale=0.1 * rms / solver.frame_interval, smagorinsky=coefficient, length=length,
+                              velocity=velocity, velocity_scale=cl.velocity_rms(vorticity, length) if velocity else 1.0)
+        config = TrainConfig(epochs=curriculum.total_epochs, batch_size=args.batch_size, lr=args.lr,
+                             device=args.device, progress=not args.no_progress, seed=args.seed)
+        frames = curriculum.frames[0] if args.windows == 0 else curriculum
+        model, history = cl.train_closure(data, dt=args.dt, frames=frames, stride=args.stride, model=model,
+                                          config=config, val_data=val, windows_per_epoch=args.windows or None,
+                                          hold_closure=args.hold)
         metadata["final_train_loss"] = history[-1]["train_loss"] if history else None
         metadata["epochs"] = len(history)
     cl.save_closure(model, out, overwrite=args.overwrite, metadata=metadata)
@@ -375,6 +434,7 @@ def _closure_eval(args, command: str) -> None:
     dt = args.dt if args.dt is not None else metadata.get("dt")
     if dt is None:
         raise ConfigError(f"{args.run}: the closure records no time step; pass --dt")
+    hold = int(metadata.get("hold_closure", 0))  # runs from before --hold evaluated the closure at every stage
     data = _open_dns(args.data)
     n = int(data.sizes["x"])
     trained_n = metadata.get("coarse_resolution")
@@ -397,11 +457,11 @@ def _closure_eval(args, command: str) -> None:
     else:
         c_s = args.smagorinsky if args.smagorinsky is not None else metadata.get("smagorinsky_baseline")
         if c_s is None:
-            c_s = cl.tune_smagorinsky(data, dt=dt, frames=int(metadata.get("unroll", 5)))[0]
+            c_s = cl.tune_smagorinsky(data, dt=dt, frames=int(metadata.get("unroll", 5)), hold_closure=hold)[0]
             print(f"no tuned Smagorinsky coefficient in the run; tuned on {args.data}: C_s = {c_s:.4g}")
         closures = {"no model": None, "Smagorinsky": cl.Smagorinsky(float(c_s), length=length), "learned": model}
     evaluation = cl.evaluate_closures(data, closures, dt=dt, threshold=args.threshold,
-                                      progress=not args.no_progress)
+                                      progress=not args.no_progress, hold_closure=hold)
     evaluation.attrs["history"] = command
     labels = list(closures)
     times = {k: float(evaluation["decorrelation_time"].sel(model=k)) for k in labels}

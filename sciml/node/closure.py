@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 __all__ = ["CoarseSolver", "spectral_filter", "filtered_dns", "check_reference", "ClosureCNN", "Smagorinsky",
            "ClosureTask", "UnrollCurriculum", "ClosureWindows", "trajectory_windows", "unrolled_loss",
            "tune_smagorinsky", "train_closure", "evaluate_closures", "plot_closure_evaluation", "save_closure",
-           "load_closure"]
+           "load_closure", "velocity_rms"]
 
 FILTERS = ("sharp", "gaussian")
 FORMAT_VERSION = 1
@@ -619,6 +619,17 @@ def tune_smagorinsky(data: xr.Dataset, *, dt: float, frames: int = 5,
             value = float(unrolled_loss(solver, Smagorinsky(float(c), length=solver.equation.length), windows))
             losses[float(c)] = value if math.isfinite(value) else math.inf
     return min(losses, key=losses.get), losses
+
+
+def velocity_rms(vorticity: torch.Tensor, length: float) -> float:
+    """The rms of one velocity component of periodic 2-D vorticity fields ``(..., n, n)`` on a box of side
+    ``length``: ``sqrt(sum_k |w_k|^2 / |k|^2 / 2)`` averaged over the fields (``u = d_y psi``, ``v = -d_x psi``,
+    ``-Laplacian psi = w``; isotropy splits the energy evenly), the ``velocity_scale`` of :class:`ClosureCNN`."""
+    n = vorticity.shape[-1]
+    k = 2 * math.pi / length * torch.fft.fftfreq(n, 1 / n, dtype=torch.float64)
+    k2 = k[:, None] ** 2 + k[None, :] ** 2  # (y, x)
+    power = torch.fft.fft2(vorticity.double()).abs() ** 2 / torch.where(k2 > 0, k2, 1.0)  # (..., y, x)
+    return float(power.sum((-1, -2)).mean().sqrt() / n**2 / math.sqrt(2))
 
 
 def train_closure(data: xr.Dataset, *, dt: float, frames: int | UnrollCurriculum = 5, stride: int = 1,
