@@ -31,7 +31,7 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 _LAZY = {
-    "noise": ("GaussianRandomField", "MaternField", "synthesize"),
+    "noise": ("GaussianRandomField", "MaternField", "SpectrumMatchedField", "synthesize"),
     "model": ("FieldNetConfig", "NoiseConditionedFNO", "edm_scalings", "FieldModel", "Denoiser", "EDMDenoiser",
               "GaussianDenoiser", "ConditionedDenoiser", "CoarseConditionedDenoiser", "VelocityField", "NeuralVelocityField",
               "GaussianVelocityField"),

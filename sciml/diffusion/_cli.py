@@ -67,7 +67,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
     generate.add_argument("--resolution", type=int, nargs="+", required=True, help="points per dim of the grid")
     generate.add_argument("--n", type=int, default=8, help="number of samples")
     generate.add_argument("--steps", type=int, default=18, help="sampler steps (heun: 2 steps - 1 evaluations)")
-    generate.add_argument("--sampler", choices=("heun", "euler_maruyama", "ode"), default="heun", help="sampler")
+    generate.add_argument("--sampler", choices=("heun", "trig_heun", "euler_maruyama", "ode"), default="heun", help="sampler")
     generate.add_argument("--seed", type=int, default=0, help="seed of the sampler's generator")
     generate.add_argument("--out", required=True, help="output NetCDF file")
     generate.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
@@ -130,7 +130,8 @@ def save_model(model, path, *, variables: list[str], attrs: dict, command: str, 
     state = {"format": FORMAT, "domain": model.domain.to_json(), "noise": dataclasses.asdict(model.noise),
              "noise_kind": type(model.noise).__name__, "network": dataclasses.asdict(model.net.config),
              "sigma_data": model.sigma_data, "channels": model.channels, "variables": variables, "attrs": attrs,
-             "command": command, "weights": model.state_dict(), "kind": "edm"}
+             "command": command, "weights": model.state_dict(), "kind": "edm",
+             "spectral_output": bool(getattr(model, "spectral_output", False))}
     if isinstance(model, CoarseConditionedDenoiser):
         state.update(kind="coarse_conditioned", coarse=list(model.coarse), condition_scale=model.condition_scale,
                      mean_run=mean_run)
@@ -148,7 +149,7 @@ def load_model(directory):
     from ..errors import ConfigError, DataError
     from ..grids import Grid
     from .model import CoarseConditionedDenoiser, EDMDenoiser, FieldNetConfig
-    from .noise import GaussianRandomField, MaternField
+    from .noise import GaussianRandomField, MaternField, SpectrumMatchedField
 
     path = Path(directory) / "model.pt"
     if not path.is_file():
@@ -159,8 +160,10 @@ def load_model(directory):
         raise DataError(f"{path}: cannot read the model ({str(error).splitlines()[0]})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise DataError(f"{path}: not a sciml diffusion model (format {FORMAT})")
-    noise = {"GaussianRandomField": GaussianRandomField, "MaternField": MaternField}[state["noise_kind"]](
-        **state["noise"])
+    kinds = {"GaussianRandomField": GaussianRandomField, "MaternField": MaternField,
+             "SpectrumMatchedField": SpectrumMatchedField}
+    noise = kinds[state["noise_kind"]](**{key: tuple(value) if isinstance(value, list) else value
+                                          for key, value in state["noise"].items()})
     network = dict(state["network"])
     network["n_modes"] = tuple(network["n_modes"])
     options = {"domain": Grid.from_json(state["domain"]), "noise": noise, "channels": state["channels"],
@@ -170,9 +173,10 @@ def load_model(directory):
         if state.get("mean_run"):
             mean = _load_surrogate(state["mean_run"], f"{path}: its mean model")
         model = CoarseConditionedDenoiser(**options, coarse=tuple(state["coarse"]),
-                                          condition_scale=state["condition_scale"], mean_model=mean)
+                                          condition_scale=state["condition_scale"], mean_model=mean,
+                                          spectral_output=bool(state.get("spectral_output", False)))
     else:
-        model = EDMDenoiser(**options)
+        model = EDMDenoiser(**options, spectral_output=bool(state.get("spectral_output", False)))
     model.load_state_dict(state["weights"])
     return model.eval(), state
 

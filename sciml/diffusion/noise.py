@@ -6,7 +6,8 @@ while a trace-class ``C`` defines one Gaussian measure on functions, so a model 
 sees the same noise at every other (Kerrigan, Ley & Smyth 2023, "Diffusion generative models in infinite
 dimensions", AISTATS; Lim et al. 2023, "Score-based diffusion models in function space"). Here
 ``C = sigma^2 (-Laplacian + tau^2)^(-alpha)`` (:class:`GaussianRandomField`) or the Matérn covariance
-(:class:`MaternField`), on the periodic box and on the unit sphere, sampled by the Karhunen-Loève series
+(:class:`MaternField`), on the periodic box and on the unit sphere, or on the box the data's own
+per-mode spectrum with a fitted power-law tail (:class:`SpectrumMatchedField`), sampled by the Karhunen-Loève series
 (Lord, Powell & Shardlow 2014, "An Introduction to Computational Stochastic PDEs", ch. 7; on the sphere
 Lang & Schwab 2015, "Isotropic Gaussian random fields on the sphere", Ann. Appl. Probab. 25)
 
@@ -67,7 +68,7 @@ from ..errors import ConfigError, GridError
 from ..grids import Grid
 from ..random_fields import _box_laplacian_eigenvalues, _power_law_eigenvalues
 
-__all__ = ["GaussianRandomField", "MaternField", "synthesize"]
+__all__ = ["GaussianRandomField", "MaternField", "SpectrumMatchedField", "synthesize"]
 
 #: torch's CPU normal sampler fills blocks of this many values from consecutive uniforms.
 _BLOCK = 16
@@ -136,8 +137,9 @@ def _device_key(device: torch.device) -> str:
 
 # ---------------------------------------------------------------------------------------------- noises
 class _SpectralNoise:
-    """What every noise here shares; a subclass says which power law ``sigma^2 (-Delta + tau^2)^(-alpha)`` it is
-    on a grid's domain (:meth:`_power_law`) and holds ``band_limit``, ``mean_zero`` and ``radius``."""
+    """What every noise here shares; a subclass says which eigenvalues its covariance has on a grid's domain (a power
+    law ``sigma^2 (-Delta + tau^2)^(-alpha)`` through :meth:`_power_law`, or its own :meth:`_eigenvalues`) and holds
+    ``band_limit``, ``mean_zero`` and ``radius``."""
 
     band_limit: int
     mean_zero: bool
@@ -366,6 +368,181 @@ class MaternField(_SpectralNoise):
                              + nu * math.log(2 * nu) - 2 * nu * math.log(ell))
             return alpha, tau, math.sqrt(self.variance) * math.exp(0.5 * log_amplitude)
         return alpha, tau, math.sqrt(self.variance / _sphere_variance(alpha, tau, float(self.radius)))
+
+
+@dataclass(frozen=True)
+class SpectrumMatchedField(_SpectralNoise):
+    """Gaussian noise on the periodic box whose covariance is the data's: per-mode variances measured from fields,
+    extended above the measured modes by a power law in the physical wavenumber.
+
+    The coefficient variances ``E|u_k|^2`` (units of the field squared; ``lambda_k = |D| E|u_k|^2``) are
+
+        E|u_k|^2 = variances[k]                    max_i |k_i| <= K   (the table, measured)
+        E|u_k|^2 = tail_amplitude |k / L|^(-p)     K < max_i |k_i| <= B   (the tail, p = tail_exponent)
+
+    with ``|k / L|`` the physical wavenumber in cycles per unit length, so the covariance is a function on the box,
+    not on a grid: as for :class:`GaussianRandomField`, the same generator state gives the same function on every
+    grid (the module doc), and a model trained at 64 x 64 with ``band_limit`` 127 sees the noise it is sampled with at
+    256 x 256. Trace class for ``p > d``. Used as the corruption of a denoiser, the Gaussian part of the data is then
+    the noise's (``E[x_0 | x_sigma]`` of Gaussian data with this covariance is ``c_skip x_sigma`` under the pointwise
+    EDM preconditioning of :mod:`sciml.diffusion.model`), so the network learns only the non-Gaussian part and the
+    residual noise at the smallest level is the same small fraction of the data in every band (a data-adapted
+    trace-class covariance as in Lim et al. 2023, "Score-based diffusion models in function space", and Kerrigan,
+    Ley & Smyth 2023). Build it with :meth:`from_fields`.
+
+    Attributes:
+        variances: ``E|u_k|^2`` for ``k`` in ``[-K, K]^d``, C order (``k_y`` then ``k_x``), flattened:
+            ``(2 K + 1)^d`` finite values ``>= 0``, not all 0, ``variances[k] = variances[-k]``.
+        lengths: the box lengths ``L`` (``d`` = 1 or 2 values) the table belongs to.
+        tail_exponent: ``p > d``.
+        tail_amplitude: ``> 0``, units of the field squared times length^(-p).
+        band_limit: ``B >= K``, the largest ``|k_i|`` kept (127 for grids up to 256 points per side).
+        mean_zero: drop the constant mode.
+    """
+
+    variances: tuple[float, ...]
+    lengths: tuple[float, ...]
+    tail_exponent: float
+    tail_amplitude: float
+    band_limit: int
+    mean_zero: bool = False
+    radius: float = 1.0
+
+    def __post_init__(self) -> None:
+        owner = "SpectrumMatchedField"
+        if (not isinstance(self.lengths, tuple) or len(self.lengths) not in (1, 2)):
+            raise ConfigError(f"{owner}: lengths must be a tuple of 1 or 2 box lengths, got {self.lengths!r}")
+        for length in self.lengths:
+            _number(owner, "lengths", length)
+        d = len(self.lengths)
+        table = np.asarray(self.variances, dtype=np.float64) if isinstance(self.variances, tuple) else None
+        side = round(table.size ** (1 / d)) if table is not None and table.ndim == 1 and table.size else 0
+        if table is None or table.ndim != 1 or side % 2 != 1 or side**d != table.size:
+            raise ConfigError(f"{owner}: variances must be a flat tuple of (2 K + 1)^{d} per-mode variances, got "
+                              f"{type(self.variances).__name__} of {np.size(self.variances)} values")
+        if not np.isfinite(table).all() or (table < 0).any() or not (table > 0).any():
+            raise ConfigError(f"{owner}: the per-mode variances must be finite and >= 0 with one > 0 (a spectrum), got "
+                              f"min {float(table[np.isfinite(table)].min()) if np.isfinite(table).any() else None!r}, "
+                              f"{int(np.isnan(table).sum())} NaN")
+        grid = table.reshape((side,) * d)
+        if not np.allclose(grid, np.flip(grid), rtol=1e-9, atol=0.0):
+            raise ConfigError(f"{owner}: variances must be symmetric (E|u_k|^2 = E|u_-k|^2 for a real field)")
+        if _number(owner, "tail_exponent", self.tail_exponent) <= d:
+            raise ConfigError(f"{owner}: tail_exponent={self.tail_exponent:g} must exceed d = {d} for a trace-class "
+                              f"covariance (finite variance at every resolution)")
+        _number(owner, "tail_amplitude", self.tail_amplitude)
+        _check_common(owner, self.band_limit, self.mean_zero, self.radius)
+        if self.band_limit < side // 2:
+            raise ConfigError(f"{owner}: band_limit {self.band_limit} must be >= the table's largest mode {side // 2}")
+
+    @property
+    def table_limit(self) -> int:
+        """``K``, the largest ``|k_i|`` whose variance is measured (the table's)."""
+        return round(len(self.variances) ** (1 / len(self.lengths))) // 2
+
+    @classmethod
+    def from_fields(cls, fields: torch.Tensor, domain: Grid, *, band_limit: int, resolved: int | None = None,
+                    tail_exponent: float | None = None, mean_zero: bool = False) -> SpectrumMatchedField:
+        """The noise with the per-mode variances of ``fields`` about their mean and a fitted power-law tail.
+
+        ``variances[k] = mean_i |u_ik - mean_j u_jk|^2`` over the fields (and channels, pooled: every channel gets
+        the same noise) for ``max_i |k_i| <= K``, ``u_k`` the Fourier coefficients (``norm="forward"``). The tail:
+        least squares of ``log E|u_k|^2`` on ``log |k / L|`` over the measured modes with variance ``> 0`` and
+        integer radius ``|k|`` in ``[K / 2, K]`` gives ``p`` (or takes ``tail_exponent``) and the amplitude.
+
+        Args:
+            fields: ``(n, [channels,] *space)`` real, finite, on ``domain``'s grid, ``n >= 2``.
+            domain: the ``Grid.box`` the fields lie on (its lengths define the physical wavenumber).
+            band_limit: ``B >= K``: the largest ``|k_i|`` of the noise (``n / 2 - 1`` of the finest grid to sample).
+            resolved: ``K``, the largest ``|k_i|`` the data determine (default ``min(shape) / 2 - 1``, below the
+                Nyquist mode); e.g. ``(n - 1) // 3`` for a 2/3-dealiased spectral solver's output, whose higher
+                modes are zero.
+            tail_exponent: ``p`` (fitted when ``None``); must exceed ``d``.
+            mean_zero: drop the constant mode.
+
+        Raises:
+            DataError: fields of the wrong shape or grid, with NaN or infinite values, fewer than 2, or without
+                variance.
+            ConfigError: ``resolved`` beyond the grid's modes, ``band_limit < resolved``, a tail that is not trace
+                class (``p <= d``; pass ``tail_exponent``).
+        """
+        from ..errors import DataError
+
+        owner = "SpectrumMatchedField.from_fields"
+        if not isinstance(domain, Grid) or domain.kind != "box" or domain.ndim not in (1, 2):
+            raise ConfigError(f"{owner}: domain must be a periodic Grid.box (1-D or 2-D), got {domain!r}")
+        d = domain.ndim
+        if not isinstance(fields, torch.Tensor) or not fields.is_floating_point() or fields.is_complex():
+            raise DataError(f"{owner}: fields must be a real floating tensor (n, [channels,] *space)")
+        x = fields.detach().to(torch.float64).cpu()
+        x = x[:, None] if x.ndim == d + 1 else x
+        if x.ndim != d + 2 or tuple(x.shape[2:]) != tuple(domain.shape) or x.shape[0] < 2:
+            raise DataError(f"{owner}: fields must be (n >= 2, [channels,] {', '.join(map(str, domain.shape))}) on "
+                            f"the domain's grid, got {tuple(fields.shape)}")
+        if not bool(torch.isfinite(x).all()):
+            raise DataError(f"{owner}: fields have NaN or infinite values")
+        top = min(domain.shape) // 2 - 1
+        k_max = top if resolved is None else resolved
+        if isinstance(k_max, bool) or not isinstance(k_max, (int, np.integer)) or not 1 <= k_max <= top:
+            raise ConfigError(f"{owner}: resolved must be an integer in [1, {top}] (below the grid's Nyquist mode), "
+                              f"got {resolved!r}")
+        dims = tuple(range(2, x.ndim))
+        coefficients = torch.fft.fftn(x - x.mean(0, keepdim=True), dim=dims, norm="forward")
+        power = coefficients.abs().pow(2).mean(dim=(0, 1)).numpy()  # (*space), fft order
+        index = np.arange(-k_max, k_max + 1)
+        table = power[np.ix_(*([index % n for n in domain.shape]))]
+        table = 0.5 * (table + np.flip(table))  # exact symmetry against rounding
+        if not (table > 0).any():
+            raise DataError(f"{owner}: the fields do not vary (zero variance in every mode |k_i| <= {k_max})")
+        lengths = np.array(domain.lengths)
+        modes = np.stack(np.meshgrid(*([index] * d), indexing="ij"), axis=-1).reshape(-1, d)
+        radius = np.sqrt((modes**2).sum(1))
+        fit = (table.ravel() > 0) & (radius >= k_max / 2) & (radius <= k_max)
+        log_k = np.log(np.sqrt(((modes[fit] / lengths) ** 2).sum(1)))
+        log_v = np.log(table.ravel()[fit])
+        if tail_exponent is None:
+            if fit.sum() < 2 or np.ptp(log_k) == 0:
+                raise DataError(f"{owner}: too few modes with variance in |k| in [{k_max / 2:g}, {k_max}] to fit the "
+                                f"tail; pass tail_exponent")
+            slope, intercept = np.polyfit(log_k, log_v, 1)
+            exponent = float(-slope)
+            if not exponent > d:
+                raise ConfigError(f"{owner}: the fitted tail exponent {exponent:.3g} is not above d = {d} (not trace "
+                                  f"class); pass tail_exponent")
+        else:
+            exponent = _number(owner, "tail_exponent", tail_exponent)
+            if not fit.any():
+                raise DataError(f"{owner}: no mode with variance in |k| in [{k_max / 2:g}, {k_max}] to fit the tail")
+            intercept = float(np.mean(log_v + exponent * log_k))
+        if isinstance(band_limit, (int, np.integer)) and not isinstance(band_limit, bool) and band_limit < k_max:
+            raise ConfigError(f"{owner}: band_limit {band_limit} must be >= resolved {k_max}")
+        return cls(variances=tuple(float(v) for v in table.ravel()), lengths=tuple(float(v) for v in lengths),
+                   tail_exponent=exponent, tail_amplitude=float(math.exp(intercept)), band_limit=band_limit,
+                   mean_zero=mean_zero)
+
+    def _eigenvalues(self, domain: tuple) -> np.ndarray:
+        kind, d, lengths = domain
+        if kind != "box" or d != len(self.lengths) or not all(
+                math.isclose(a, b, rel_tol=1e-12) for a, b in zip(lengths, self.lengths)):
+            where = "a sphere" if kind != "box" else f"a {d}-D box with lengths {lengths}"
+            raise ConfigError(f"SpectrumMatchedField was measured on the {len(self.lengths)}-D box with lengths "
+                              f"{self.lengths}, got {where}")
+        b, k_max, volume = int(self.band_limit), self.table_limit, math.prod(self.lengths)
+        axis = np.arange(-b, b + 1)
+        modes = np.stack(np.meshgrid(*([axis] * d), indexing="ij"), axis=-1)  # (2B + 1,) * d + (d,)
+        wavenumber = np.sqrt(((modes / np.array(self.lengths)) ** 2).sum(-1))
+        with np.errstate(divide="ignore"):
+            variance = self.tail_amplitude * np.where(wavenumber > 0, wavenumber, 1.0) ** (-self.tail_exponent)
+        inner = (slice(b - k_max, b + k_max + 1),) * d
+        variance[inner] = np.asarray(self.variances).reshape((2 * k_max + 1,) * d)
+        if self.mean_zero:
+            variance[(b,) * d] = 0.0
+        return variance * volume
+
+    def __repr__(self) -> str:
+        return (f"SpectrumMatchedField(K={self.table_limit}, lengths={self.lengths}, tail_exponent="
+                f"{self.tail_exponent:.3g}, tail_amplitude={self.tail_amplitude:.3g}, band_limit={self.band_limit}, "
+                f"mean_zero={self.mean_zero})")
 
 
 def _sphere_variance(alpha: float, tau: float, radius: float) -> float:

@@ -13,6 +13,16 @@ function on every grid for a given generator state, :mod:`sciml.diffusion.noise`
   it is their stochastic Algorithm 2 (``S_tmin = 0``, ``S_tmax = inf``, ``S_noise = 1``): before each step the
   level is raised to ``sigma_hat = sigma (1 + gamma)``, ``gamma = min(churn / N, sqrt 2 - 1)``, by adding the
   model's noise with variance ``sigma_hat^2 - sigma^2``; still ``2 N - 1`` evaluations.
+* ``"trig_heun"``: the same probability-flow ODE and budget as ``"heun"`` (``2 N - 1`` evaluations, no churn), integrated
+  in the coordinates of the preconditioning: ``y = c_in(sigma) x`` and the angle ``u = arctan(sigma sqrt(v) /
+  sigma_data)`` (:mod:`sciml.diffusion.model`), in which it reads ``dy/du = -F``, ``F = (D(x; sigma) - c_skip x) /
+  c_out`` the preconditioned network's output (the trigonometric flow of Lu & Song 2024, "Simplifying, stabilizing
+  and scaling continuous-time consistency models", arXiv:2410.11081, here from the pointwise EDM scalings): Heun
+  steps in ``u`` over the angles of the levels ``s_i``, an Euler last step to ``u = 0``, and ``x = sigma_data y``.
+  Where the data's Gaussian part is the noise's up to scale (a
+  :class:`~sciml.diffusion.SpectrumMatchedField`), ``F`` is only the non-Gaussian part and vanishes for Gaussian
+  data: the sampler is then exact at any budget, where ``"heun"`` with 18 steps leaves the energy of every mode
+  11 % too high (its discretisation error on ``x ~ sqrt(sigma_data^2 + v sigma^2)``).
 * ``"euler_maruyama"``: the reverse-time SDE of the variance-exploding forward process ``dx = sqrt(d[sigma^2]) dW_C``
   (``W_C`` the Wiener process of the noise's covariance ``C``; Song et al. 2021, "Score-based generative modeling
   through SDEs", eq. 6, in function space Lim et al. 2023, Kerrigan et al. 2023), with ``C grad log p_sigma(x) =
@@ -46,11 +56,11 @@ from .model import Denoiser, FieldModel, VelocityField
 __all__ = ["ODE_STAGES", "SAMPLERS", "edm_schedule", "evaluations", "sample_tensor"]
 
 #: Samplers of a denoiser and of a velocity field, the first of each its default.
-SAMPLERS = {Denoiser: ("heun", "euler_maruyama", "ode"), VelocityField: ("ode",)}
+SAMPLERS = {Denoiser: ("heun", "trig_heun", "euler_maruyama", "ode"), VelocityField: ("ode",)}
 #: Network evaluations per step of torchdiffeq's fixed-step methods (``"rk4"`` is its 3/8 rule).
 ODE_STAGES = {"euler": 1, "midpoint": 2, "rk4": 4}
 #: Default steps per sampler (EDM's 18 Heun steps = 35 evaluations).
-DEFAULT_STEPS = {"heun": 18, "euler_maruyama": 256, "ode": 16}
+DEFAULT_STEPS = {"heun": 18, "trig_heun": 18, "euler_maruyama": 256, "ode": 16}
 
 
 def _finite(name: str, value, *, low: float = 0.0, strict: bool = True) -> float:
@@ -77,9 +87,9 @@ def _kind(model) -> type:
 
 
 def evaluations(sampler: str, steps: int, *, method: str = "rk4") -> int:
-    """Network evaluations of ``steps`` steps of ``sampler``: ``"heun"`` ``2 steps - 1``, ``"euler_maruyama"``
+    """Network evaluations of ``steps`` steps of ``sampler``: ``"heun"`` and ``"trig_heun"`` ``2 steps - 1``, ``"euler_maruyama"``
     ``steps``, ``"ode"`` ``ODE_STAGES[method] * steps``."""
-    if sampler == "heun":
+    if sampler in ("heun", "trig_heun"):
         return 2 * steps - 1
     if sampler == "euler_maruyama":
         return steps
@@ -88,7 +98,7 @@ def evaluations(sampler: str, steps: int, *, method: str = "rk4") -> int:
             raise ConfigError(f"method must be one of {', '.join(ODE_STAGES)} (fixed steps: a fixed budget), "
                               f"got {method!r}")
         return ODE_STAGES[method] * steps
-    raise ConfigError(f"unknown sampler {sampler!r}; choose one of heun, euler_maruyama, ode")
+    raise ConfigError(f"unknown sampler {sampler!r}; choose one of heun, trig_heun, euler_maruyama, ode")
 
 
 def edm_schedule(points: int, *, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0) -> torch.Tensor:
@@ -114,7 +124,7 @@ def sample_tensor(model: FieldModel, grid: Grid, n: int, *, sampler: str | None 
             :class:`~sciml.diffusion.DiffusionTask`) or a :class:`~sciml.diffusion.VelocityField`; left in its mode.
         grid: a ``Grid.box`` of the model's domain (the same lengths), at any resolution.
         n: number of fields, >= 1.
-        sampler: ``"heun"`` (default for denoisers), ``"euler_maruyama"``, ``"ode"`` (the only and default one for
+        sampler: ``"heun"`` (default for denoisers), ``"trig_heun"``, ``"euler_maruyama"``, ``"ode"`` (the only and default one for
             velocity fields); see the module doc.
         steps: ``N``; the model is called exactly :func:`evaluations` ``(sampler, N, method=method)`` times.
         generator: the only source of randomness (the initial noise; churn and SDE noise); ``None``: torch's global
@@ -160,6 +170,8 @@ def sample_tensor(model: FieldModel, grid: Grid, n: int, *, sampler: str | None 
             start = sigmas[0] * noise()
             if sampler == "heun":
                 fields = _heun(model, start, sigmas, churn, noise)
+            elif sampler == "trig_heun":
+                fields = _trig_heun(model, start, sigmas)
             elif sampler == "euler_maruyama":
                 fields = _euler_maruyama(model, start, sigmas, noise)
             else:
@@ -186,6 +198,32 @@ def _heun(model: Denoiser, x: torch.Tensor, sigmas: list[float], churn: float, n
             proposal = x + (following - sigma) * 0.5 * (slope + corrected)
         x = proposal
     return x
+
+
+def _trig_heun(model: Denoiser, x: torch.Tensor, sigmas: list[float]) -> torch.Tensor:
+    """Heun on ``dy/du = -F`` (``y = c_in x``, ``u = arctan(sigma sqrt(v) / sigma_data)``) over ``sigmas``, then
+    an Euler step to ``u = 0``; returns ``x = sigma_data y`` (the module doc)."""
+    data, root_v = model.sigma_data, math.sqrt(model.noise_variance)
+
+    def scalings(angle: float) -> tuple[float, float, float, float]:  # sigma, c_in, c_skip, c_out
+        sigma = math.tan(angle) * data / root_v
+        total = data**2 + (sigma * root_v) ** 2
+        return sigma, total**-0.5, data**2 / total, sigma * root_v * data / math.sqrt(total)
+
+    def network(y: torch.Tensor, angle: float) -> torch.Tensor:
+        sigma, c_in, c_skip, c_out = scalings(angle)
+        state = y / c_in
+        return (model(state, sigma) - c_skip * state) / c_out
+
+    angles = [math.atan(sigma * root_v / data) for sigma in sigmas] + [0.0]
+    y = x * scalings(angles[0])[1]
+    for angle, following in itertools.pairwise(angles):
+        slope = -network(y, angle)
+        proposal = y + (following - angle) * slope
+        if following > 0:
+            proposal = y + (following - angle) * 0.5 * (slope - network(proposal, following))
+        y = proposal
+    return data * y
 
 
 def _euler_maruyama(model: Denoiser, x: torch.Tensor, sigmas: list[float], noise) -> torch.Tensor:
