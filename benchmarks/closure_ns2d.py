@@ -17,8 +17,9 @@ Models on the coarse grid (CN-Heun, dt 0.025):
   unroll curriculum (``--curriculum``: short unrolls first, then longer; List et al. 2022, Frezat et al.
   2022), on ``--windows`` windows per epoch drawn at random start times in the training trajectories.
 
-Every closure is evaluated once every ``--hold`` coarse steps (default 4, 0.1 time units) and held in
-between (``CoarseSolver(hold_closure=4)``; ``--hold 0``: the solver's per-stage seam, two calls per step).
+Every closure is evaluated once every ``--hold`` coarse steps (default 8, 0.2 time units: once per recorded frame)
+and held in between (``CoarseSolver(hold_closure=8)``; ``--hold 0``: the solver's per-stage seam, two calls per
+step).
 
 Scores on the test trajectories (:func:`~sciml.node.closure.evaluate_closures`): time until the
 sample-mean vorticity correlation with the filtered DNS drops below 0.95 (Kochkov et al. 2021), the mean
@@ -73,9 +74,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="windows per optimiser step (default: 8)")
     parser.add_argument("--lr", type=float, default=4e-3, help="peak learning rate (default: 4e-3)")
     parser.add_argument("--no-velocity", action="store_true", help="CNN input vorticity only (default: off)")
-    parser.add_argument("--hold", type=int, default=4,
+    parser.add_argument("--hold", type=int, default=8,
                         help="evaluate every closure once every this many coarse steps and hold it in between; "
-                             "0: at every solver stage (default: 4)")
+                             "0: at every solver stage (default: 8)")
     parser.add_argument("--cache", type=Path, help="folder to keep and reuse the filtered DNS in (default: none)")
     parser.add_argument("--n-train", type=int, default=8, help="training trajectories (default: 8)")
     parser.add_argument("--n-test", type=int, default=4, help="held-out test trajectories (default: 4)")
@@ -84,8 +85,8 @@ def main() -> None:
     parser.add_argument("--record", type=float, default=10.0, help="recorded time units (default: 10)")
     parser.add_argument("--frames", type=int, default=8,
                         help="frames of the a-posteriori loss table and the C_s search (default: 8, 1.6 time units)")
-    parser.add_argument("--channels", type=int, default=16, help="CNN channels (default: 16)")
-    parser.add_argument("--layers", type=int, default=4, help="CNN layers (default: 4)")
+    parser.add_argument("--channels", type=int, default=32, help="CNN channels (default: 32)")
+    parser.add_argument("--layers", type=int, default=6, help="CNN layers (default: 6)")
     parser.add_argument("--repeats", type=int, default=2, help="timing repeats (default: 2)")
     parser.add_argument("--out", type=Path, help="output folder (default: benchmarks/results/cpu/)")
     parser.add_argument("--name", default="closure_ns2d",

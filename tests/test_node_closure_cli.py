@@ -71,9 +71,9 @@ def test_closure_train_saves_a_trained_hybrid_with_the_tuned_smagorinsky_coeffic
     meta = manifest["metadata"]
     assert manifest["kind"] == "cnn" and meta["dt"] == 0.05 and meta["unroll"] == 3 and meta["coarse_resolution"] == 16
     # --unroll 3 --epochs 3 is the one-stage curriculum; the rest are the benchmark recipe's defaults
-    assert meta["curriculum"] == {"frames": [3], "epochs": [3]} and meta["windows"] == 48 and meta["hold_closure"] == 4
-    assert manifest["options"]["velocity"] is True and manifest["options"]["layers"] == 4
-    best, _ = tune_smagorinsky(xr.load_dataset(files / "train.nc"), dt=0.05, frames=3, hold_closure=4)
+    assert meta["curriculum"] == {"frames": [3], "epochs": [3]} and meta["windows"] == 48 and meta["hold_closure"] == 8
+    assert manifest["options"]["velocity"] is True and manifest["options"]["layers"] == 6
+    best, _ = tune_smagorinsky(xr.load_dataset(files / "train.nc"), dt=0.05, frames=3, hold_closure=8)
     assert meta["smagorinsky"] == meta["smagorinsky_baseline"] == pytest.approx(best)  # "auto": the 1-D search's
     assert manifest["options"]["smagorinsky"] == pytest.approx(best)
     history = json.loads((files / "learned" / "history.json").read_text())
@@ -95,7 +95,7 @@ def test_closure_eval_reproduces_the_library_evaluation(files):
     c_s = json.loads((files / "learned" / "manifest.json").read_text())["metadata"]["smagorinsky_baseline"]
     direct = evaluate_closures(test, {"no model": None, "Smagorinsky": Smagorinsky(c_s, length=2 * math.pi),
                                       "learned": load_closure(files / "learned")}, dt=0.05, progress=False,
-                               hold_closure=4)  # the run's --hold
+                               hold_closure=8)  # the run's --hold
     for name in ("no model", "Smagorinsky", "learned"):
         assert report["decorrelation_time"][name] == pytest.approx(float(direct["decorrelation_time"].sel(model=name)))
         assert report["spectrum_error"][name] == pytest.approx(float(direct["spectrum_error"].sel(model=name)),

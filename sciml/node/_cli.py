@@ -128,13 +128,13 @@ def _add_closure_parsers(sub) -> None:
                             "--stride frames")
     train.add_argument("--stride", type=int, default=4,
                        help="frames between the starts of two fixed windows (--windows 0, and validation)")
-    train.add_argument("--hold", type=int, default=4,
+    train.add_argument("--hold", type=int, default=8,
                        help="evaluate the closure once every this many coarse steps and hold it in between "
                             "(0: at every solver stage); closure-eval runs it the same way")
     train.add_argument("--batch-size", type=int, default=8, help="windows per optimiser step")
     train.add_argument("--lr", type=float, default=4e-3, help="peak learning rate (cosine schedule)")
-    train.add_argument("--channels", type=int, default=16, help="CNN channels")
-    train.add_argument("--layers", type=int, default=4, help="CNN convolution layers (>= 2)")
+    train.add_argument("--channels", type=int, default=32, help="CNN channels")
+    train.add_argument("--layers", type=int, default=6, help="CNN convolution layers (>= 2)")
     train.add_argument("--no-velocity", action="store_true", help="CNN input vorticity only (no velocity channels)")
     train.add_argument("--seed", type=int, default=0, help="seed of the initialisation and the batch order")
     train.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
