@@ -96,7 +96,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
     parser.add_argument("--smoke", action="store_true", help="a seconds-long run of the code paths (no results)")
+    parser.add_argument("--spectral-output", action="store_true",
+                        help="colour both denoisers' network output by the noise's square-root covariance "
+                             "(spectral_output=True; default: off, the committed table)")
+    parser.add_argument("--name", default="diffusion_superres", help="results file stem (default: %(default)s)")
     args = parser.parse_args()
+    if not args.name or Path(args.name).name != args.name:
+        parser.error(f"--name must be a plain file stem, got {args.name!r}")
     torch.set_num_threads(args.threads)
     c = CONFIG
     if args.smoke:
@@ -154,7 +160,7 @@ def main() -> None:
     scales = CoarseConditionedDenoiser.scales(fields, coarse)
     seed_everything(0)
     model = CoarseConditionedDenoiser(domain=domain, noise=GaussianRandomField(**c["noise"]), coarse=coarse, **scales,
-                                      network=FieldNetConfig(**c["network"]))
+                                      network=FieldNetConfig(**c["network"]), spectral_output=args.spectral_output)
     task = DiffusionTask(model, objective=EDMLoss(), ema_decay=c["ema_decay"])
     config = TrainConfig(epochs=c["epochs"], batch_size=c["batch_size"], lr=c["lr"], warmup_fraction=0.05,
                          device="cpu", progress=False, seed=0)
@@ -172,7 +178,7 @@ def main() -> None:
     seed_everything(0)
     residual_model = CoarseConditionedDenoiser(domain=domain, noise=GaussianRandomField(**c["residual_noise"]),
                                                coarse=coarse, **residual_scales, network=FieldNetConfig(**c["network"]),
-                                               mean_model=fno)
+                                               mean_model=fno, spectral_output=args.spectral_output)
     residual_task = DiffusionTask(residual_model, objective=EDMLoss(), ema_decay=c["ema_decay"])
     with Clock() as clock:
         residual_history = fit(residual_task, (fields,), config=config)
@@ -249,15 +255,18 @@ def main() -> None:
     result["machine"] = {"device": "cpu", "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
                          "cpu": platform.processor() or platform.machine()}
     result["command"] = "nice -n 10 python benchmarks/diffusion_superres.py" + (
-        f" --threads {args.threads}" if args.threads != 1 else "")
+        f" --threads {args.threads}" if args.threads != 1 else "") + (
+        " --spectral-output" if args.spectral_output else "") + (
+        f" --name {args.name}" if args.name != "diffusion_superres" else "")
+    result["spectral_output"] = args.spectral_output
     text = report(result)
     if args.smoke:
         print(text)
         return
     out = ROOT / "benchmarks" / "results" / "cpu"
     out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "diffusion_superres.json", json.dumps(result, indent=2, default=str))
-    write_text(out / "diffusion_superres.md", text)
+    write_text(out / f"{args.name}.json", json.dumps(result, indent=2, default=str))
+    write_text(out / f"{args.name}.md", text)
     print(text)
 
 

@@ -350,7 +350,10 @@ class EDMDenoiser(Denoiser):
     gives the network's errors the data's spectrum instead of a flat one: with a steep spectrum (Navier-Stokes
     vorticity falls by 1e-7 from ``|k| = 4`` to 16) an error of 1e-3 of the field in every mode is otherwise 1e4 times
     the data's energy in the high bands. ``G`` is a function of the physical wavenumber, so the weights still act the
-    same on every grid.
+    same on every grid. Use it with a noise whose spectrum is the data's: with another (a
+    :class:`~sciml.diffusion.GaussianRandomField` far from the data's spectrum) ``G`` also keeps the network from
+    removing the noise in the modes where the data have much less power than the noise, and samples keep it
+    (measured on 8 -> 32 super-resolution with GRF noise: ensemble-mean error 0.040 against 0.032 without ``G``).
 
     Args:
         domain: the periodic box (``Grid.box``; any resolution of it); 1-D or 2-D as ``network.n_modes``.
