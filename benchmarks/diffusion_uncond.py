@@ -45,6 +45,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from diffusion_ns import matched_grf  # the honest baseline, shared with diffusion_ns.py
+
 from sciml._atomic import write_text
 
 BANDS = [(1, 2), (2, 4), (4, 8), (8, 16), (16, 32), (32, 64), (64, 128)]
@@ -58,15 +60,6 @@ CONFIG = {
                            "positional": True},
                "spectral_output": True, "sampler": "trig_heun", "steps": 18, "samples": {64: 96, 128: 24, 256: 12}, "grids": (64, 128, 256)},
 }
-
-
-def matched_grf(truth: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
-    """Gaussian fields with the truth's mean field and per-mode mean power of its anomaly: ``(n, 1, y, x)``."""
-    mean = truth.mean(0, keepdim=True)
-    power = torch.fft.fftn((truth - mean).double(), dim=(-2, -1), norm="forward").abs().pow(2).mean(0)
-    white = torch.randn((n, *truth.shape[1:]), generator=generator, dtype=torch.float64)
-    coeffs = torch.fft.fftn(white, dim=(-2, -1), norm="ortho") * power.sqrt()
-    return (torch.fft.ifftn(coeffs, dim=(-2, -1), norm="forward").real + mean.double()).float()
 
 
 def load_data(name: str, config: dict, cache: Path | None, quick: bool) -> dict:
