@@ -124,6 +124,7 @@ def main() -> None:
         trajectory_windows,
         tune_smagorinsky,
         unrolled_loss,
+        velocity_rms,
     )
     from sciml.plotting import save_figure
     from sciml.solvers.navier_stokes import integrate
@@ -167,10 +168,7 @@ def main() -> None:
     vort = _vorticity(train)
     rms = float(vort.pow(2).mean().sqrt())
     solver = CoarseSolver(equation=eq, n=args.coarse, dt=DT, steps_per_frame=round(0.2 / DT), hold_closure=hold)
-    k = 2 * math.pi / length * torch.fft.fftfreq(args.coarse, 1 / args.coarse, dtype=torch.float64)
-    k2 = k[:, None] ** 2 + k[None, :] ** 2
-    speed = float((torch.fft.fft2(vort[:, 0].double()).abs() ** 2 / torch.where(k2 > 0, k2, 1.0)).sum((-1, -2)).mean()
-                  .sqrt() / args.coarse**2 / math.sqrt(2))  # rms of one velocity component
+    speed = velocity_rms(vort[:, 0], length)  # rms of one velocity component, first frames
     model = ClosureCNN(channels=args.channels, layers=args.layers, vorticity_scale=rms,
                        tendency_scale=0.1 * rms / solver.frame_interval, smagorinsky=best_c, length=length,
                        velocity=not args.no_velocity, velocity_scale=speed)

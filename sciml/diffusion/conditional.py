@@ -44,6 +44,7 @@ from ..errors import ConfigError, DataError
 from ..grids import Grid
 from ..spectral import spectral_resample
 from .model import Denoiser
+from .noise import _folded_variance
 
 __all__ = ["LowModes", "PointValues", "conditional_sample", "noise_covariance"]
 
@@ -196,16 +197,7 @@ def noise_covariance(noise, grid: Grid) -> torch.Tensor:
     ``c(r) = sum_k (lambda_k / |D|) exp(2 pi i k.r / L)`` over the band-limited modes (folded onto the grid's
     wavenumbers ``k mod n``, which is exact at grid offsets on any grid); ``c(0)`` is the pointwise variance.
     """
-    variance = noise.spectral_variance(grid)  # (2B + 1,) * d at index k + B
-    b = noise.band_limit
-    folded = torch.zeros(grid.shape, dtype=torch.float64)
-    k = torch.arange(-b, b + 1)
-    if grid.ndim == 1:
-        folded.index_put_(((k % grid.shape[0]),), variance, accumulate=True)
-    else:
-        ky, kx = torch.meshgrid(k % grid.shape[0], k % grid.shape[1], indexing="ij")
-        folded.index_put_((ky.flatten(), kx.flatten()), variance.flatten(), accumulate=True)
-    return torch.fft.ifftn(folded, norm="forward").real
+    return torch.fft.ifftn(_folded_variance(noise, grid), norm="forward").real
 
 
 class _Guided(Denoiser):

@@ -58,7 +58,12 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..grids import Grid
-from .noise import GaussianRandomField, MaternField, SpectrumMatchedField
+from .noise import (
+    GaussianRandomField,
+    MaternField,
+    SpectrumMatchedField,
+    _folded_variance,
+)
 
 #: The noises a model takes (and the Gaussian data of the exact references).
 _NOISES = (GaussianRandomField, MaternField, SpectrumMatchedField)
@@ -285,16 +290,9 @@ class FieldModel(nn.Module):
         key = (tuple(shape), str(device), dtype)
         if key not in self._gains:
             grid = Grid.box(*shape, lengths=self.domain.lengths)
-            table = self.noise.spectral_variance(grid)  # (2B + 1,) * d at index k + B
-            modes = torch.arange(-self.noise.band_limit, self.noise.band_limit + 1)
-            folded = torch.zeros(grid.shape, dtype=torch.float64)
-            if grid.ndim == 1:
-                folded.index_put_((modes % shape[0],), table, accumulate=True)
-            else:
-                ky, kx = torch.meshgrid(modes % shape[0], modes % shape[1], indexing="ij")
-                folded.index_put_((ky.flatten(), kx.flatten()), table.flatten(), accumulate=True)
-            half = folded[..., : shape[-1] // 2 + 1]
-            self._gains[key] = (half / table.max()).sqrt().to(device=device, dtype=dtype)
+            half = _folded_variance(self.noise, grid)[..., : shape[-1] // 2 + 1]  # rfftn modes
+            peak = self.noise.spectral_variance(grid).max()  # of the unfolded table: a constant of the domain
+            self._gains[key] = (half / peak).sqrt().to(device=device, dtype=dtype)
         return self._gains[key]
 
     def _coloured(self, correction: torch.Tensor) -> torch.Tensor:

@@ -545,6 +545,20 @@ class SpectrumMatchedField(_SpectralNoise):
                 f"mean_zero={self.mean_zero})")
 
 
+def _folded_variance(noise, grid: Grid) -> torch.Tensor:
+    """``E|c_k|^2`` of a box noise's coefficients folded onto ``grid``'s FFT modes (``sum`` over ``k' = k mod n``, as
+    the sampled noise is on any grid, resolved or not): float64 ``grid.shape``, FFT order."""
+    variance = noise.spectral_variance(grid)  # (2B + 1,) * d at index k + B
+    k = torch.arange(-noise.band_limit, noise.band_limit + 1)
+    folded = torch.zeros(grid.shape, dtype=torch.float64)
+    if grid.ndim == 1:
+        folded.index_put_((k % grid.shape[0],), variance, accumulate=True)
+    else:
+        ky, kx = torch.meshgrid(k % grid.shape[0], k % grid.shape[1], indexing="ij")
+        folded.index_put_((ky.flatten(), kx.flatten()), variance.flatten(), accumulate=True)
+    return folded
+
+
 def _sphere_variance(alpha: float, tau: float, radius: float) -> float:
     """``sum_{l >= 0} (2 l + 1) / (4 pi) (l (l + 1) / R^2 + tau^2)^(-alpha)`` for ``alpha > 1``: the first
     :data:`_MATERN_SUM_DEGREES` terms plus the integral of the rest from ``l = L + 1/2`` (midpoint rule),
