@@ -95,10 +95,15 @@ def test_the_condition_is_the_mean_models_prediction_and_the_mean_model_is_froze
     assert torch.allclose(model.condition_of(fine), mean, atol=1e-5)
     coarse = spectral_resample(fine, (COARSE,))
     assert torch.allclose(model.lift(coarse, (N,)), mean, atol=1e-5)
-    net = _model(mean_model=nn.Conv1d(1, 1, 1))
+    users = nn.Conv1d(1, 1, 1).train()
+    net = _model(mean_model=users)
     assert all(not p.requires_grad for p in net.mean_model.parameters())
     assert net.train().mean_model.training is False
     assert all(p.requires_grad for p in net.net.parameters())
+    # the denoiser freezes a copy: the caller's module stays trainable and in its mode, and is not shared
+    assert users.training and all(p.requires_grad for p in users.parameters())
+    assert net.mean_model is not users
+    assert torch.equal(net.mean_model.weight, users.weight)
 
 
 def test_residual_samples_have_the_residual_std_and_the_ensemble_mean_is_as_good_as_the_mean(trained):
@@ -149,8 +154,10 @@ def test_bad_mean_models_are_one_line_errors():
         _model(mean_model=surrogate((1.0,), inputs=("a", "b")))
     with pytest.raises(ConfigError, match="Surrogate or a torch nn.Module"):
         _model(mean_model=lambda x: x)
-    model = _model(mean_model=surrogate((1.0,)))  # the same box: accepted, its module frozen
+    users = surrogate((1.0,))
+    model = _model(mean_model=users)  # the same box: accepted, a copy of its module frozen
     assert all(not p.requires_grad for p in model.mean_model.parameters())
+    assert all(p.requires_grad for p in users.module.parameters())  # the caller's Surrogate is unchanged
     wrong = _model(mean_model=nn.Conv1d(1, 2, 1))  # maps 1 channel to 2
     with pytest.raises(ConfigError, match="same shape"):
         wrong.lift(torch.zeros(1, 1, COARSE), (N,))

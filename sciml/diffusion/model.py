@@ -49,6 +49,7 @@ variances of the Fourier coefficients of data and noise; they validate samplers 
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 from dataclasses import dataclass
@@ -439,8 +440,8 @@ def _coarse_shape(owner: str, coarse, ndim: int) -> tuple[int, ...]:
 
 
 def _mean_module(owner: str, mean_model, domain: Grid | None, channels: int) -> nn.Module | None:
-    """The frozen regression module of ``mean_model`` (a Surrogate checked against ``domain`` and ``channels``, or a
-    module), or None."""
+    """A frozen copy of the regression module of ``mean_model`` (a Surrogate checked against ``domain`` and
+    ``channels``, or a module), or None. The copy leaves the caller's model as it was (trainable, in its mode)."""
     if mean_model is None:
         return None
     if type(mean_model).__name__ == "Surrogate" and hasattr(mean_model, "module"):
@@ -457,6 +458,7 @@ def _mean_module(owner: str, mean_model, domain: Grid | None, channels: int) -> 
     if not isinstance(mean_model, nn.Module):
         raise ConfigError(f"{owner}: mean_model must be a sciml Surrogate or a torch nn.Module, got "
                           f"{type(mean_model).__name__}")
+    mean_model = copy.deepcopy(mean_model)
     mean_model.eval()
     for parameter in mean_model.parameters():
         parameter.requires_grad_(False)
@@ -493,7 +495,8 @@ class CoarseConditionedDenoiser(ConditionedDenoiser):
 
     the network learns only the distribution of the residual ``r = x_0 - mu(c)`` (small, small-scale, mean ~0), the
     ensemble mean inherits the regression's accuracy and the members add the spread it lacks. ``mu`` is frozen
-    (``requires_grad=False``, kept in eval mode; its weights are part of :meth:`state_dict`), applied without
+    (a copy with ``requires_grad=False``, kept in eval mode, so the caller's model is untouched; its weights are part of
+    :meth:`state_dict`), applied without
     gradients, and must act on any grid of the box (an FNO does), so zero-shot super-resolution still works. Measure
     ``sigma_data`` as the residual's std: ``scales(fields, coarse, mean_model=mu)``. Choose a noise whose spectrum
     reaches the residual's (small) scales: its ``band_limit`` up to the target grid's Nyquist mode, and a small
