@@ -211,3 +211,42 @@ def test_the_coarse_conditioned_denoiser_adds_nothing_above_the_band_limit_with_
             above = (k[:, None] > 7) | (k[None, :] > 7)
             high.append(float(modes[..., above].max() / modes.max()))
     assert high[0] > 1e-3 and high[1] < 1e-3 * high[0], high  # measured 4.9e-3 and 9.6e-8
+
+
+# --------------------------------------------------------------------------------------------- the mean field
+def test_a_mean_field_model_is_the_centred_model_shifted_on_every_grid(tmp_path):
+    from sciml.diffusion._cli import load_model, save_model
+    from sciml.spectral import spectral_resample
+
+    noise = GaussianRandomField(alpha=2.5, tau=3.0, band_limit=15)
+    coarse = Grid.box(16, 16)
+    mean = GaussianRandomField(alpha=3.0, tau=2.0, band_limit=7).sample(coarse, 1, generator=_generator(4))  # (1, 16, 16)
+    centred = _model(True, noise)
+    shifted = EDMDenoiser(domain=coarse, noise=noise, sigma_data=0.3, spectral_output=True, mean_field=mean,
+                          network=centred.net.config)
+    shifted.load_state_dict(centred.state_dict(), strict=False)  # the same weights; the mean is the only new buffer
+    for n in (16, 32):  # D(x) = m + D_0(x - m), with m the mean's trigonometric interpolant on the grid
+        m = spectral_resample(mean[None], (n, n)) if n != 16 else mean[None]
+        x = m + 0.5 * noise.sample(Grid.box(n, n), 3, generator=_generator(n), dtype=torch.float32)[:, None]
+        with torch.no_grad():
+            torch.testing.assert_close(shifted.eval()(x, 0.6), m + centred.eval()(x - m, 0.6), atol=1e-6, rtol=0)
+    assert "mean_field" in shifted.state_dict() and "mean_field" not in centred.state_dict()
+    save_model(shifted, tmp_path / "model.pt", variables=["vorticity"], attrs={}, command="test")
+    loaded, _ = load_model(tmp_path)
+    torch.testing.assert_close(loaded.mean_field, mean, atol=0, rtol=0)
+    with pytest.raises(ConfigError, match="mean_field must be a real tensor"):
+        EDMDenoiser(domain=coarse, noise=noise, mean_field=torch.zeros(2, 16, 16))
+    with pytest.raises(ConfigError, match="NaN"):
+        EDMDenoiser(domain=coarse, noise=noise, mean_field=torch.full((1, 16, 16), float("nan")))
+
+
+def test_from_fields_finds_where_the_datas_spectrum_ends():
+    grid = Grid.box(32, 32)
+    band_limited = GaussianRandomField(alpha=2.0, tau=3.0, band_limit=6).sample(grid, 64, generator=_generator(5))
+    # modes |k_i| > 6 hold float32 rounding only (~1e-14 of the variance): the table ends at 6, the tail from [3, 6]
+    fitted = SpectrumMatchedField.from_fields(band_limited, grid, band_limit=31, resolved="auto")
+    assert fitted.table_limit == 6
+    full = GaussianRandomField(alpha=2.0, tau=3.0, band_limit=15).sample(grid, 64, generator=_generator(5))
+    assert SpectrumMatchedField.from_fields(full, grid, band_limit=31, resolved="auto").table_limit == 15
+    with pytest.raises(ConfigError, match="'auto' or an integer"):
+        SpectrumMatchedField.from_fields(full, grid, band_limit=31, resolved="all")

@@ -149,3 +149,41 @@ def test_the_cli_trains_samples_and_super_resolves_with_figures(tmp_path):
     assert "\n" not in str(info.value)
     with pytest.raises(ConfigError, match="no model.pt"):
         run("sample", str(tmp_path), "--resolution", "32", "--out", str(tmp_path / "x.nc"))
+
+
+def test_the_cli_default_is_the_benchmarked_recipe_and_bad_combinations_are_one_line(tmp_path):
+    import argparse
+
+    from sciml.diffusion import SpectrumMatchedField, _cli
+
+    parser = argparse.ArgumentParser()
+    _cli.add_parser(parser.add_subparsers(dest="command"))
+    grid = Grid.box(16, 16)
+    standing = torch.sin(2 * torch.pi * torch.arange(16) / 16)[None, :] * torch.ones(16, 1)  # (y, x): a forced pattern
+    fields = 2.0 * standing + DATA.sample(grid, 32, generator=torch.Generator().manual_seed(2))
+    axis = np.arange(16) / 16
+    data = tmp_path / "fields.nc"
+    xr.Dataset({"w": (("sample", "y", "x"), fields.numpy(), {"units": "s-1"})},
+               coords={"sample": np.arange(32), "y": axis, "x": axis}).to_netcdf(data)
+
+    def run(*words):
+        _cli.run(parser.parse_args(["diffusion", *words]), "sciml diffusion " + " ".join(words))
+
+    common = ["--data", str(data), "--variable", "w", "--epochs", "1", "--modes", "4", "--width", "4", "--layers", "1",
+              "--no-progress"]
+    run("train", *common, "--out", str(tmp_path / "m"))
+    model, _ = _cli.load_model(tmp_path / "m")
+    # unconditional default: about the data's mean field, spectrum-matched noise reaching 4x finer grids, coloured
+    # output, the centred fields' scale
+    assert isinstance(model.noise, SpectrumMatchedField) and model.noise.band_limit == 31 and model.spectral_output
+    torch.testing.assert_close(model.mean_field, fields.mean(0, keepdim=True), atol=1e-6, rtol=0)
+    assert abs(model.sigma_data - float((fields - fields.mean(0)).std())) < 1e-6
+    run("train", *common, "--out", str(tmp_path / "g"), "--noise", "grf", "--no-centre")
+    plain, _ = _cli.load_model(tmp_path / "g")
+    assert isinstance(plain.noise, GaussianRandomField) and not plain.spectral_output and plain.mean_field is None
+    for extra, message in ((["--noise", "grf", "--resolved", "4"], "--resolved is an option of --noise matched"),
+                           (["--conditional", "--coarse", "8", "--noise", "matched"], "unconditional models"),
+                           (["--conditional", "--coarse", "8", "--no-centre"], "unconditional models")):
+        with pytest.raises(ConfigError, match=message) as info:
+            run("train", *common, "--out", str(tmp_path / "bad"), *extra)
+        assert "\n" not in str(info.value)

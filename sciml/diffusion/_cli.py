@@ -42,10 +42,29 @@ def add_parser(commands) -> argparse.ArgumentParser:
     train.add_argument("--modes", type=int, default=16, help="Fourier modes per dim of the network")
     train.add_argument("--width", type=int, default=32, help="hidden channels of the network")
     train.add_argument("--layers", type=int, default=4, help="Fourier layers")
-    train.add_argument("--alpha", type=float, default=2.0, help="noise GRF smoothness (-Laplacian + tau^2)^-alpha")
-    train.add_argument("--tau", type=float, default=5.0, help="noise GRF inverse length scale")
+    train.add_argument("--noise", choices=("matched", "grf"), default=None,
+                       help="matched: a SpectrumMatchedField of the (centred) training fields, the data's own "
+                            "spectrum with a power-law tail; grf: (-Laplacian + tau^2)^-alpha. Default matched for "
+                            "an unconditional model, grf with --conditional")
+    train.add_argument("--resolved", type=int, default=None,
+                       help="with --noise matched: the largest |k_i| the data determine (default: the last shell "
+                            "holding more than rounding)")
+    train.add_argument("--spectral-output", action=argparse.BooleanOptionalAction, default=None,
+                       help="colour the network's output by the noise's square-root covariance (default: on with "
+                            "--noise matched, off with grf)")
+    train.add_argument("--no-centre", action="store_true",
+                       help="unconditional model: do not model the fields about their mean field (a forced flow's "
+                            "standing pattern); default centred")
+    train.add_argument("--positional", action="store_true",
+                       help="give the network sin/cos of the coordinates (for fields that are not statistically "
+                            "homogeneous)")
+    train.add_argument("--alpha", type=float, default=2.0, help="with --noise grf: smoothness of "
+                                                                "(-Laplacian + tau^2)^-alpha")
+    train.add_argument("--tau", type=float, default=5.0, help="with --noise grf: inverse length scale")
     train.add_argument("--band-limit", type=int, default=None,
-                       help="noise band limit; default the largest the training grid resolves")
+                       help="noise band limit B, the largest |k_i| sampled: grids finer than 2 B + 2 points get no "
+                            "finer modes. Default: --noise grf the largest the training grid resolves; matched 2 n - "
+                            "1 (grids up to 4x the training grid's n)")
     train.add_argument("--conditional", action="store_true",
                        help="train a CoarseConditionedDenoiser for super-resolution (the coarse field an input "
                             "channel) instead of an unconditional EDMDenoiser")
@@ -67,7 +86,9 @@ def add_parser(commands) -> argparse.ArgumentParser:
     generate.add_argument("--resolution", type=int, nargs="+", required=True, help="points per dim of the grid")
     generate.add_argument("--n", type=int, default=8, help="number of samples")
     generate.add_argument("--steps", type=int, default=18, help="sampler steps (heun: 2 steps - 1 evaluations)")
-    generate.add_argument("--sampler", choices=("heun", "trig_heun", "euler_maruyama", "ode"), default="heun", help="sampler")
+    generate.add_argument("--sampler", choices=("heun", "trig_heun", "euler_maruyama", "ode"), default="trig_heun",
+                          help="sampler (trig_heun: Heun in the preconditioning's coordinates, exact for Gaussian "
+                               "data with the noise's spectrum)")
     generate.add_argument("--seed", type=int, default=0, help="seed of the sampler's generator")
     generate.add_argument("--out", required=True, help="output NetCDF file")
     generate.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
@@ -131,7 +152,8 @@ def save_model(model, path, *, variables: list[str], attrs: dict, command: str, 
              "noise_kind": type(model.noise).__name__, "network": dataclasses.asdict(model.net.config),
              "sigma_data": model.sigma_data, "channels": model.channels, "variables": variables, "attrs": attrs,
              "command": command, "weights": model.state_dict(), "kind": "edm",
-             "spectral_output": bool(getattr(model, "spectral_output", False))}
+             "spectral_output": bool(getattr(model, "spectral_output", False)),
+             "mean_field": getattr(model, "mean_field", None)}
     if isinstance(model, CoarseConditionedDenoiser):
         state.update(kind="coarse_conditioned", coarse=list(model.coarse), condition_scale=model.condition_scale,
                      mean_run=mean_run)
@@ -176,7 +198,8 @@ def load_model(directory):
                                           condition_scale=state["condition_scale"], mean_model=mean,
                                           spectral_output=bool(state.get("spectral_output", False)))
     else:
-        model = EDMDenoiser(**options, spectral_output=bool(state.get("spectral_output", False)))
+        model = EDMDenoiser(**options, spectral_output=bool(state.get("spectral_output", False)),
+                            mean_field=state.get("mean_field"))
     model.load_state_dict(state["weights"])
     return model.eval(), state
 
@@ -246,7 +269,7 @@ def _train(args, command: str) -> None:
     from ..grids import Grid
     from ..train import TrainConfig, fit, seed_everything
     from .model import CoarseConditionedDenoiser, EDMDenoiser, FieldNetConfig
-    from .noise import GaussianRandomField
+    from .noise import GaussianRandomField, SpectrumMatchedField
     from .objectives import DiffusionTask, EDMLoss
 
     out = Path(args.out)
@@ -264,20 +287,41 @@ def _train(args, command: str) -> None:
     fields = torch.from_numpy(np.stack(channels, axis=1))
     if not bool(torch.isfinite(fields).all()):
         raise DataError(f"{args.data}: the training fields have NaN or infinite values")
-    band = args.band_limit if args.band_limit is not None else (min(grid.shape) - 1) // 2
-    if 2 * band >= min(grid.shape):
+    kind = args.noise or ("grf" if args.conditional else "matched")
+    if kind == "grf" and args.resolved is not None:
+        raise ConfigError("--resolved is an option of --noise matched")
+    if args.band_limit is not None:
+        band = args.band_limit
+    else:  # matched: its tail reaches grids 4x finer than the training grid (zero-shot sampling)
+        band = 2 * min(grid.shape) - 1 if kind == "matched" else (min(grid.shape) - 1) // 2
+    if kind == "grf" and 2 * band >= min(grid.shape):
         raise ConfigError(f"--band-limit {band} is not resolved by the training grid {grid.shape} (needs 2 B < n)")
     modes = tuple(min(args.modes, n) for n in grid.shape)
-    noise = GaussianRandomField(alpha=args.alpha, tau=args.tau, band_limit=band)
-    network = FieldNetConfig(n_modes=modes, hidden_channels=args.width, n_layers=args.layers)
+    network = FieldNetConfig(n_modes=modes, hidden_channels=args.width, n_layers=args.layers,
+                             positional=args.positional)
+    spectral = args.spectral_output if args.spectral_output is not None else kind == "matched"
     mean_run = None
     if not args.conditional:
         if args.coarse is not None or args.mean_run is not None:
             raise ConfigError("--coarse and --mean-run need --conditional (a super-resolution model)")
+        mean_field = None if args.no_centre else fields.mean(0)  # (channels, *space)
+        centred = fields if mean_field is None else fields - mean_field
+        if kind == "matched":
+            noise = SpectrumMatchedField.from_fields(centred, grid, band_limit=band,
+                                                     resolved="auto" if args.resolved is None else args.resolved)
+        else:
+            noise = GaussianRandomField(alpha=args.alpha, tau=args.tau, band_limit=band)
         seed_everything(args.seed)
-        model = EDMDenoiser(domain=grid, noise=noise, channels=len(args.variable), sigma_data=float(fields.std()),
-                            network=network)
+        model = EDMDenoiser(domain=grid, noise=noise, channels=len(args.variable), sigma_data=float(centred.std()),
+                            network=network, spectral_output=spectral, mean_field=mean_field)
     else:
+        if kind == "matched":
+            raise ConfigError("--noise matched is for unconditional models; a --conditional model takes --noise grf "
+                              "(its residual's spectrum is not the fields')")
+        if args.no_centre:
+            raise ConfigError("--no-centre is for unconditional models (a --conditional one is centred on its "
+                              "condition)")
+        noise = GaussianRandomField(alpha=args.alpha, tau=args.tau, band_limit=band)
         if args.coarse is None:
             raise ConfigError("--conditional needs --coarse N [N]: the coarse grid whose modes condition the model")
         coarse = tuple(args.coarse) * (grid.ndim if len(args.coarse) == 1 else 1)
@@ -291,7 +335,7 @@ def _train(args, command: str) -> None:
         scales = CoarseConditionedDenoiser.scales(fields, coarse, mean_model=mean)
         seed_everything(args.seed)
         model = CoarseConditionedDenoiser(domain=grid, noise=noise, coarse=coarse, channels=len(args.variable),
-                                          **scales, network=network, mean_model=mean)
+                                          **scales, network=network, mean_model=mean, spectral_output=spectral)
     task = DiffusionTask(model, objective=EDMLoss(), ema_decay=args.ema_decay, seed=args.seed)
     history = fit(task, (fields,), config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                                       device=args.device, seed=args.seed,

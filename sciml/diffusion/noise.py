@@ -441,7 +441,7 @@ class SpectrumMatchedField(_SpectralNoise):
         return round(len(self.variances) ** (1 / len(self.lengths))) // 2
 
     @classmethod
-    def from_fields(cls, fields: torch.Tensor, domain: Grid, *, band_limit: int, resolved: int | None = None,
+    def from_fields(cls, fields: torch.Tensor, domain: Grid, *, band_limit: int, resolved: int | str | None = None,
                     tail_exponent: float | None = None, mean_zero: bool = False) -> SpectrumMatchedField:
         """The noise with the per-mode variances of ``fields`` about their mean and a fitted power-law tail.
 
@@ -456,7 +456,9 @@ class SpectrumMatchedField(_SpectralNoise):
             band_limit: ``B >= K``: the largest ``|k_i|`` of the noise (``n / 2 - 1`` of the finest grid to sample).
             resolved: ``K``, the largest ``|k_i|`` the data determine (default ``min(shape) / 2 - 1``, below the
                 Nyquist mode); e.g. ``(n - 1) // 3`` for a 2/3-dealiased spectral solver's output, whose higher
-                modes are zero.
+                modes are zero. ``"auto"``: the largest shell ``max_i |k_i| = K`` whose mean variance exceeds
+                ``1e-12`` of the largest mode's (below that the fields hold rounding, not data: float32 rounding
+                is ``~1e-14`` of the variance), so the tail starts where the data's spectrum ends.
             tail_exponent: ``p`` (fitted when ``None``); must exceed ``d``.
             mean_zero: drop the constant mode.
 
@@ -482,13 +484,15 @@ class SpectrumMatchedField(_SpectralNoise):
         if not bool(torch.isfinite(x).all()):
             raise DataError(f"{owner}: fields have NaN or infinite values")
         top = min(domain.shape) // 2 - 1
-        k_max = top if resolved is None else resolved
-        if isinstance(k_max, bool) or not isinstance(k_max, (int, np.integer)) or not 1 <= k_max <= top:
-            raise ConfigError(f"{owner}: resolved must be an integer in [1, {top}] (below the grid's Nyquist mode), "
-                              f"got {resolved!r}")
         dims = tuple(range(2, x.ndim))
         coefficients = torch.fft.fftn(x - x.mean(0, keepdim=True), dim=dims, norm="forward")
         power = coefficients.abs().pow(2).mean(dim=(0, 1)).numpy()  # (*space), fft order
+        if resolved == "auto":
+            resolved = _resolved_shell(power, top)
+        k_max = top if resolved is None else resolved
+        if isinstance(k_max, bool) or not isinstance(k_max, (int, np.integer)) or not 1 <= k_max <= top:
+            raise ConfigError(f"{owner}: resolved must be 'auto' or an integer in [1, {top}] (below the grid's "
+                              f"Nyquist mode), got {resolved!r}")
         index = np.arange(-k_max, k_max + 1)
         table = power[np.ix_(*([index % n for n in domain.shape]))]
         table = 0.5 * (table + np.flip(table))  # exact symmetry against rounding
@@ -665,3 +669,20 @@ def _inverse_sht(nlat: int, nlon: int, nodes: str, degrees: int, device: str, dt
 
     isht = th.InverseRealSHT(nlat, nlon, lmax=degrees, mmax=degrees, grid=nodes, norm="ortho", csphase=False)
     return isht.to(device=device, dtype=dtype)
+
+
+#: Shells whose mean variance is below this fraction of the largest mode's hold rounding, not data.
+_RESOLVED_FLOOR = 1e-12
+
+
+def _resolved_shell(power: np.ndarray, top: int) -> int:
+    """The largest ``K <= top`` whose shell ``max_i |k_i| = K`` of ``power`` (``(*space)``, fft order) has a mean above
+    :data:`_RESOLVED_FLOOR` of ``power``'s maximum (at least 1)."""
+    shell = np.zeros(power.shape, dtype=int)
+    for axis, n in enumerate(power.shape):
+        k = np.abs(np.fft.fftfreq(n, 1.0 / n)).astype(int)
+        shell = np.maximum(shell, k.reshape([-1 if a == axis else 1 for a in range(power.ndim)]))
+    floor = _RESOLVED_FLOOR * power.max()
+    held = [k for k in range(1, top + 1) if power[shell == k].mean() > floor]
+    return max(held, default=1)
+
