@@ -99,9 +99,19 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None, help="directory for the solved fields (reused)")
     parser.add_argument("--quick", action="store_true", help="a minutes-long run of the code paths (no results)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 60)")
+    parser.add_argument("--noise-power", type=float, default=1.0,
+                        help="beta of SpectrumMatchedField.tempered: the noise's spectrum is the data's to this power "
+                             "(1: matched; < 1 flatter, large scales first)")
+    parser.add_argument("--max-ratio", type=float, default=100.0,
+                        help="with --noise-power < 1: R of SpectrumMatchedField.tempered (default 100)")
+    parser.add_argument("--name", default=None, help="results file stem (default diffusion_uncond_DATASET)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     name, c = args.dataset, dict(CONFIG["common"])
+    if args.epochs is not None:
+        c["epochs"] = args.epochs
+    c["noise_power"], c["max_ratio"] = args.noise_power, args.max_ratio
     data_config = dict(CONFIG[name])
     if args.quick:
         c.update(epochs=1, steps=3, samples={64: 6, 128: 4}, grids=(64, 128))
@@ -139,6 +149,8 @@ def main() -> None:
     centred = (fields - mean).float()
     noise = SpectrumMatchedField.from_fields(centred, domain, band_limit=c["band_limit"],
                                              resolved=data_config["resolved"])
+    if args.noise_power != 1.0:
+        noise = noise.tempered(args.noise_power, max_ratio=args.max_ratio)
     sigma_data = float(centred.double().std())
     result["noise"] = {"repr": repr(noise), "tail_exponent": noise.tail_exponent,
                        "pointwise_variance": noise.pointwise_variance(domain), "sigma_data": sigma_data}
@@ -160,7 +172,7 @@ def main() -> None:
           f"{result['loss'][-1]:.3f}", flush=True)
     ema = task.ema.module.eval()
     if args.cache is not None and not args.quick:  # the trained weights, for looking at the samples again
-        torch.save(ema.state_dict(), args.cache / f"uncond_{name}_ema.pt")
+        torch.save(ema.state_dict(), args.cache / f"{args.name or 'uncond_' + name}_ema.pt")
 
     scores, spectra, examples = {}, {}, {}
     for n in c["grids"]:
@@ -194,17 +206,17 @@ def main() -> None:
     result["scores"] = scores
     result["machine"] = {"device": "cpu", "torch": torch.__version__, "threads": torch.get_num_threads(),
                          "cpu": platform.processor() or platform.machine()}
-    cache = f" --cache {args.cache}" if args.cache is not None else ""
-    result["command"] = f"nice -n 10 python benchmarks/diffusion_uncond.py --dataset {name}{cache}"
+    result["command"] = "nice -n 10 python " + " ".join(["benchmarks/diffusion_uncond.py", *sys.argv[1:]])
     text = report(result)
     print(text)
     if args.quick:
         return
     out = ROOT / "benchmarks" / "results" / "cpu"
     out.mkdir(parents=True, exist_ok=True)
-    write_text(out / f"diffusion_uncond_{name}.json", json.dumps(result, indent=2, default=str))
-    write_text(out / f"diffusion_uncond_{name}.md", text)
-    figure(out / f"diffusion_uncond_{name}.png", name, data, examples, spectra, scores)
+    stem = args.name or f"diffusion_uncond_{name}"
+    write_text(out / f"{stem}.json", json.dumps(result, indent=2, default=str))
+    write_text(out / f"{stem}.md", text)
+    figure(out / f"{stem}.png", name, data, examples, spectra, scores)
 
 
 def figure(path: Path, name: str, data: dict, examples: dict, spectra: dict, scores: dict) -> None:
@@ -257,7 +269,7 @@ def report(r: dict) -> str:
     lines = [f"# diffusion_uncond: {r['dataset']}", "", f"Command: `{r['command']}`", "", f"Machine: {r['machine']}",
              "", (f"Training: {r['train_fields']} fields at 64 x 64, {r['steps']} steps ({c['epochs']} epochs, batch "
                   f"{c['batch_size']}) in {r['train_seconds']:.0f} s (wall, shared machine); network {c['network']}; "
-                  f"noise {r['noise']['repr']}; sampler {c['sampler']} with {c['steps']} steps "
+                  f"noise {r['noise']['repr']} (tempered: power {c.get('noise_power', 1.0):g}, max ratio {c.get('max_ratio', 1):g}); sampler {c['sampler']} with {c['steps']} steps "
                   f"({2 * c['steps'] - 1} evaluations); loss {r['loss'][0]:.3f} -> {r['loss'][-1]:.3f}; "
                   f"spectrally coloured network output: {c.get('spectral_output', False)}."), "",
              "Spectrum error = band energy of samples / truth - 1 (target: |error| <= 0.10 on the bands up to [16, 32)):",

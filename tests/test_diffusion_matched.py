@@ -250,3 +250,21 @@ def test_from_fields_finds_where_the_datas_spectrum_ends():
     assert SpectrumMatchedField.from_fields(full, grid, band_limit=31, resolved="auto").table_limit == 15
     with pytest.raises(ConfigError, match="'auto' or an integer"):
         SpectrumMatchedField.from_fields(full, grid, band_limit=31, resolved="all")
+
+
+def test_tempered_noise_is_flatter_where_the_data_are_strong_and_capped_where_they_are_weak():
+    grid = Grid.box(32, 32)
+    matched = SpectrumMatchedField(variances=_power_law_table(6, 5.0), lengths=(1.0, 1.0), tail_exponent=5.0,
+                                   tail_amplitude=1.0, band_limit=15)
+    data = matched.eigenvalues(grid).numpy()  # (31, 31), lambda_k at k + 15
+    tempered = matched.tempered(0.5, max_ratio=100.0)
+    noise = tempered.eigenvalues(grid).numpy()
+    # r_k = lambda_k' / lambda_k = min((lambda_max / lambda_k)^(1/2), 100), on the table and the tail alike
+    np.testing.assert_allclose(noise / data, np.minimum(np.sqrt(data.max() / data), 100.0), rtol=1e-12)
+    assert tempered.table_limit == 15 and noise[15, 16] / data[15, 16] == 1.0  # the strongest mode (|k| = 1) unchanged
+    assert noise[15, 15 + 3] / data[15, 15 + 3] == pytest.approx(3 ** 2.5, rel=1e-12)  # |k| = 3: sqrt(3^5)
+    assert noise[15, 30] / data[15, 30] == 100.0  # |k| = 15: capped
+    np.testing.assert_allclose(matched.tempered(1.0).eigenvalues(grid).numpy(), data, rtol=1e-12)
+    for power, ratio in ((0.0, 10.0), (1.5, 10.0), (0.5, 0.5)):
+        with pytest.raises(ConfigError, match="tempered"):
+            matched.tempered(power, max_ratio=ratio)
