@@ -264,12 +264,17 @@ def figure(path: Path, name: str, data: dict, examples: dict, spectra: dict, sco
     plt.close(fig)
 
 
+def _tempering(c: dict) -> str:
+    power = c.get("noise_power", 1.0)
+    return "" if power == 1.0 else f" (SpectrumMatchedField.tempered: power {power:g}, max ratio {c['max_ratio']:g})"
+
+
 def report(r: dict) -> str:
     c = r["config"]
     lines = [f"# diffusion_uncond: {r['dataset']}", "", f"Command: `{r['command']}`", "", f"Machine: {r['machine']}",
              "", (f"Training: {r['train_fields']} fields at 64 x 64, {r['steps']} steps ({c['epochs']} epochs, batch "
                   f"{c['batch_size']}) in {r['train_seconds']:.0f} s (wall, shared machine); network {c['network']}; "
-                  f"noise {r['noise']['repr']} (tempered: power {c.get('noise_power', 1.0):g}, max ratio {c.get('max_ratio', 1):g}); sampler {c['sampler']} with {c['steps']} steps "
+                  f"noise {r['noise']['repr']}{_tempering(c)}; sampler {c['sampler']} with {c['steps']} steps "
                   f"({2 * c['steps'] - 1} evaluations); loss {r['loss'][0]:.3f} -> {r['loss'][-1]:.3f}; "
                   f"spectrally coloured network output: {c.get('spectral_output', False)}."), "",
              "Spectrum error = band energy of samples / truth - 1 (target: |error| <= 0.10 on the bands up to [16, 32)):",

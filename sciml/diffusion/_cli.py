@@ -152,8 +152,7 @@ def save_model(model, path, *, variables: list[str], attrs: dict, command: str, 
              "noise_kind": type(model.noise).__name__, "network": dataclasses.asdict(model.net.config),
              "sigma_data": model.sigma_data, "channels": model.channels, "variables": variables, "attrs": attrs,
              "command": command, "weights": model.state_dict(), "kind": "edm",
-             "spectral_output": bool(getattr(model, "spectral_output", False)),
-             "mean_field": getattr(model, "mean_field", None)}
+             "spectral_output": bool(getattr(model, "spectral_output", False))}
     if isinstance(model, CoarseConditionedDenoiser):
         state.update(kind="coarse_conditioned", coarse=list(model.coarse), condition_scale=model.condition_scale,
                      mean_run=mean_run)
@@ -199,7 +198,7 @@ def load_model(directory):
                                           spectral_output=bool(state.get("spectral_output", False)))
     else:
         model = EDMDenoiser(**options, spectral_output=bool(state.get("spectral_output", False)),
-                            mean_field=state.get("mean_field"))
+                            mean_field=state["weights"].get("mean_field"))  # a buffer: saved with the weights
     model.load_state_dict(state["weights"])
     return model.eval(), state
 

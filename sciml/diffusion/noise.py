@@ -465,8 +465,7 @@ class SpectrumMatchedField(_SpectralNoise):
                               f"{max_ratio!r}")
         d = len(self.lengths)
         table = self._eigenvalues(("box", d, tuple(self.lengths))) / math.prod(self.lengths)  # (2 B + 1,) * d
-        with np.errstate(divide="ignore"):
-            ratio = np.where(table > 0, (table.max() / np.where(table > 0, table, 1.0)) ** (1 - beta), 1.0)
+        ratio = np.where(table > 0, table.max() / np.where(table > 0, table, 1.0), 1.0) ** (1 - beta)
         tempered = table * np.minimum(ratio, cap)
         # the table reaches the band limit, so the tail (kept as this noise's, times R) is never used
         return replace(self, variances=tuple(float(v) for v in tempered.ravel()),
