@@ -336,6 +336,11 @@ class Denoiser(FieldModel):
         """The noise multiplier ``sigma`` per EDM level ``s``: ``(sigma_data / 0.5) / sqrt(v)`` (see the module doc)."""
         return self.sigma_data / EDM_SIGMA_DATA / math.sqrt(self.noise_variance)
 
+    def residual_scale(self, sigma: torch.Tensor) -> torch.Tensor:
+        """``c_out(sigma)``, the pointwise standard deviation of the residual ``x_0 - c_skip x`` the network is scaled
+        to (:func:`edm_scalings`); the EDM loss weight is ``1 / c_out^2``. ``sigma`` ``(batch,)`` -> ``(batch,)``."""
+        return edm_scalings(sigma, sigma_data=self.sigma_data, noise_variance=self.noise_variance)[1]
+
 
 class EDMDenoiser(Denoiser):
     """``D(x; sigma) = c_skip x + c_out G F(c_in x; c_noise)`` with :func:`edm_scalings` and ``F`` a
@@ -371,14 +376,32 @@ class EDMDenoiser(Denoiser):
         spectral_output: colour the network's output by ``G`` (above).
         mean_field: ``None`` (mean zero) or ``m``, ``(channels, *space)`` on a grid of the box (e.g. the mean of
             the training fields), in the fields' units.
+        data_spectrum: ``None``, or the data's coefficient variances ``a_k`` (a
+            :class:`~sciml.diffusion.SpectrumMatchedField` of the centred training fields) for the **per-mode
+            (Wiener) preconditioning** below; it replaces ``spectral_output``.
+
+    **Per-mode preconditioning** (``data_spectrum``): with ``a_k`` the data's and ``b_k`` the noise's coefficient
+    variances, the skip is the Wiener filter of Gaussian data and the output is coloured by the residual's spectrum,
+
+        ``D_0(x; sigma)_k = a_k / (a_k + sigma^2 b_k) x_k + c_out (s_k / max_j s_j) F_k``,
+        ``s_k^2 = a_k sigma^2 b_k / (a_k + sigma^2 b_k)``,  ``c_out^2 = sum_k s_k^2``,
+
+    so ``D_0`` is exact for Gaussian data at ``F = 0`` in every mode (the pointwise ``c_skip`` is exact only when the
+    noise's spectrum is the data's up to scale), the network's errors never carry more than the data's spectrum
+    (``s_k^2 <= a_k``) even where the noise is much louder than the data (a
+    :meth:`~sciml.diffusion.SpectrumMatchedField.tempered` noise), and ``c_out`` is the residual's pointwise
+    standard deviation, the EDM loss weight ``1 / c_out^2``. With the data's own spectrum as the noise
+    (``b = a / c``) it is the pointwise skip and ``spectral_output=True`` exactly. The sums and the maximum run over
+    the physical modes (a constant of the domain), so the weights act the same on every grid.
 
     Raises:
-        ConfigError: a ``mean_field`` of the wrong shape or with NaN or infinite values.
+        ConfigError: a ``mean_field`` of the wrong shape or with NaN or infinite values; a ``data_spectrum`` that
+            is not a :class:`~sciml.diffusion.SpectrumMatchedField` on this box, or with ``spectral_output``.
     """
 
     def __init__(self, *, domain: Grid, noise, channels: int = 1, sigma_data: float = 0.5,
                  network: FieldNetConfig = FieldNetConfig(), spectral_output: bool = False,
-                 mean_field: torch.Tensor | None = None) -> None:
+                 mean_field: torch.Tensor | None = None, data_spectrum: SpectrumMatchedField | None = None) -> None:
         super().__init__(domain=domain, noise=noise, channels=channels, sigma_data=sigma_data)
         if isinstance(network, FieldNetConfig) and len(network.n_modes) != domain.ndim:
             raise ConfigError(f"EDMDenoiser: network.n_modes {network.n_modes} has {len(network.n_modes)} dims, the "
@@ -395,6 +418,14 @@ class EDMDenoiser(Denoiser):
                 raise ConfigError("EDMDenoiser: mean_field has NaN or infinite values")
             mean_field = mean_field.detach().clone()
         self.register_buffer("mean_field", mean_field)  # (channels, *space) or None
+        if data_spectrum is not None:
+            if not isinstance(data_spectrum, SpectrumMatchedField) or len(data_spectrum.lengths) != domain.ndim:
+                raise ConfigError(f"EDMDenoiser: data_spectrum must be a SpectrumMatchedField on a {domain.ndim}-D box, "
+                                  f"got {data_spectrum!r}")
+            if self.spectral_output:
+                raise ConfigError("EDMDenoiser: data_spectrum colours the output itself; leave spectral_output False")
+        self.data_spectrum = data_spectrum
+        self._mode_tables: dict = {}
 
     def _mean_on(self, x: torch.Tensor) -> torch.Tensor:
         """The mean field on ``x``'s grid, ``(1, channels, *space)``."""
@@ -402,6 +433,35 @@ class EDMDenoiser(Denoiser):
 
         mean = self.mean_field.to(device=x.device, dtype=x.dtype)[None]
         return mean if tuple(mean.shape[2:]) == tuple(x.shape[2:]) else spectral_resample(mean, tuple(x.shape[2:]))
+
+    def _tables(self, shape: tuple[int, ...] | None, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(a_k, b_k)`` of data and noise at the ``rfftn`` modes of a grid of ``shape`` (folded as sampled), or with
+        ``shape=None`` over every physical mode (flattened); cached."""
+        key = (shape, str(device), dtype)
+        if key not in self._mode_tables:
+            top = max(self.data_spectrum.band_limit, self.noise.band_limit)
+            grid = Grid.box(*(shape or (2 * top + 2,) * self.domain.ndim), lengths=self.domain.lengths)
+            a, b = (_folded_variance(f, grid) for f in (self.data_spectrum, self.noise))
+            if shape is not None:
+                a, b = a[..., : shape[-1] // 2 + 1], b[..., : shape[-1] // 2 + 1]  # rfftn modes
+            else:
+                a, b = a.flatten(), b.flatten()
+            self._mode_tables[key] = (a.to(device=device, dtype=dtype), b.to(device=device, dtype=dtype))
+        return self._mode_tables[key]
+
+    @staticmethod
+    def _residual_variance(a: torch.Tensor, b: torch.Tensor, var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per mode ``(a / (a + var b), a var b / (a + var b))``: the Wiener gain and the residual's variance (0
+        where both are 0)."""
+        total = a + var * b
+        safe = torch.where(total > 0, total, 1.0)
+        return torch.where(total > 0, a / safe, 0.0), torch.where(total > 0, a * var * b / safe, 0.0)
+
+    def residual_scale(self, sigma: torch.Tensor) -> torch.Tensor:
+        if self.data_spectrum is None:
+            return super().residual_scale(sigma)
+        a, b = self._tables(None, sigma.device, sigma.dtype)  # (modes,)
+        return self._residual_variance(a, b, sigma[:, None] ** 2)[1].sum(-1).sqrt()
 
     def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
         self.grid_of(x)
@@ -411,9 +471,26 @@ class EDMDenoiser(Denoiser):
             x = x - mean
         c_skip, c_out, c_in, c_noise = edm_scalings(sigma, sigma_data=self.sigma_data,
                                                     noise_variance=self.noise_variance)
-        correction = self._coloured(self.net(_broadcast(c_in, x) * x, c_noise))  # (batch, channels, *space)
-        denoised = _broadcast(c_skip, x) * x + _broadcast(c_out, x) * correction
+        if self.data_spectrum is None:
+            correction = self._coloured(self.net(_broadcast(c_in, x) * x, c_noise))  # (batch, channels, *space)
+            denoised = _broadcast(c_skip, x) * x + _broadcast(c_out, x) * correction
+        else:
+            denoised = self._wiener(x, sigma, self.net(_broadcast(c_in, x) * x, c_noise))
         return denoised if mean is None else denoised + mean
+
+    def _wiener(self, x: torch.Tensor, sigma: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+        """The per-mode preconditioning (class doc) of the centred ``x`` and the network's ``output``, both
+        ``(batch, channels, *space)``."""
+        dims, shape = tuple(range(2, x.ndim)), tuple(x.shape[2:])
+        a, b = self._tables(shape, x.device, x.dtype)  # (*modes)
+        var = _broadcast(sigma**2, x)  # (batch, 1, 1, ...)
+        gain, residual = self._residual_variance(a, b, var)  # (batch, 1, *modes)
+        a_all, b_all = self._tables(None, x.device, x.dtype)
+        everywhere = self._residual_variance(a_all, b_all, sigma[:, None] ** 2)[1]  # (batch, modes)
+        c_out = _broadcast(everywhere.sum(-1).sqrt(), x)
+        colour = (residual / _broadcast(everywhere.amax(-1), x)).sqrt()
+        spectrum = gain * torch.fft.rfftn(x, dim=dims) + c_out * colour * torch.fft.rfftn(output, dim=dims)
+        return torch.fft.irfftn(spectrum, s=shape, dim=dims)
 
 
 class ConditionedDenoiser(Denoiser):

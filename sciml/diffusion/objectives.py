@@ -49,7 +49,6 @@ from .model import (
     Denoiser,
     FieldModel,
     VelocityField,
-    edm_scalings,
 )
 
 __all__ = ["DiffusionTask", "EDMLoss", "FlowMatchingLoss", "Objective", "VPLoss"]
@@ -118,8 +117,7 @@ class EDMLoss(Objective):
         noise = model.draw_noise(grid, n, generator=generator, device=clean.device, dtype=clean.dtype)
         denoised = forward(clean + _broadcast(sigma, clean) * noise, sigma)
         squared = _per_sample_mean(denoised - clean)
-        _, c_out, _, _ = edm_scalings(sigma, sigma_data=model.sigma_data, noise_variance=model.noise_variance)
-        return (squared / c_out**2).mean(), {"denoise_mse": squared.mean().detach()}
+        return (squared / model.residual_scale(sigma) ** 2).mean(), {"denoise_mse": squared.mean().detach()}
 
 
 @dataclass(frozen=True, kw_only=True)
