@@ -187,3 +187,10 @@ def test_the_cli_default_is_the_benchmarked_recipe_and_bad_combinations_are_one_
         with pytest.raises(ConfigError, match=message) as info:
             run("train", *common, "--out", str(tmp_path / "bad"), *extra)
         assert "\n" not in str(info.value)
+
+
+def test_the_spectrum_axis_names_squared_units_or_says_dimensionless():
+    from sciml.diffusion._cli import _energy_label
+
+    assert _energy_label({"units": "s-1"}) == "energy [(s-1)$^2$]"
+    assert _energy_label({"units": "1"}) == _energy_label({}) == "energy (dimensionless)"

@@ -443,6 +443,14 @@ def _panels(fig, rows: list[list[tuple[str, object]]], label: str, extent) -> No
     fig.colorbar(image, ax=axes, shrink=0.8, label=label)
 
 
+def _energy_label(attrs) -> str:
+    """The spectrum axis label of a field with CF ``attrs``: ``energy [(m s-1)$^2$]``, or dimensionless."""
+    from ..plotting import _units
+
+    units = _units(attrs)
+    return f"energy [({units})$^2$]" if units not in ("", "1") else "energy (dimensionless)"
+
+
 def _sample_figure(ds, data, variable: str, path: str) -> None:
     import torch
     from matplotlib.figure import Figure
@@ -468,7 +476,7 @@ def _sample_figure(ds, data, variable: str, path: str) -> None:
         k = range(len(spectrum))
         ax.loglog(list(k)[1:], spectrum[1:], label=name, color="black" if name.startswith("truth") else None)
     ax.set_xlabel("wavenumber |k| (cycles per box length)")
-    ax.set_ylabel(f"energy [({samples.attrs.get('units', '1')})^2]")
+    ax.set_ylabel(_energy_label(samples.attrs))
     ax.set_title("isotropic energy spectrum")
     ax.legend(fontsize=8)
     save_figure(fig, path)
