@@ -13,7 +13,7 @@ from sciml.errors import ConfigError, DataError, SolverError
 from sciml.node.closure import (ClosureCNN, ClosureTask, CoarseSolver, Smagorinsky, evaluate_closures, filtered_dns,
                                 load_closure, plot_closure_evaluation, save_closure, spectral_filter,
                                 trajectory_windows, tune_smagorinsky, unrolled_loss)
-from sciml.solvers.navier_stokes import NavierStokes2D, velocity
+from sciml.solvers.navier_stokes import NavierStokes2D, courant_number, velocity
 
 L = 2 * math.pi
 
@@ -282,6 +282,12 @@ def test_a_closure_returning_the_wrong_shape_or_nan_is_named_in_one_line():
     _one_line(error)
     with pytest.raises(ConfigError, match="must divide the frame interval"):
         evaluate_closures(ds, {"none": None}, dt=0.03, progress=False)
+    # a time step the explicit advection cannot take on this flow: named with its Courant number and a dt that works
+    fast = ds.assign(vorticity=ds["vorticity"] * (29.5 / courant_number(eq, w0, 0.05)))  # Courant 29.5 at dt 0.05
+    with pytest.raises(ConfigError, match=r"Courant number 29\.5 .* use dt = 0\.1/118 = 0\.0008475") as error:
+        evaluate_closures(fast, {"none": None}, dt=0.05, progress=False)
+    _one_line(error)
+    evaluate_closures(fast, {"none": None}, dt=0.1 / 118, progress=False)  # accepted, and runs
     with pytest.raises(ConfigError, match="steps_per_frame"):
         CoarseSolver(equation=eq, n=16, dt=0.05, steps_per_frame=0)
 

@@ -49,7 +49,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, DataError, SolverError
-from ..solvers.navier_stokes import NavierStokes2D, integrate, step
+from ..solvers.navier_stokes import NavierStokes2D, courant_number, integrate, step
 from ..train import Task
 
 if TYPE_CHECKING:
@@ -63,6 +63,9 @@ __all__ = ["CoarseSolver", "spectral_filter", "filtered_dns", "check_reference",
            "load_closure", "velocity_rms"]
 
 FILTERS = ("sharp", "gaussian")
+#: The largest Courant number dt (|u| + |v|) / dx of the reference that the coarse solver is run at (that of
+#: :func:`sciml.solvers.navier_stokes.integrate`); the explicit advection is unstable above about this.
+MAX_COURANT = 1.0
 FORMAT_VERSION = 1
 
 
@@ -595,6 +598,14 @@ def _solver_for(data, dt: float, scheme: str = "cn-heun", *, hold_closure: bool 
     steps = round(interval / dt)
     if steps < 1 or abs(steps * dt - interval) > 1e-6 * interval:
         raise ConfigError(f"dt={dt} must divide the frame interval {interval:.6g} of the data")
+    n = int(data.sizes["x"])
+    courant = courant_number(equation, _vorticity(data).reshape(-1, n, n), dt)
+    if courant > MAX_COURANT:
+        steps = math.ceil(interval * courant / (0.5 * dt) * (1 - 1e-9))  # Courant 0.5, as filtered_dns runs
+        raise ConfigError(f"dt={dt} gives a Courant number {courant:.3g} (dt (|u| + |v|) / dx, the largest over the "
+                          f"reference's frames) on the {n}x{n} grid, above the coarse solver's {MAX_COURANT:g}: use "
+                          f"dt = {interval:.6g}/{steps} = {interval / steps:.4g} (Courant 0.5; a divisor of the frame "
+                          f"interval)")
     return CoarseSolver(equation=equation, n=int(data.sizes["x"]), dt=dt, steps_per_frame=steps, scheme=scheme,
                         hold_closure=hold_closure)
 
