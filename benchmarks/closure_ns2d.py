@@ -6,7 +6,7 @@ units and sharp-spectrally filtered to the coarse grid (default 32x32, modes |k_
 :func:`sciml.node.closure.spectral_filter`). The first ``--n-train`` trajectories train, the last
 ``--n-test`` (other random initial conditions: held out) test.
 
-Models on the coarse grid (CN-Heun, dt 0.025):
+Models on the coarse grid (CN-Heun, ``--dt``, default 0.025):
 
 * no model;
 * Smagorinsky, ``C_s`` chosen by a 1-D search on the a-posteriori loss over the training windows
@@ -51,7 +51,6 @@ import torch
 
 from sciml._atomic import write_text
 
-DT = 0.025
 
 
 def _fine_state(w: torch.Tensor, fine: int) -> torch.Tensor:
@@ -78,6 +77,8 @@ def main() -> None:
     parser.add_argument("--hold", type=int, default=8,
                         help="evaluate every closure once every this many coarse steps and hold it in between; "
                              "0: at every solver stage (default: 8)")
+    parser.add_argument("--dt", type=float, default=0.025,
+                        help="coarse time step, dividing the 0.2 frame interval (default 0.025; 64x64 needs 0.0125)")
     parser.add_argument("--cache", type=Path, help="folder to keep and reuse the filtered DNS in (default: none)")
     parser.add_argument("--n-train", type=int, default=8, help="training trajectories (default: 8)")
     parser.add_argument("--n-test", type=int, default=4, help="held-out test trajectories (default: 4)")
@@ -102,7 +103,7 @@ def main() -> None:
         curriculum_frames, curriculum_epochs = zip(*stages)
     except ValueError:
         parser.error(f"--curriculum must be frames:epochs[,frames:epochs...], got {args.curriculum!r}")
-    hold = args.hold
+    hold, dt = args.hold, args.dt
     if hold < 0:
         parser.error(f"--hold must be >= 0, got {hold}")
     if not args.name or Path(args.name).name != args.name:
@@ -160,7 +161,7 @@ def main() -> None:
     print(f"DNS {args.fine}^2 -> {args.coarse}^2: {dns_wall:.0f} s{' (when it was made)' if from_cache else ''}",
           flush=True)
 
-    best_c, losses = tune_smagorinsky(train, dt=DT, frames=args.frames, stride=5,
+    best_c, losses = tune_smagorinsky(train, dt=dt, frames=args.frames, stride=5,
                                       coefficients=[0.025 * i for i in range(13)], hold_closure=hold)
     print(f"Smagorinsky C_s = {best_c:.3f}", flush=True)
 
@@ -169,13 +170,13 @@ def main() -> None:
 
     vort = _vorticity(train)
     rms = float(vort.pow(2).mean().sqrt())
-    solver = CoarseSolver(equation=eq, n=args.coarse, dt=DT, steps_per_frame=round(0.2 / DT), hold_closure=hold)
+    solver = CoarseSolver(equation=eq, n=args.coarse, dt=dt, steps_per_frame=round(0.2 / dt), hold_closure=hold)
     speed = velocity_rms(vort[:, 0], length)  # rms of one velocity component, first frames
     model = ClosureCNN(channels=args.channels, layers=args.layers, vorticity_scale=rms,
                        tendency_scale=0.1 * rms / solver.frame_interval, smagorinsky=best_c, length=length,
                        velocity=not args.no_velocity, velocity_scale=speed)
     clock = time.perf_counter()
-    model, history = train_closure(train, dt=DT, frames=curriculum, windows_per_epoch=args.windows, model=model,
+    model, history = train_closure(train, dt=dt, frames=curriculum, windows_per_epoch=args.windows, model=model,
                                    hold_closure=hold,
                                    config=TrainConfig(epochs=curriculum.total_epochs, batch_size=args.batch_size,
                                                       lr=args.lr, device="cpu", progress=False, seed=0))
@@ -196,7 +197,7 @@ def main() -> None:
             windows = trajectory_windows(_vorticity(data), args.frames, stride=5)
             a_posteriori[split] = {name: float(unrolled_loss(solver, c, windows)) for name, c in closures.items()}
 
-    evaluation = evaluate_closures(test, closures, dt=DT, progress=False, hold_closure=hold)
+    evaluation = evaluate_closures(test, closures, dt=dt, progress=False, hold_closure=hold)
     fig = plot_closure_evaluation(evaluation, title=f"Kolmogorov flow, {args.coarse}x{args.coarse} coarse vs "
                                                     f"filtered {args.fine}x{args.fine} DNS (held-out)")
     out.mkdir(parents=True, exist_ok=True)
@@ -246,7 +247,7 @@ def main() -> None:
     setup = {"fine": args.fine, "coarse": args.coarse, "filter": ds.attrs["filter"], "filter_cutoff": ds.attrs["filter_cutoff"],
              "viscosity": eq.viscosity, "drag": eq.drag, "forcing": "kolmogorov", "forcing_wavenumber": eq.forcing_wavenumber,
              "length": length, "spinup": ds.attrs["spinup"], "record": args.record, "frame_interval": 0.2,
-             "coarse_dt": DT, "n_train": args.n_train, "n_test": args.n_test, "unroll_frames": args.frames,
+             "coarse_dt": dt, "n_train": args.n_train, "n_test": args.n_test, "unroll_frames": args.frames,
              "curriculum": {"frames": list(curriculum.frames), "epochs": list(curriculum.epochs)},
              "unroll_steps": curriculum.max_frames * solver.steps_per_frame, "epochs": curriculum.total_epochs,
              "windows_per_epoch": args.windows, "batch_size": args.batch_size, "lr": args.lr,
@@ -274,7 +275,7 @@ def main() -> None:
     lines = [f"Machine: {machine}", "", "Command: python " + " ".join(["benchmarks/closure_ns2d.py", *sys.argv[1:]]), "",
              f"Kolmogorov flow, nu={eq.viscosity}, drag={eq.drag}, k_f={eq.forcing_wavenumber}, box 2 pi; DNS {args.fine}^2 "
              f"filtered (sharp, |k| <= {ds.attrs['filter_cutoff']}) to {args.coarse}^2; {args.n_train} training and "
-             f"{args.n_test} held-out test trajectories of {args.record:g} time units; coarse dt {DT}; "
+             f"{args.n_test} held-out test trajectories of {args.record:g} time units; coarse dt {dt}; "
              f"Smagorinsky C_s = {best_c:.3f} (1-D search); learned = Smagorinsky + CNN ({setup['cnn']['parameters']} "
              f"parameters, {args.channels} channels x {args.layers} layers, inputs vorticity"
              f"{'' if args.no_velocity else ' and velocity'}) trained a-posteriori with the unroll curriculum "
