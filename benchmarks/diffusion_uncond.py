@@ -108,13 +108,16 @@ def main() -> None:
     parser.add_argument("--wiener", action="store_true",
                         help="per-mode (Wiener) preconditioning, EDMDenoiser(data_spectrum=) with the data's matched "
                              "spectrum, instead of the pointwise skip and the noise-coloured output")
+    parser.add_argument("--p-mean", type=float, default=-1.2,
+                        help="EDMLoss p_mean, the mean log EDM level of training (default EDM's -1.2; a tempered noise "
+                             "forms the large scales at higher levels)")
     parser.add_argument("--name", default=None, help="results file stem (default diffusion_uncond_DATASET)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     name, c = args.dataset, dict(CONFIG["common"])
     if args.epochs is not None:
         c["epochs"] = args.epochs
-    c["noise_power"], c["max_ratio"], c["wiener"] = args.noise_power, args.max_ratio, args.wiener
+    c["noise_power"], c["max_ratio"], c["wiener"], c["p_mean"] = args.noise_power, args.max_ratio, args.wiener, args.p_mean
     data_config = dict(CONFIG[name])
     if args.quick:
         c.update(epochs=1, steps=3, samples={64: 6, 128: 4}, grids=(64, 128))
@@ -164,7 +167,7 @@ def main() -> None:
     seed_everything(0)
     model = EDMDenoiser(domain=domain, noise=noise, sigma_data=sigma_data, network=FieldNetConfig(**c["network"]),
                         **({"data_spectrum": data_spectrum} if c["wiener"] else {"spectral_output": c["spectral_output"]}))
-    task = DiffusionTask(model, objective=EDMLoss(), ema_decay=c["ema_decay"])
+    task = DiffusionTask(model, objective=EDMLoss(p_mean=c["p_mean"]), ema_decay=c["ema_decay"])
     clock = time.perf_counter()
     history = fit(task, (centred,), config=TrainConfig(epochs=c["epochs"], batch_size=c["batch_size"], lr=c["lr"],
                                                        warmup_fraction=0.05, device="cpu", progress=False, seed=0))
@@ -279,7 +282,8 @@ def report(r: dict) -> str:
              "", (f"Training: {r['train_fields']} fields at 64 x 64, {r['steps']} steps ({c['epochs']} epochs, batch "
                   f"{c['batch_size']}) in {r['train_seconds']:.0f} s (wall, shared machine); network {c['network']}; "
                   f"noise {r['noise']['repr']}{_tempering(c)}; sampler {c['sampler']} with {c['steps']} steps "
-                  f"({2 * c['steps'] - 1} evaluations); loss {r['loss'][0]:.3f} -> {r['loss'][-1]:.3f}; "
+                  f"({2 * c['steps'] - 1} evaluations); EDM loss p_mean {c.get('p_mean', -1.2):g}; loss "
+                  f"{r['loss'][0]:.3f} -> {r['loss'][-1]:.3f}; "
                   + ("per-mode (Wiener) preconditioning, EDMDenoiser(data_spectrum=) with the data's spectrum."
                      if c.get("wiener") else f"spectrally coloured network output: {c.get('spectral_output', False)}.")),
              "",
